@@ -1,0 +1,143 @@
+//! `core-ops render-ignition`: Butane YAML (or Ignition JSON) in, Ignition JSON out.
+//!
+//! A drop-in for `butane`: the same flags, stdin to stdout, diagnostics on stderr, exit 0 (warnings
+//! allowed), 1 (invalid, or warnings under `--strict`), 2 (usage).
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use crate::cli::{EXIT_FAILURE, EXIT_OK};
+use crate::host::files_dir::DiskFilesDir;
+use crate::model::butane::{self, Failure, Stage};
+use crate::model::report::{Diagnostic, Report};
+
+/// Arguments of `render-ignition`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The Butane file to read; `-` or nothing reads standard input.
+    pub input: Option<PathBuf>,
+    /// Directory that `local:`, `contents_local`, SSH key files and trees are relative to.
+    #[arg(short = 'd', long = "files-dir", value_name = "DIR")]
+    pub files_dir: Option<PathBuf>,
+    /// Fail on any warning.
+    #[arg(short, long)]
+    pub strict: bool,
+    /// Indent the output JSON.
+    #[arg(short, long)]
+    pub pretty: bool,
+    /// Write the output here instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Print diagnostics as one line each (`error at $.path, line L col C: message`).
+    #[arg(long)]
+    pub raw_errors: bool,
+}
+
+/// Runs the command.
+pub fn run(args: &Args) -> Result<u8> {
+    let (name, src) = read_input(args.input.as_deref())?;
+    let files = args.files_dir.as_ref().map(DiskFilesDir::new);
+    let files_ref = files.as_ref().map(|f| f as &dyn butane::files::FilesDir);
+    let printer = Printer { raw: args.raw_errors, name: &name, src: &src };
+    match butane::render(&src, files_ref) {
+        Ok(rendered) => {
+            printer.report(&rendered.report);
+            if args.strict && rendered.report.has_warnings() {
+                eprintln!("Config produced warnings and --strict was specified");
+                return Ok(EXIT_FAILURE);
+            }
+            let json = rendered.to_json();
+            let mut text = if args.pretty { json.to_pretty() } else { json.to_compact() };
+            text.push('\n');
+            write_output(args.output.as_deref(), text.as_bytes())?;
+            Ok(EXIT_OK)
+        }
+        Err(failure) => {
+            printer.failure(&failure);
+            Ok(EXIT_FAILURE)
+        }
+    }
+}
+
+fn read_input(input: Option<&std::path::Path>) -> Result<(String, String)> {
+    match input {
+        None => read_stdin(),
+        Some(p) if p.as_os_str() == "-" => read_stdin(),
+        Some(p) => {
+            let bytes = fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+            let text = String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", p.display()))?;
+            Ok((p.display().to_string(), text))
+        }
+    }
+}
+
+fn read_stdin() -> Result<(String, String)> {
+    let mut text = String::new();
+    io::stdin().read_to_string(&mut text).context("reading standard input")?;
+    Ok(("<stdin>".to_string(), text))
+}
+
+fn write_output(output: Option<&std::path::Path>, bytes: &[u8]) -> Result<()> {
+    match output {
+        Some(p) => fs::write(p, bytes).with_context(|| format!("writing {}", p.display())),
+        None => {
+            let mut out = io::stdout().lock();
+            out.write_all(bytes).and_then(|_| out.flush()).context("writing standard output")
+        }
+    }
+}
+
+/// Prints diagnostics as Butane does: raw lines, or located snippets.
+struct Printer<'a> {
+    raw: bool,
+    name: &'a str,
+    src: &'a str,
+}
+
+impl Printer<'_> {
+    fn diagnostic(&self, d: &Diagnostic) {
+        if self.raw {
+            eprintln!("{}", d.raw_line());
+        } else {
+            eprint!("{}", d.snippet(self.name, self.src));
+        }
+    }
+
+    fn report(&self, report: &Report) {
+        for d in &report.entries {
+            self.diagnostic(d);
+        }
+    }
+
+    fn failure(&self, failure: &Failure) {
+        match failure {
+            Failure::Yaml(err) => {
+                if self.raw {
+                    eprintln!("Error translating config: Error unmarshaling yaml: {err}");
+                } else {
+                    let d = Diagnostic::new(crate::model::report::Severity::Error, None, &err.message).at(err.mark, 1);
+                    eprint!("{}", d.snippet(self.name, self.src));
+                }
+            }
+            Failure::Select(err) => eprintln!("Error translating config: {err}"),
+            Failure::Types(report) if self.raw => {
+                eprintln!("Error translating config: yaml: unmarshal errors:");
+                for d in &report.entries {
+                    eprintln!("  line {}: {}", d.mark.map_or(0, |m| m.line), d.message);
+                }
+            }
+            Failure::Types(report) => self.report(report),
+            Failure::Invalid { report, stage } => {
+                self.report(report);
+                let what = match stage {
+                    Stage::Source => "source config is invalid",
+                    Stage::Generated => "config generated was invalid",
+                };
+                eprintln!("Error translating config: {what}");
+            }
+        }
+    }
+}

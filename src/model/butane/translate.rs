@@ -1,0 +1,434 @@
+//! Butane → Ignition: expands the sugar (inline and local contents, `contents_local`, SSH key
+//! files, trees, quadlets) and records where each generated output came from.
+//!
+//! Generated sections that Butane builds as a merge parent (mount units, `boot_device`, `grub`)
+//! live in [`super::generate`]. Problems found here (unreadable local files, tree conflicts)
+//! are source errors.
+
+use crate::model::butane::files::{EntryKind, FilesDir, LocalError, resolve_local};
+use crate::model::butane::translation::Translations;
+use crate::model::butane::variant::Target;
+use crate::model::ignition::dataurl;
+use crate::model::ignition::types::{
+    Config, Directory, Dropin, File, Link, NodeGroup, NodeUser, PasswdUser, Quadlet, Resource, Tree,
+};
+use crate::model::path::Path;
+use crate::model::report::Report;
+
+/// A node that a tree walk found (or wants).
+const CONFLICT: &str = "matching filesystem node has existing contents or different type";
+/// Unreadable tree content.
+const TREE_SPECIAL: &str = "trees may only contain files, directories, and symlinks";
+/// The quadlet extensions Butane accepts.
+pub const QUADLET_EXTENSIONS: &[&str] =
+    &[".container", ".volume", ".network", ".kube", ".image", ".build", ".pod", ".artifact"];
+/// Where rootful quadlets go.
+pub const QUADLET_DIR_ROOTFUL: &str = "/etc/containers/systemd";
+/// Where rootless quadlets (for every user) go.
+pub const QUADLET_DIR_USERS: &str = "/etc/containers/systemd/users";
+/// Mode of generated quadlet files.
+const QUADLET_MODE: i64 = 0o644;
+
+/// The result of translating one config.
+#[derive(Debug, Clone)]
+pub struct Translated {
+    /// The Ignition config (sugar fields are left as they were and never serialized).
+    pub config: Config,
+    /// Output path → source path.
+    pub translations: Translations,
+    /// Source errors found while translating.
+    pub report: Report,
+}
+
+/// Translates a decoded Butane config for `target`.
+pub fn translate(cfg: &Config, target: Target, files: Option<&dyn FilesDir>) -> Translated {
+    let mut cx = Cx { target, files, report: Report::default(), tr: Translations::default() };
+    let mut out = cfg.clone();
+    out.ignition.version = target.spec.version();
+    cx.ignition(&mut out);
+    cx.storage_resources(&mut out);
+    cx.units(&mut out);
+    cx.users(&mut out);
+    cx.trees(&mut out, &cfg.storage.trees);
+    cx.quadlets(&mut out, &cfg.systemd.quadlets);
+    Translated { config: out, translations: cx.tr, report: cx.report }
+}
+
+struct Cx<'a> {
+    target: Target,
+    files: Option<&'a dyn FilesDir>,
+    report: Report,
+    tr: Translations,
+}
+
+impl<'a> Cx<'a> {
+    /// Reads a `local:` file, reporting problems at `at`.
+    fn read_local(&mut self, local: &str, at: &Path) -> Option<Vec<u8>> {
+        let result = self.resolve(local).and_then(|(files, rel)| files.read(&rel));
+        result.map_err(|msg| self.report.error(at.clone(), msg)).ok()
+    }
+
+    fn resolve(&self, local: &str) -> Result<(&'a dyn FilesDir, String), String> {
+        let files = self.files.ok_or_else(|| LocalError::NoFilesDir.to_string())?;
+        let rel = resolve_local(local).map_err(|e| e.to_string())?;
+        Ok((files, rel))
+    }
+
+    fn data_url(&self, bytes: &[u8], user_compression: Option<&str>) -> (String, Option<String>) {
+        let made = dataurl::make(bytes, user_compression, self.target.spec.has_compression());
+        (made.url, made.compression)
+    }
+
+    /// Turns `inline`/`local` into a `data:` source.
+    fn resource(&mut self, r: &mut Resource, at: &Path) {
+        let mut content = None;
+        if let Some(inline) = r.inline.take() {
+            content = Some((inline.into_bytes(), "inline"));
+        }
+        if let Some(local) = r.local.take() {
+            content = self.read_local(&local, &at.key("local")).map(|b| (b, "local"));
+        }
+        if let Some((bytes, key)) = content {
+            let (url, compression) = self.data_url(&bytes, r.compression.as_deref());
+            r.source = Some(url);
+            r.compression = compression;
+            self.tr.add(at.key(key), at.key("source"));
+            self.tr.add(at.key(key), at.key("compression"));
+        }
+    }
+
+    fn ignition(&mut self, out: &mut Config) {
+        let base = Path::root().key("ignition");
+        let config = base.key("config");
+        for (i, r) in out.ignition.config.merge.iter_mut().enumerate() {
+            self.resource(r, &config.key("merge").index(i));
+        }
+        self.resource(&mut out.ignition.config.replace, &config.key("replace"));
+        let cas = base.key("security").key("tls").key("certificate_authorities");
+        for (i, r) in out.ignition.security.tls.certificate_authorities.iter_mut().enumerate() {
+            self.resource(r, &cas.index(i));
+        }
+    }
+
+    fn storage_resources(&mut self, out: &mut Config) {
+        let storage = Path::root().key("storage");
+        for (i, f) in out.storage.files.iter_mut().enumerate() {
+            let at = storage.key("files").index(i);
+            self.resource(&mut f.contents, &at.key("contents"));
+            for (j, a) in f.append.iter_mut().enumerate() {
+                self.resource(a, &at.key("append").index(j));
+            }
+        }
+        for (i, l) in out.storage.luks.iter_mut().enumerate() {
+            self.resource(&mut l.key_file, &storage.key("luks").index(i).key("key_file"));
+        }
+    }
+
+    /// Reads `contents_local` into `contents` (verbatim text, not a data URL).
+    fn contents_local(&mut self, contents: &mut Option<String>, local: &Option<String>, at: &Path) {
+        let Some(local) = local.as_deref().filter(|l| !l.is_empty()) else { return };
+        if let Some(bytes) = self.read_local(local, &at.key("contents_local")) {
+            *contents = Some(String::from_utf8_lossy(&bytes).into_owned());
+            self.tr.add(at.key("contents_local"), at.key("contents"));
+        }
+    }
+
+    fn units(&mut self, out: &mut Config) {
+        let units = Path::root().key("systemd").key("units");
+        for (i, unit) in out.systemd.units.iter_mut().enumerate() {
+            let at = units.index(i);
+            self.dropins(&mut unit.dropins, &at);
+            let local = unit.contents_local.clone();
+            self.contents_local(&mut unit.contents, &local, &at);
+        }
+    }
+
+    fn dropins(&mut self, dropins: &mut [Dropin], unit: &Path) {
+        for (j, dropin) in dropins.iter_mut().enumerate() {
+            let local = dropin.contents_local.clone();
+            self.contents_local(&mut dropin.contents, &local, &unit.key("dropins").index(j));
+        }
+    }
+
+    fn users(&mut self, out: &mut Config) {
+        let users = Path::root().key("passwd").key("users");
+        for (i, user) in out.passwd.users.iter_mut().enumerate() {
+            self.ssh_keys_local(user, &users.index(i));
+        }
+    }
+
+    /// Appends the keys of `ssh_authorized_keys_local` files, one per non-empty line.
+    fn ssh_keys_local(&mut self, user: &mut PasswdUser, at: &Path) {
+        if user.ssh_authorized_keys_local.is_empty() {
+            return;
+        }
+        let list = at.key("ssh_authorized_keys_local");
+        if self.files.is_none() {
+            self.report.error(list, LocalError::NoFilesDir.to_string());
+            return;
+        }
+        for (j, local) in user.ssh_authorized_keys_local.clone().iter().enumerate() {
+            let Some(bytes) = self.read_local(local, &list.index(j)) else { continue };
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            for key in text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).filter(|l| !l.is_empty()) {
+                let out = at.key("sshAuthorizedKeys").index(user.ssh_authorized_keys.len());
+                self.tr.add(list.index(j), out);
+                user.ssh_authorized_keys.push(key.to_string());
+            }
+        }
+    }
+
+    fn trees(&mut self, out: &mut Config, trees: &[Tree]) {
+        for (i, tree) in trees.iter().enumerate() {
+            let at = Path::root().key("storage").key("trees").index(i);
+            if let Err(msg) = self.tree(out, tree, &at) {
+                self.report.error(at, msg);
+            }
+        }
+    }
+
+    fn tree(&mut self, out: &mut Config, tree: &Tree, at: &Path) -> Result<(), String> {
+        let local = tree.local.as_deref().ok_or("local is required")?;
+        let (files, rel) = self.resolve(local)?;
+        if files.kind(&rel)? != EntryKind::Dir {
+            return Err("root of tree must be a directory".into());
+        }
+        let entries = files.walk(&rel)?;
+        let base = tree.path.as_deref().unwrap_or("/");
+        let dirs_wanted = tree.dir_mode.is_some() || tree.user != NodeUser::default() || tree.group != NodeGroup::default();
+        for entry in entries {
+            let dest = join_clean(base, &entry.rel);
+            match entry.kind {
+                EntryKind::File { executable } => {
+                    let bytes = files.read(&join_rel(&rel, &entry.rel))?;
+                    let mode = tree.file_mode.unwrap_or(if executable { 0o755 } else { 0o644 });
+                    self.tree_file(out, tree, &dest, &bytes, mode, at)?;
+                }
+                EntryKind::Symlink(target) => self.tree_link(out, tree, &dest, target, at)?,
+                EntryKind::Dir if dirs_wanted => self.tree_dir(out, tree, &dest, at)?,
+                EntryKind::Dir => {}
+                EntryKind::Other => return Err(TREE_SPECIAL.into()),
+            }
+        }
+        Ok(())
+    }
+
+    fn tree_file(&mut self, out: &mut Config, tree: &Tree, dest: &str, bytes: &[u8], mode: i64, at: &Path) -> Result<(), String> {
+        let files_path = Path::root().key("storage").key("files");
+        if out.storage.links.iter().any(|l| l.path == dest) || out.storage.directories.iter().any(|d| d.path == dest) {
+            return Err(CONFLICT.into());
+        }
+        let (url, compression) = self.data_url(bytes, None);
+        if let Some(idx) = out.storage.files.iter().position(|f| f.path == dest) {
+            let file = &mut out.storage.files[idx];
+            if file.contents.source.is_some() || file.contents.inline.is_some() || file.contents.local.is_some() {
+                return Err(CONFLICT.into());
+            }
+            file.contents.source = Some(url);
+            file.contents.compression = compression;
+            file.mode.get_or_insert(mode);
+            self.tr.add(at.clone(), files_path.index(idx).key("contents"));
+            if file.mode == Some(mode) {
+                self.tr.add(at.clone(), files_path.index(idx).key("mode"));
+            }
+            return Ok(());
+        }
+        let file = File {
+            path: dest.to_string(),
+            user: tree.user.clone(),
+            group: tree.group.clone(),
+            contents: Resource { source: Some(url), compression, ..Resource::default() },
+            mode: Some(mode),
+            ..File::default()
+        };
+        self.tr.add(at.clone(), files_path.index(out.storage.files.len()));
+        out.storage.files.push(file);
+        Ok(())
+    }
+
+    fn tree_link(&mut self, out: &mut Config, tree: &Tree, dest: &str, target: String, at: &Path) -> Result<(), String> {
+        let links_path = Path::root().key("storage").key("links");
+        if out.storage.files.iter().any(|f| f.path == dest) || out.storage.directories.iter().any(|d| d.path == dest) {
+            return Err(CONFLICT.into());
+        }
+        if let Some(idx) = out.storage.links.iter().position(|l| l.path == dest) {
+            let link = &mut out.storage.links[idx];
+            if link.target.is_some() {
+                return Err(CONFLICT.into());
+            }
+            link.target = Some(target);
+            self.tr.add(at.clone(), links_path.index(idx).key("target"));
+            return Ok(());
+        }
+        let link = Link {
+            path: dest.to_string(),
+            user: tree.user.clone(),
+            group: tree.group.clone(),
+            target: Some(target),
+            ..Link::default()
+        };
+        self.tr.add(at.clone(), links_path.index(out.storage.links.len()));
+        out.storage.links.push(link);
+        Ok(())
+    }
+
+    fn tree_dir(&mut self, out: &mut Config, tree: &Tree, dest: &str, at: &Path) -> Result<(), String> {
+        let dirs_path = Path::root().key("storage").key("directories");
+        if out.storage.files.iter().any(|f| f.path == dest) || out.storage.links.iter().any(|l| l.path == dest) {
+            return Err(CONFLICT.into());
+        }
+        let mode = tree.dir_mode.unwrap_or(0o755);
+        if let Some(idx) = out.storage.directories.iter().position(|d| d.path == dest) {
+            out.storage.directories[idx].mode.get_or_insert(mode);
+            self.tr.add(at.clone(), dirs_path.index(idx).key("mode"));
+            return Ok(());
+        }
+        let dir = Directory {
+            path: dest.to_string(),
+            user: tree.user.clone(),
+            group: tree.group.clone(),
+            mode: Some(mode),
+            ..Directory::default()
+        };
+        self.tr.add(at.clone(), dirs_path.index(out.storage.directories.len()));
+        out.storage.directories.push(dir);
+        Ok(())
+    }
+
+    fn quadlets(&mut self, out: &mut Config, quadlets: &[Quadlet]) {
+        for (i, q) in quadlets.iter().enumerate() {
+            let at = Path::root().key("systemd").key("quadlets").index(i);
+            if let Err((where_, msg)) = self.quadlet(out, q, &at) {
+                self.report.error(where_, msg);
+            }
+        }
+    }
+
+    fn quadlet(&mut self, out: &mut Config, q: &Quadlet, at: &Path) -> Result<(), (Path, String)> {
+        let dir = if q.rootful == Some(true) { QUADLET_DIR_ROOTFUL } else { QUADLET_DIR_USERS };
+        let path = format!("{dir}/{}", q.name);
+        let conflict = |out: &Config, p: &str| {
+            out.storage.files.iter().any(|f| f.path == p)
+                || out.storage.links.iter().any(|l| l.path == p)
+                || out.storage.directories.iter().any(|d| d.path == p)
+        };
+        if let Some(template) = template_of(&q.name) {
+            if q.contents.is_some() || q.contents_local.is_some() {
+                let key = if q.contents.is_some() { "contents" } else { "contents_local" };
+                return Err((at.key(key), "template instances cannot have contents or contents_local".into()));
+            }
+            if conflict(out, &path) {
+                return Err((at.clone(), CONFLICT.into()));
+            }
+            self.tr.add(at.clone(), Path::root().key("storage").key("links").index(out.storage.links.len()));
+            out.storage.links.push(Link { path: path.clone(), target: Some(template), ..Link::default() });
+        } else {
+            let mut contents = q.contents.clone();
+            self.contents_local(&mut contents, &q.contents_local, at);
+            if conflict(out, &path) {
+                return Err((at.clone(), CONFLICT.into()));
+            }
+            self.push_generated_file(out, &path, contents.unwrap_or_default().as_bytes(), at);
+        }
+        for (j, dropin) in q.dropins.iter().enumerate() {
+            let dat = at.key("dropins").index(j);
+            let mut contents = dropin.contents.clone();
+            self.contents_local(&mut contents, &dropin.contents_local, &dat);
+            let dpath = format!("{path}.d/{}", dropin.name);
+            if conflict(out, &dpath) {
+                return Err((dat, CONFLICT.into()));
+            }
+            self.push_generated_file(out, &dpath, contents.unwrap_or_default().as_bytes(), &dat);
+        }
+        Ok(())
+    }
+
+    fn push_generated_file(&mut self, out: &mut Config, path: &str, bytes: &[u8], at: &Path) {
+        let (url, compression) = self.data_url(bytes, None);
+        self.tr.add(at.clone(), Path::root().key("storage").key("files").index(out.storage.files.len()));
+        out.storage.files.push(File {
+            path: path.to_string(),
+            contents: Resource { source: Some(url), compression, ..Resource::default() },
+            mode: Some(QUADLET_MODE),
+            ..File::default()
+        });
+    }
+}
+
+/// For a template instance `foo@bar.container`, its template `foo@.container`.
+pub fn template_of(name: &str) -> Option<String> {
+    let (prefix, rest) = name.split_once('@')?;
+    let dot = rest.rfind('.')?;
+    let (instance, ext) = rest.split_at(dot);
+    (!instance.is_empty()).then(|| format!("{prefix}@{ext}"))
+}
+
+/// Whether a unit or quadlet with this name is a template instance.
+pub fn is_instance(name: &str) -> bool {
+    template_of(name).is_some()
+}
+
+/// `path.Join(base, rel)` with Go's cleaning.
+pub fn join_clean(base: &str, rel: &str) -> String {
+    clean(&format!("{base}/{rel}"))
+}
+
+fn join_rel(base: &str, rel: &str) -> String {
+    match (base.is_empty(), rel.is_empty()) {
+        (true, _) => rel.to_string(),
+        (_, true) => base.to_string(),
+        _ => format!("{base}/{rel}"),
+    }
+}
+
+/// Go's `path.Clean`.
+pub fn clean(p: &str) -> String {
+    let rooted = p.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for part in p.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.last().is_some_and(|l| *l != "..") {
+                    parts.pop();
+                } else if !rooted {
+                    parts.push("..");
+                }
+            }
+            other => parts.push(other),
+        }
+    }
+    let joined = parts.join("/");
+    match (rooted, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".to_string(),
+        (false, false) => joined,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleans_like_go() {
+        let cases = [
+            ("/", "/"),
+            ("/a/b/../c", "/a/c"),
+            ("/a//b/", "/a/b"),
+            ("/../a", "/a"),
+            ("a/./b", "a/b"),
+            ("", "."),
+        ];
+        for (input, want) in cases {
+            assert_eq!(clean(input), want, "case {input:?}");
+        }
+    }
+
+    #[test]
+    fn finds_template_of_instances() {
+        assert_eq!(template_of("foo@bar.container").as_deref(), Some("foo@.container"));
+        assert_eq!(template_of("foo@.container"), None);
+        assert_eq!(template_of("foo.container"), None);
+    }
+}

@@ -1,0 +1,166 @@
+//! `data:` URLs: made exactly as Butane makes them, and read back for apply and comparison.
+//!
+//! Butane picks the shortest of three encodings: RFC 2396 percent-escaping, base64, and
+//! gzip+base64 (which must win by more than the length of `"gzip"`). A tie keeps escaping.
+
+use std::io::{Read, Write};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use flate2::Compression;
+use flate2::write::GzEncoder;
+
+/// A `data:` URL and the compression it was made with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataUrl {
+    /// The URL, starting `data:`.
+    pub url: String,
+    /// `Some("gzip")` when the payload is gzipped, `Some("")` for Butane's explicit "none".
+    pub compression: Option<String>,
+}
+
+/// Builds the data URL for `bytes` as Butane does. `user_compression` is what the config
+/// said: unset or `""` lets Butane gzip on its own; anything else is kept and the bytes are
+/// taken as already compressed. `auto_compress` is false for specs without `compression`.
+pub fn make(bytes: &[u8], user_compression: Option<&str>, auto_compress: bool) -> DataUrl {
+    let escaped = format!(",{}", escape(bytes));
+    let b64 = format!(";base64,{}", STANDARD.encode(bytes));
+    let mut opaque = if b64.len() < escaped.len() { b64 } else { escaped };
+    let user_set = matches!(user_compression, Some(c) if !c.is_empty());
+    let mut compression = if user_set { user_compression.map(str::to_string) } else { Some(String::new()) };
+    if !user_set && auto_compress {
+        let gz = format!(";base64,{}", STANDARD.encode(gzip(bytes)));
+        if gz.len() + "gzip".len() < opaque.len() {
+            opaque = gz;
+            compression = Some("gzip".to_string());
+        }
+    }
+    if !auto_compress && !user_set {
+        compression = None;
+    }
+    DataUrl { url: format!("data:{opaque}"), compression }
+}
+
+/// Gzip at the best compression level with Go's header fields (no name, mtime 0, OS 255).
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::GzBuilder::new().operating_system(255).write(Vec::new(), Compression::best());
+    enc.write_all(bytes).expect("writing to a Vec cannot fail");
+    finish(enc)
+}
+
+fn finish(enc: GzEncoder<Vec<u8>>) -> Vec<u8> {
+    enc.finish().expect("writing to a Vec cannot fail")
+}
+
+/// RFC 2396 escaping: unreserved bytes stay, every other byte becomes `%XX`.
+pub fn escape(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
+        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Why a data URL could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DataUrlError {
+    /// Not of the form `data:[<mediatype>][;base64],<data>`.
+    #[error("malformed data URL: {0}")]
+    Malformed(&'static str),
+    /// The base64 payload is invalid.
+    #[error("invalid base64 in data URL")]
+    Base64,
+    /// The gzip payload is invalid.
+    #[error("invalid gzip data in data URL")]
+    Gzip,
+}
+
+/// Decodes a data URL's payload (percent-escaped or base64), without decompressing it.
+pub fn decode(url: &str) -> Result<Vec<u8>, DataUrlError> {
+    let rest = url.strip_prefix("data:").ok_or(DataUrlError::Malformed("missing data: prefix"))?;
+    let comma = rest.find(',').ok_or(DataUrlError::Malformed("missing comma"))?;
+    let (meta, data) = (&rest[..comma], &rest[comma + 1..]);
+    let raw = unescape(data)?;
+    if meta.split(';').any(|p| p == "base64") {
+        let cleaned: Vec<u8> = raw.into_iter().filter(|b| !b.is_ascii_whitespace()).collect();
+        STANDARD.decode(&cleaned).map_err(|_| DataUrlError::Base64)
+    } else {
+        Ok(raw)
+    }
+}
+
+/// Decodes and, for `compression: gzip`, decompresses a data URL's payload.
+pub fn decode_contents(url: &str, compression: Option<&str>) -> Result<Vec<u8>, DataUrlError> {
+    let bytes = decode(url)?;
+    if compression == Some("gzip") {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(bytes.as_slice()).read_to_end(&mut out).map_err(|_| DataUrlError::Gzip)?;
+        Ok(out)
+    } else {
+        Ok(bytes)
+    }
+}
+
+fn unescape(data: &str) -> Result<Vec<u8>, DataUrlError> {
+    let bytes = data.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3).ok_or(DataUrlError::Malformed("truncated escape"))?;
+            let text = std::str::from_utf8(hex).map_err(|_| DataUrlError::Malformed("bad escape"))?;
+            out.push(u8::from_str_radix(text, 16).map_err(|_| DataUrlError::Malformed("bad escape"))?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_butanes_encoding() {
+        let cases: [(&str, &[u8], &str); 4] = [
+            ("empty", b"", "data:,"),
+            ("short text", b"hello world\n", "data:,hello%20world%0A"),
+            ("forty x", &[b'x'; 40], "data:,xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"),
+            ("shell line", b"#!/bin/sh\n[ -x /a ] && echo \"$x\" > /b\n", "data:;base64,IyEvYmluL3NoClsgLXggL2EgXSAmJiBlY2hvICIkeCIgPiAvYgo="),
+        ];
+        for (label, input, want) in cases {
+            let got = make(input, None, true);
+            assert_eq!(got.url, want, "case {label}");
+            assert_eq!(got.compression.as_deref(), Some(""), "case {label}");
+        }
+    }
+
+    #[test]
+    fn long_repetitive_content_is_gzipped_and_round_trips() {
+        let input = [b'x'; 60];
+        let got = make(&input, None, true);
+        assert_eq!(got.compression.as_deref(), Some("gzip"));
+        assert_eq!(decode_contents(&got.url, Some("gzip")).unwrap(), input);
+    }
+
+    #[test]
+    fn user_compression_is_kept_and_not_recompressed() {
+        let got = make(&[b'x'; 60], Some("gzip"), true);
+        assert_eq!(got.compression.as_deref(), Some("gzip"));
+        assert_eq!(decode(&got.url).unwrap(), vec![b'x'; 60]);
+    }
+
+    #[test]
+    fn spec_3_0_has_no_compression_key() {
+        let got = make(&[b'x'; 60], None, false);
+        assert_eq!(got.compression, None);
+        assert!(got.url.starts_with("data:,"));
+    }
+}

@@ -1,0 +1,11 @@
+//! Ignition: the config types (with Butane's sugar fields), validation of a rendered config,
+//! and `data:` URLs.
+//! - [`types`] — the config structs, declared once for both dialects.
+//! - [`dataurl`] — making and reading `data:` URLs as Butane does.
+//! - [`validate`] — Ignition's semantic checks of a config.
+//! - [`spec`] — the spec versions and their parsing from JSON.
+
+pub mod dataurl;
+pub mod spec;
+pub mod types;
+pub mod validate;

@@ -1,0 +1,19 @@
+//! The pure core: bytes in, values and located diagnostics out.
+//!
+//! Nothing under `model` touches the filesystem, processes, the environment, the clock or the
+//! network; what it needs from outside (files named by `local:` keys) comes through traits.
+//! - [`path`] — JSON paths naming places in a config.
+//! - [`report`] — diagnostics and their rendering.
+//! - [`yaml`] — the positioned YAML node tree.
+//! - [`decode`] — schema-driven decoding of nodes into config structs.
+//! - [`json`] — Go-compatible JSON output.
+//! - [`ignition`] — Ignition types, validation and data URLs.
+//! - [`butane`] — the Butane front end: variants, translation, validation.
+
+pub mod butane;
+pub mod decode;
+pub mod ignition;
+pub mod json;
+pub mod path;
+pub mod report;
+pub mod yaml;
