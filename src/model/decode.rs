@@ -443,6 +443,21 @@ macro_rules! schema {
             }
         }
 
+        impl $crate::model::ignition::merge::Merge for $name {
+            fn merge(parent: Self, child: Self) -> Self {
+                $name {
+                    $( $field: $crate::model::ignition::merge::MergeField::merge_field(
+                        stringify!($field), parent.$field, child.$field), )*
+                }
+            }
+        }
+
+        impl $crate::model::ignition::merge::MergeField for $name {
+            fn merge_field(_: &str, parent: Self, child: Self) -> Self {
+                <$name as $crate::model::ignition::merge::Merge>::merge(parent, child)
+            }
+        }
+
         impl $crate::model::decode::IsZero for $name {
             fn is_zero(&self) -> bool {
                 $crate::model::decode::ToJson::omitted(self)

@@ -8,6 +8,7 @@
 //! - [`decode`] — schema-driven decoding of nodes into config structs.
 //! - [`json`] — Go-compatible JSON output.
 //! - [`ignition`] — Ignition types, validation and data URLs.
+//! - [`unit`] — systemd unit files: parsing and name escaping.
 //! - [`butane`] — the Butane front end: variants, translation, validation.
 
 pub mod butane;
@@ -16,4 +17,5 @@ pub mod ignition;
 pub mod json;
 pub mod path;
 pub mod report;
+pub mod unit;
 pub mod yaml;

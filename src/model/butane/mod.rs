@@ -93,20 +93,25 @@ pub fn render(src: &str, files: Option<&dyn FilesDir>) -> Result<Rendered, Failu
     }
     let mut report = Report { entries: decoder.warnings };
 
-    let mut source = validate::source(&cfg, target);
-    let generated = generate::generate(&cfg, target);
-    source.merge(generated.report);
-    let translated = translate::translate(&cfg, target, files);
-    source.merge(translated.report);
-    let mut translations = translated.translations;
-    let config = generate::merge_parent(generated.parent, translated.config, &mut translations);
-    source.merge(validate::filters(&cfg, target));
+    let source = validate::source(&cfg, target);
     let source_failed = source.has_errors();
     report.merge(correlate(source, &doc, &Translations::default(), false));
     if source_failed {
         return Err(Failure::Invalid { report, stage: Stage::Source });
     }
 
+    let translated = translate::translate(&cfg, target, files);
+    let translations = translated.translations;
+    let mut translate_report = correlate(translated.report, &doc, &Translations::default(), false);
+    translate_report.merge(correlate(translated.output_report, &doc, &translations, true));
+    translate_report.merge(correlate(validate::filters(&translated.config, target), &doc, &translations, true));
+    let translate_failed = translate_report.has_errors();
+    report.merge(translate_report);
+    if translate_failed {
+        return Err(Failure::Invalid { report, stage: Stage::Source });
+    }
+
+    let config = translated.config;
     let generated_report = ign_validate::validate(&config, target.spec);
     let generated_failed = generated_report.has_errors();
     report.merge(correlate(generated_report, &doc, &translations, true));

@@ -5,6 +5,7 @@
 //! live in [`super::generate`]. Problems found here (unreadable local files, tree conflicts)
 //! are source errors.
 
+use crate::model::butane::generate;
 use crate::model::butane::files::{EntryKind, FilesDir, LocalError, resolve_local};
 use crate::model::butane::translation::Translations;
 use crate::model::butane::variant::Target;
@@ -36,22 +37,37 @@ pub struct Translated {
     pub config: Config,
     /// Output path → source path.
     pub translations: Translations,
-    /// Source errors found while translating.
+    /// Source errors found while translating, at source paths.
     pub report: Report,
+    /// Warnings about the generated config, at output paths.
+    pub output_report: Report,
 }
 
-/// Translates a decoded Butane config for `target`.
+/// Translates a decoded Butane config for `target`, in Butane's order: fields and resources,
+/// mount units, trees, quadlets, then fcos's `boot_device` and `grub`.
 pub fn translate(cfg: &Config, target: Target, files: Option<&dyn FilesDir>) -> Translated {
     let mut cx = Cx { target, files, report: Report::default(), tr: Translations::default() };
     let mut out = cfg.clone();
     out.ignition.version = target.spec.version();
+    cx.tr.add(Path::root().key("version"), Path::root().key("ignition").key("version"));
     cx.ignition(&mut out);
     cx.storage_resources(&mut out);
     cx.units(&mut out);
     cx.users(&mut out);
+    let (mut out, tr) = generate::mount_units(cfg, out, std::mem::take(&mut cx.tr));
+    cx.tr = tr;
     cx.trees(&mut out, &cfg.storage.trees);
     cx.quadlets(&mut out, &cfg.systemd.quadlets);
-    Translated { config: out, translations: cx.tr, report: cx.report }
+    let mut output_report = Report::default();
+    let mut tr = cx.tr;
+    if target.gates().boot_device {
+        (out, tr) = generate::boot_device(&cfg.boot_device, out, tr);
+        output_report = generate::partition_warnings(&out);
+    }
+    if target.gates().grub {
+        (out, tr) = generate::grub(cfg, target, out, tr);
+    }
+    Translated { config: out, translations: tr, report: cx.report, output_report }
 }
 
 struct Cx<'a> {

@@ -21,12 +21,8 @@ impl Translations {
 
     /// The source path an output path came from.
     pub fn source_of(&self, out: &Path) -> Path {
-        let best = self
-            .pairs
-            .iter()
-            .rev()
-            .filter(|(to, _)| out.starts_with(to))
-            .max_by_key(|(to, _)| to.len());
+        // The longest prefix wins; among equals, the one recorded last.
+        let best = self.pairs.iter().filter(|(to, _)| out.starts_with(to)).max_by_key(|(to, _)| to.len());
         match best {
             Some((to, from)) => rename_tail(&out.rebase(to.len(), from), from.len()),
             None => rename_tail(out, 0),
@@ -38,24 +34,41 @@ impl Translations {
         self.pairs.iter().any(|(to, _)| to == out)
     }
 
-    /// Shifts every recorded output path under `list` by `offset` indexes (used when generated
-    /// entries are placed in front of the user's).
-    pub fn shift(&mut self, list: &Path, offset: usize) {
-        for (to, _) in &mut self.pairs {
-            if to.starts_with(list) && to.len() > list.len() {
-                if let Seg::Index(i) = to.segs()[list.len()] {
-                    let tail = to.rebase(list.len() + 1, &Path::root());
-                    let mut shifted = list.index(i + offset);
-                    for seg in tail.segs() {
-                        shifted = match seg {
-                            Seg::Key(k) => shifted.key(k),
-                            Seg::Index(n) => shifted.index(*n),
-                        };
-                    }
-                    *to = shifted;
+    /// Moves the entries of output list `list` to their places after a merge: item `j` goes to
+    /// `placed[j]` (or is dropped). Items that had no recorded translation keep pointing at their
+    /// old source path.
+    pub fn remap_list(&mut self, list: &Path, placed: &[Option<usize>]) {
+        let mut moved = Vec::new();
+        for (j, slot) in placed.iter().enumerate() {
+            if *slot != Some(j) {
+                if let Some(k) = slot {
+                    moved.push((self.source_of(&list.index(j)), list.index(*k)));
                 }
             }
         }
+        let depth = list.len();
+        self.pairs.retain_mut(|(to, _)| {
+            if !to.starts_with(list) || to.len() <= depth {
+                return true;
+            }
+            let Seg::Index(j) = to.segs()[depth] else { return true };
+            match placed.get(j) {
+                Some(Some(k)) => {
+                    *to = to.rebase(depth + 1, &list.index(*k));
+                    true
+                }
+                Some(None) => false,
+                None => true,
+            }
+        });
+        for (from, to) in moved {
+            self.pairs.insert(0, (to, from));
+        }
+    }
+
+    /// Appends every pair of `other` (later pairs win ties).
+    pub fn extend(&mut self, other: Translations) {
+        self.pairs.extend(other.pairs);
     }
 }
 
@@ -123,10 +136,11 @@ mod tests {
     }
 
     #[test]
-    fn shift_moves_recorded_entries() {
+    fn remap_moves_items_and_keeps_their_sources() {
         let mut t = Translations::default();
         t.add(Path::parse("$.storage.trees.0"), Path::parse("$.storage.files.1"));
-        t.shift(&Path::parse("$.storage.files"), 2);
+        t.remap_list(&Path::parse("$.storage.files"), &[Some(2), Some(3)]);
         assert_eq!(t.source_of(&Path::parse("$.storage.files.3.path")).to_string(), "$.storage.trees.0.path");
+        assert_eq!(t.source_of(&Path::parse("$.storage.files.2.mode")).to_string(), "$.storage.files.0.mode");
     }
 }

@@ -2,10 +2,12 @@
 //! and `data:` URLs.
 //! - [`types`] — the config structs, declared once for both dialects.
 //! - [`dataurl`] — making and reading `data:` URLs as Butane does.
+//! - [`merge`] — Ignition's config merge.
 //! - [`validate`] — Ignition's semantic checks of a config.
 //! - [`spec`] — the spec versions and their parsing from JSON.
 
 pub mod dataurl;
+pub mod merge;
 pub mod spec;
 pub mod types;
 pub mod validate;
