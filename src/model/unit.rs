@@ -1,8 +1,8 @@
 //! systemd unit files: parsing, semantic comparison and unit-name escaping.
 //!
-//! The parser follows go-systemd's `unit.Deserialize` (the one Ignition validates with):
-//! sections, `Key=Value` options, `#`/`;` comments, backslash line continuations. It keeps
-//! what a semantic comparison needs: sections in order with their options.
+//! The parser follows go-systemd's `unit.Deserialize` (the one Ignition validates with), with its
+//! error texts: sections, `Key=Value` options, `#`/`;` comments, backslash line continuations.
+//! It keeps what a semantic comparison needs: sections in order with their options.
 
 /// One `Key=Value` option.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,51 +36,139 @@ impl UnitFile {
     }
 }
 
-/// Why a unit file does not parse.
+/// Why a unit file does not parse; the texts are go-systemd's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UnitError {
     /// A `[` without its `]`.
     #[error("unable to find end of section")]
     UnterminatedSection,
-    /// A section header with characters after the `]`.
-    #[error("section closing bracket must be the last character on the line")]
-    TrailingSectionText,
+    /// Text after a section header's `]`.
+    #[error("found garbage after section name : {0:?}")]
+    Garbage(String),
+    /// An option line without `=`.
+    #[error("unexpected newline encountered while parsing option name")]
+    NewlineInName,
+    /// The file ends inside an option name.
+    #[error("EOF")]
+    Eof,
 }
 
-/// Parses unit file text.
+/// Parses unit file text the way go-systemd's `unit.Deserialize` does: text before the first
+/// section is ignored, a section header runs to its `]` (even across lines), option values
+/// continue over lines ending in `\`.
 pub fn parse(text: &str) -> Result<UnitFile, UnitError> {
     let mut unit = UnitFile::default();
-    let mut section = String::new();
-    let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).peekable();
-    while let Some(raw) = lines.next() {
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-            continue;
+    let mut lex = Lexer { chars: text.chars().collect(), pos: 0 };
+    // Before the first section.
+    loop {
+        match lex.next() {
+            None => return Ok(unit),
+            Some('[') => break,
+            Some('#' | ';') => lex.skip_comment(),
+            Some(_) => {}
         }
-        if let Some(rest) = line.strip_prefix('[') {
-            let end = rest.find(']').ok_or(UnitError::UnterminatedSection)?;
-            if end + 1 != rest.len() {
-                return Err(UnitError::TrailingSectionText);
-            }
-            section = rest[..end].to_string();
-            unit.sections.push(section.clone());
-            continue;
-        }
-        let Some((name, value)) = line.split_once('=') else { continue };
-        let mut value = value.trim().to_string();
-        while value.ends_with('\\') {
-            value.pop();
-            match lines.next() {
-                Some(next) => {
-                    value.push(' ');
-                    value.push_str(next.trim());
-                }
-                None => break,
-            }
-        }
-        unit.options.push(UnitOption { section: section.clone(), name: name.trim().to_string(), value });
     }
-    Ok(unit)
+    let mut section = lex.section_name()?;
+    unit.sections.push(section.clone());
+    loop {
+        match lex.next() {
+            None => return Ok(unit),
+            Some(c) if c.is_whitespace() => {}
+            Some('[') => {
+                section = lex.section_name()?;
+                unit.sections.push(section.clone());
+            }
+            Some('#' | ';') => lex.skip_comment(),
+            Some(_) => {
+                lex.pos -= 1;
+                let name = lex.option_name()?;
+                let value = lex.option_value();
+                unit.options.push(UnitOption { section: section.clone(), name, value });
+            }
+        }
+    }
+}
+
+struct Lexer {
+    chars: Vec<char>,
+    pos: usize,
+}
+
+impl Lexer {
+    fn next(&mut self) -> Option<char> {
+        let c = self.chars.get(self.pos).copied();
+        self.pos += usize::from(c.is_some());
+        c
+    }
+
+    /// The rest of the current line, without its newline (and a trailing `\r`).
+    fn line(&mut self) -> String {
+        let mut out = String::new();
+        while let Some(c) = self.next() {
+            if c == '\n' {
+                break;
+            }
+            out.push(c);
+        }
+        if out.ends_with('\r') {
+            out.pop();
+        }
+        out
+    }
+
+    fn skip_comment(&mut self) {
+        while self.line().trim_end().ends_with('\\') && self.pos < self.chars.len() {}
+    }
+
+    fn section_name(&mut self) -> Result<String, UnitError> {
+        let mut name = String::new();
+        loop {
+            match self.next() {
+                None => return Err(UnitError::UnterminatedSection),
+                Some(']') => break,
+                Some(c) => name.push(c),
+            }
+        }
+        let garbage = self.line();
+        if !garbage.trim().is_empty() {
+            return Err(UnitError::Garbage(garbage.trim().to_string()));
+        }
+        Ok(name)
+    }
+
+    fn option_name(&mut self) -> Result<String, UnitError> {
+        let mut name = String::new();
+        loop {
+            match self.next() {
+                None => return Err(UnitError::Eof),
+                Some('\n' | '\r') => return Err(UnitError::NewlineInName),
+                Some('=') => return Ok(name.trim().to_string()),
+                Some(c) => name.push(c),
+            }
+        }
+    }
+
+    fn option_value(&mut self) -> String {
+        let mut value = String::new();
+        loop {
+            let at_end = self.pos >= self.chars.len();
+            let line = self.line();
+            let trimmed = line.trim();
+            if trimmed.is_empty() {
+                return value.trim_end().to_string();
+            }
+            if let Some(cont) = trimmed.strip_suffix('\\') {
+                value.push_str(cont);
+                if at_end || self.pos >= self.chars.len() {
+                    return value;
+                }
+                value.push('\n');
+            } else {
+                value.push_str(trimmed);
+                return value;
+            }
+        }
+    }
 }
 
 /// The bytes that stay unescaped in a unit name.
@@ -133,14 +221,22 @@ mod tests {
     #[test]
     fn parses_sections_options_and_continuations() {
         let unit = parse("# c\n[Unit]\nDescription=x\n\n[Service]\nExecStart=/bin/a \\\n  b\n[Install]\nWantedBy=multi-user.target\n").unwrap();
-        assert_eq!(unit.values("Service", "ExecStart").collect::<Vec<_>>(), ["/bin/a  b"]);
+        assert_eq!(unit.values("Service", "ExecStart").collect::<Vec<_>>(), ["/bin/a \nb"]);
         assert!(unit.has_install_options());
         assert_eq!(unit.sections, ["Unit", "Service", "Install"]);
     }
 
     #[test]
-    fn rejects_unterminated_sections() {
-        assert_eq!(parse("[Service\nA=b\n").unwrap_err(), UnitError::UnterminatedSection);
+    fn rejects_what_go_systemd_rejects() {
+        let cases = [
+            ("[Service", "unable to find end of section"),
+            ("[Service] x\n", "found garbage after section name : \"x\""),
+            ("[Service]\nFoo\n", "unexpected newline encountered while parsing option name"),
+            ("[Service]\nFoo", "EOF"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse(input).unwrap_err().to_string(), want, "case {input:?}");
+        }
         assert!(parse("Foo=bar\n").is_ok(), "options outside a section are accepted");
         assert!(parse("not a unit file").is_ok());
     }

@@ -3,6 +3,7 @@
 //! - [`types`] — the config structs, declared once for both dialects.
 //! - [`dataurl`] — making and reading `data:` URLs as Butane does.
 //! - [`merge`] — Ignition's config merge.
+//! - [`url`] — URL checks (Go `net/url` parse rules, schemes, `data:` grammar).
 //! - [`validate`] — Ignition's semantic checks of a config.
 //! - [`spec`] — the spec versions and their parsing from JSON.
 
@@ -10,4 +11,5 @@ pub mod dataurl;
 pub mod merge;
 pub mod spec;
 pub mod types;
+pub mod url;
 pub mod validate;

@@ -1,0 +1,246 @@
+//! URL checks as Ignition makes them: Go's `net/url` parse errors, the allowed schemes, and
+//! the grammar of `data:` URLs.
+
+/// Why a URL is not acceptable. The texts are Ignition's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    /// Go's `url.Parse` would fail.
+    #[error("unable to parse url")]
+    Unparsable,
+    /// The scheme is not one Ignition fetches.
+    #[error("invalid url scheme")]
+    Scheme,
+    /// An `s3://` URL with an empty `versionId`.
+    #[error("invalid S3 object VersionId")]
+    S3VersionId,
+    /// An `arn:` URL that is not an S3 object or access point ARN.
+    #[error("invalid S3 ARN format")]
+    Arn,
+    /// A malformed `data:` URL.
+    #[error("{0}")]
+    Data(&'static str),
+}
+
+/// The pieces of a parsed URL that the checks need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed<'a> {
+    /// Lower-cased scheme, `""` when none.
+    pub scheme: String,
+    /// The part after `scheme:` when it does not start with `/`.
+    pub opaque: &'a str,
+    /// The raw query (without `?`).
+    pub query: &'a str,
+}
+
+/// Parses like Go's `url.Parse`, returning `None` where Go returns an error.
+pub fn parse(s: &str) -> Option<Parsed<'_>> {
+    let (u, fragment) = s.split_once('#').unwrap_or((s, ""));
+    if u.bytes().any(|b| b < 0x20 || b == 0x7f) || !valid_escapes(fragment) {
+        return None;
+    }
+    let (scheme, rest) = split_scheme(u)?;
+    let (rest, query) = match rest.split_once('?') {
+        Some((r, q)) => (r, q),
+        None => (rest, ""),
+    };
+    if !rest.starts_with('/') {
+        if !scheme.is_empty() {
+            return Some(Parsed { scheme, opaque: rest, query });
+        }
+        if rest.split('/').next().is_some_and(|seg| seg.contains(':')) {
+            return None;
+        }
+    }
+    let mut path = rest;
+    if (!scheme.is_empty() || !rest.starts_with("///")) && rest.starts_with("//") {
+        let after = &rest[2..];
+        let end = after.find('/').unwrap_or(after.len());
+        let (authority, p) = after.split_at(end);
+        if !valid_authority(authority) {
+            return None;
+        }
+        path = p;
+    }
+    valid_escapes(path).then_some(Parsed { scheme, opaque: "", query })
+}
+
+fn split_scheme(u: &str) -> Option<(String, &str)> {
+    for (i, b) in u.bytes().enumerate() {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' => {}
+            b'0'..=b'9' | b'+' | b'-' | b'.' if i > 0 => {}
+            b':' if i == 0 => return None,
+            b':' => return Some((u[..i].to_ascii_lowercase(), &u[i + 1..])),
+            _ => return Some((String::new(), u)),
+        }
+    }
+    Some((String::new(), u))
+}
+
+fn valid_escapes(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            if !(b.get(i + 1).is_some_and(u8::is_ascii_hexdigit) && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit)) {
+                return false;
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    true
+}
+
+fn valid_authority(authority: &str) -> bool {
+    let (userinfo, host) = match authority.rfind('@') {
+        Some(at) => (Some(&authority[..at]), &authority[at + 1..]),
+        None => (None, authority),
+    };
+    if let Some(info) = userinfo {
+        let ok = info.bytes().all(|c| c.is_ascii_alphanumeric() || b"-._:~!$&'()*+,;=%@".contains(&c));
+        if !ok || !valid_escapes(info) {
+            return false;
+        }
+    }
+    let port_ok = |port: &str| port.is_empty() || port.strip_prefix(':').is_some_and(|d| d.bytes().all(|c| c.is_ascii_digit()));
+    if let Some(inner) = host.strip_prefix('[') {
+        let Some(close) = inner.find(']') else { return false };
+        if !port_ok(&inner[close + 1..]) || inner[..close].parse::<std::net::Ipv6Addr>().is_err() && !inner[..close].contains('%') {
+            return false;
+        }
+    } else if let Some(colon) = host.rfind(':') {
+        if !port_ok(&host[colon..]) {
+            return false;
+        }
+    }
+    valid_host_chars(host)
+}
+
+fn valid_host_chars(host: &str) -> bool {
+    let b = host.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'%' {
+            let hex = host.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok());
+            match hex {
+                Some(v) if v >= 0x80 || v == 0x25 => i += 3,
+                _ => return false,
+            }
+            continue;
+        }
+        if c < 0x80 && !c.is_ascii_alphanumeric() && !b"-_.~!$&'()*+,;=:[]<>\"".contains(&c) {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Ignition's `validateURL`: parseable and of a scheme it can fetch.
+pub fn validate(s: &str) -> Result<(), UrlError> {
+    let u = parse(s).ok_or(UrlError::Unparsable)?;
+    match u.scheme.as_str() {
+        "http" | "https" | "tftp" | "gs" => Ok(()),
+        "s3" => check_version_id(u.query),
+        "arn" => check_arn(s, u.opaque, u.query),
+        "data" => validate_data_url(s),
+        _ => Err(UrlError::Scheme),
+    }
+}
+
+fn check_version_id(query: &str) -> Result<(), UrlError> {
+    for pair in query.split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if k == "versionId" {
+            return if v.is_empty() { Err(UrlError::S3VersionId) } else { Ok(()) };
+        }
+    }
+    Ok(())
+}
+
+fn check_arn(_full_url: &str, opaque: &str, query: &str) -> Result<(), UrlError> {
+    let full = format!("arn:{opaque}");
+    if full.matches(':').count() < 5 {
+        return Err(UrlError::Arn);
+    }
+    let parts: Vec<&str> = full.splitn(6, ':').collect();
+    if parts.get(2) != Some(&"s3") {
+        return Err(UrlError::Arn);
+    }
+    let resource = parts.get(5).copied().unwrap_or("");
+    let n = full.split('/').count();
+    if (resource.starts_with("accesspoint/") && n < 3) || n < 2 {
+        return Err(UrlError::Arn);
+    }
+    check_version_id(query)
+}
+
+/// The grammar of a `data:` URL, as the `dataurl` Go package checks it.
+pub fn validate_data_url(s: &str) -> Result<(), UrlError> {
+    let rest = s.strip_prefix("data:").ok_or(UrlError::Data("missing data prefix"))?;
+    let comma = rest.find(',').ok_or(UrlError::Data("missing comma before data"))?;
+    let (meta, data) = (&rest[..comma], &rest[comma + 1..]);
+    let mut params = meta.split(';');
+    let media = params.next().unwrap_or("");
+    if !media.is_empty() {
+        let (ty, sub) = media.split_once('/').ok_or(UrlError::Data("missing media type slash"))?;
+        let known = ["text", "image", "audio", "video", "application", "message", "multipart"];
+        if !(known.contains(&ty.to_ascii_lowercase().as_str()) || ty.to_ascii_lowercase().starts_with("x-")) {
+            return Err(UrlError::Data("invalid media type"));
+        }
+        if sub.is_empty() {
+            return Err(UrlError::Data("incomplete media type"));
+        }
+    }
+    let mut base64 = false;
+    for param in params {
+        if param == "base64" {
+            base64 = true;
+        } else if !param.contains('=') {
+            return Err(UrlError::Data("unterminated parameter sequence"));
+        }
+    }
+    if base64 {
+        if !data.bytes().all(|c| c.is_ascii_alphanumeric() || b"+/=".contains(&c)) {
+            return Err(UrlError::Data("invalid data character"));
+        }
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.decode(data).map_err(|_| UrlError::Data("illegal base64 data"))?;
+    } else if data.bytes().any(|c| c < 0x21 || c >= 0x7f || b"<>#\"{}|\\^[]`".contains(&c)) || !valid_escapes(data) {
+        return Err(UrlError::Data("invalid data character"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validates_like_ignition() {
+        let cases: &[(&str, Result<(), UrlError>)] = &[
+            ("http://example.com/a", Ok(())),
+            ("https://example.com/b?x=1", Ok(())),
+            ("tftp://10.0.0.1/c", Ok(())),
+            ("s3://bucket/key", Ok(())),
+            ("s3://bucket/key?versionId=", Err(UrlError::S3VersionId)),
+            ("arn:aws:s3:us-east-1:123456789012:accesspoint/test/object/some/path", Ok(())),
+            ("arn:aws:iam::123456789012:user/x", Err(UrlError::Arn)),
+            ("gs://bucket/object", Ok(())),
+            ("data:,hello%20world", Ok(())),
+            ("data:;base64,aGk=", Ok(())),
+            ("ftp://example.com/a", Err(UrlError::Scheme)),
+            ("%gh&%ij", Err(UrlError::Unparsable)),
+            ("/just/a/path", Err(UrlError::Scheme)),
+            ("http://exa mple.com/", Err(UrlError::Unparsable)),
+            ("https:opaque", Ok(())),
+            (":nope", Err(UrlError::Unparsable)),
+        ];
+        for (input, want) in cases {
+            assert_eq!(&validate(input), want, "case {input}");
+        }
+    }
+}
