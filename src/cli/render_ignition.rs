@@ -123,6 +123,9 @@ impl Printer<'_> {
                 }
             }
             Failure::Select(err) => eprintln!("Error translating config: {err}"),
+            Failure::IgnitionVersion(v) => eprintln!(
+                "Error translating config: unsupported Ignition config version {v:?}; core-ops reads 3.0.0 to 3.6.0 and 3.7.0-experimental"
+            ),
             Failure::Types(report) if self.raw => {
                 eprintln!("Error translating config: yaml: unmarshal errors:");
                 for d in &report.entries {
@@ -135,6 +138,7 @@ impl Printer<'_> {
                 let what = match stage {
                     Stage::Source => "source config is invalid",
                     Stage::Generated => "config generated was invalid",
+                    Stage::Input => "the Ignition config is invalid",
                 };
                 eprintln!("Error translating config: {what}");
             }

@@ -21,6 +21,7 @@ pub mod validate;
 pub mod variant;
 
 use crate::model::decode::{Decode, Decoder};
+use crate::model::ignition::spec::{self, IgnitionError};
 use crate::model::ignition::types::Config;
 use crate::model::ignition::validate as ign_validate;
 use crate::model::json::Json;
@@ -59,6 +60,8 @@ pub enum Stage {
     Source,
     /// The generated Ignition config is invalid.
     Generated,
+    /// An Ignition config given as input is invalid.
+    Input,
 }
 
 /// Why no config was produced.
@@ -68,6 +71,8 @@ pub enum Failure {
     Yaml(YamlError),
     /// No translator for the variant and version.
     Select(SelectError),
+    /// An Ignition config whose `ignition.version` is missing or unsupported.
+    IgnitionVersion(String),
     /// Values of the wrong type (fatal, like yaml.v3's unmarshal errors), located.
     Types(Report),
     /// Errors found by validation, with every warning, located.
@@ -79,9 +84,13 @@ pub enum Failure {
     },
 }
 
-/// Translates Butane YAML to Ignition. `files` is the files directory, when one was given.
+/// Translates Butane YAML to Ignition (or validates Ignition JSON given as input). `files` is
+/// the files directory, when one was given.
 pub fn render(src: &str, files: Option<&dyn FilesDir>) -> Result<Rendered, Failure> {
     let doc = yaml::parse(src).map_err(Failure::Yaml)?;
+    if spec::looks_like_ignition(&doc) {
+        return render_ignition_input(&doc);
+    }
     let root = &doc.root;
     let scalar = |key: &str| root.get(key).and_then(|n| if n.is_null() { None } else { n.as_scalar() });
     let target = variant::select(scalar("variant"), scalar("version")).map_err(Failure::Select)?;
@@ -119,6 +128,20 @@ pub fn render(src: &str, files: Option<&dyn FilesDir>) -> Result<Rendered, Failu
         return Err(Failure::Invalid { report, stage: Stage::Generated });
     }
     Ok(Rendered { target, config, translations, report })
+}
+
+/// Validates an Ignition config given as input and passes it through unchanged.
+fn render_ignition_input(doc: &Document) -> Result<Rendered, Failure> {
+    let parsed = spec::parse_document(doc).map_err(|e| match e {
+        IgnitionError::Syntax(e) => Failure::Yaml(e),
+        IgnitionError::Version(v) => Failure::IgnitionVersion(v),
+        IgnitionError::Types(report) => Failure::Types(report),
+    })?;
+    if parsed.report.has_errors() {
+        return Err(Failure::Invalid { report: parsed.report, stage: Stage::Input });
+    }
+    let target = Target { variant: variant::Variant::Fcos, fcos_minor: parsed.spec.minor + 1, spec: parsed.spec };
+    Ok(Rendered { target, config: parsed.config, translations: Translations::default(), report: parsed.report })
 }
 
 /// Fills in line and column for each diagnostic; output paths are first mapped to source paths.

@@ -3,12 +3,11 @@
 //! Butane picks the shortest of three encodings: RFC 2396 percent-escaping, base64, and
 //! gzip+base64 (which must win by more than the length of `"gzip"`). A tie keeps escaping.
 
-use std::io::{Read, Write};
+use std::io::Read;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use flate2::Compression;
-use flate2::write::GzEncoder;
+use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 
 /// A `data:` URL and the compression it was made with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +27,9 @@ pub fn make(bytes: &[u8], user_compression: Option<&str>, auto_compress: bool) -
     let mut opaque = if b64.len() < escaped.len() { b64 } else { escaped };
     let user_set = matches!(user_compression, Some(c) if !c.is_empty());
     let mut compression = if user_set { user_compression.map(str::to_string) } else { Some(String::new()) };
-    if !user_set && auto_compress {
+    // Base64 of even the smallest gzip stream cannot beat a short URL.
+    let gz_floor = ";base64,".len() + MIN_GZIP_LEN.div_ceil(3) * 4 + "gzip".len();
+    if !user_set && auto_compress && gz_floor < opaque.len() {
         let gz = format!(";base64,{}", STANDARD.encode(gzip(bytes)));
         if gz.len() + "gzip".len() < opaque.len() {
             opaque = gz;
@@ -41,25 +42,49 @@ pub fn make(bytes: &[u8], user_compression: Option<&str>, auto_compress: bool) -
     DataUrl { url: format!("data:{opaque}"), compression }
 }
 
-/// Gzip at the best compression level with Go's header fields (no name, mtime 0, OS 255).
-pub fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::GzBuilder::new().operating_system(255).write(Vec::new(), Compression::best());
-    enc.write_all(bytes).expect("writing to a Vec cannot fail");
-    finish(enc)
-}
+/// The smallest possible gzip stream: a 10-byte header, an empty deflate block, an 8-byte trailer.
+const MIN_GZIP_LEN: usize = 20;
 
-fn finish(enc: GzEncoder<Vec<u8>>) -> Vec<u8> {
-    enc.finish().expect("writing to a Vec cannot fail")
+/// Gzip at the best compression level with Go's header fields (no name, mtime 0, XFL 2,
+/// OS 255). The deflate state is large to set up, so one per thread is kept and reset.
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    thread_local! {
+        static DEFLATE: std::cell::RefCell<Compress> = std::cell::RefCell::new(Compress::new(Compression::best(), false));
+    }
+    let mut out = Vec::with_capacity(bytes.len() / 2 + 64);
+    out.extend_from_slice(&[0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0x02, 0xff]);
+    DEFLATE.with(|cell| {
+        let mut deflate = cell.borrow_mut();
+        deflate.reset();
+        loop {
+            out.reserve(bytes.len() / 2 + 64);
+            let consumed = deflate.total_in() as usize;
+            let status = deflate
+                .compress_vec(&bytes[consumed..], &mut out, FlushCompress::Finish)
+                .expect("deflate into a Vec cannot fail");
+            if status == Status::StreamEnd {
+                break;
+            }
+        }
+    });
+    let mut crc = Crc::new();
+    crc.update(bytes);
+    out.extend_from_slice(&crc.sum().to_le_bytes());
+    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    out
 }
 
 /// RFC 2396 escaping: unreserved bytes stay, every other byte becomes `%XX`.
 pub fn escape(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(bytes.len() * 2);
     for &b in bytes {
         if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
             out.push(b as char);
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 15)] as char);
         }
     }
     out
@@ -148,6 +173,17 @@ mod tests {
         let got = make(&input, None, true);
         assert_eq!(got.compression.as_deref(), Some("gzip"));
         assert_eq!(decode_contents(&got.url, Some("gzip")).unwrap(), input);
+    }
+
+    #[test]
+    fn gzip_stream_has_gos_header_and_is_reusable() {
+        let a = gzip(b"hello hello hello hello");
+        assert_eq!(&a[..10], &[0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0x02, 0xff]);
+        let b = gzip(b"other");
+        assert_eq!(a, gzip(b"hello hello hello hello"), "a reset compressor gives the same stream");
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(b.as_slice()).read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"other");
     }
 
     #[test]
