@@ -165,6 +165,40 @@ impl Document {
         self.anchors.get(&id)
     }
 
+    /// How many leading steps of `path` exist in the document, following aliases and `<<`
+    /// merges (where a value comes from, rather than where it is written).
+    pub fn existing_depth(&self, path: &Path) -> usize {
+        let mut node = self.resolve(&self.root);
+        for (depth, seg) in path.segs().iter().enumerate() {
+            match self.child(node, seg) {
+                Some(n) => node = self.resolve(n),
+                None => return depth,
+            }
+        }
+        path.len()
+    }
+
+    fn resolve<'a>(&'a self, node: &'a Node) -> &'a Node {
+        match node.value {
+            Value::Alias(id) => self.anchor(id).unwrap_or(node),
+            _ => node,
+        }
+    }
+
+    fn child<'a>(&'a self, node: &'a Node, seg: &Seg) -> Option<&'a Node> {
+        match (seg, &node.value) {
+            (Seg::Key(k), Value::Map(entries)) => {
+                let direct = entries.iter().rev().find(|e| e.key.as_scalar() == Some(k.as_str())).map(|e| &e.value);
+                direct.or_else(|| {
+                    let merged = entries.iter().filter(|e| e.key.as_scalar() == Some("<<"));
+                    merged.filter_map(|e| self.child(self.resolve(&e.value), seg)).next()
+                })
+            }
+            (Seg::Index(n), Value::Seq(items)) => items.get(*n),
+            _ => None,
+        }
+    }
+
     /// The node at `path` in the text as written (aliases are not followed), or the deepest
     /// existing ancestor; with `want_key`, the key's position when the last step is a key.
     pub fn locate(&self, path: &Path, want_key: bool) -> &Node {
@@ -411,6 +445,15 @@ mod tests {
         assert_eq!(doc.locate(&Path::parse("$.a.b.0.c"), false).mark, Mark { line: 3, col: 10 });
         assert_eq!(doc.locate(&Path::parse("$.a.b.0.c"), true).mark, Mark { line: 3, col: 7 });
         assert_eq!(doc.locate(&Path::parse("$.a.b.0.zzz"), false).mark, Mark { line: 3, col: 7 });
+    }
+
+    #[test]
+    fn existing_depth_follows_aliases_and_merges() {
+        let doc = parse("a: &x {b: {c: 1}}\nd: *x\ne:\n  <<: *x\n  f: 2\n").unwrap();
+        let cases = [("$.d.b.c", 3), ("$.e.b.c", 3), ("$.e.f", 2), ("$.e.g", 1), ("$.z", 0)];
+        for (path, want) in cases {
+            assert_eq!(doc.existing_depth(&Path::parse(path)), want, "case {path}");
+        }
     }
 
     #[test]

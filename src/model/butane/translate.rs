@@ -95,8 +95,9 @@ impl<'a> Cx<'a> {
         (made.url, made.compression)
     }
 
-    /// Turns `inline`/`local` into a `data:` source.
-    fn resource(&mut self, r: &mut Resource, at: &Path) {
+    /// Turns `inline`/`local` into a `data:` source; `at` is the source path, `out` the output
+    /// path (they differ where Butane renames, e.g. `key_file` → `keyFile`).
+    fn resource(&mut self, r: &mut Resource, at: &Path, out: &Path) {
         let mut content = None;
         if let Some(inline) = r.inline.take() {
             content = Some((inline.into_bytes(), "inline"));
@@ -108,8 +109,8 @@ impl<'a> Cx<'a> {
             let (url, compression) = self.data_url(&bytes, r.compression.as_deref());
             r.source = Some(url);
             r.compression = compression;
-            self.tr.add(at.key(key), at.key("source"));
-            self.tr.add(at.key(key), at.key("compression"));
+            self.tr.add(at.key(key), out.key("source"));
+            self.tr.add(at.key(key), out.key("compression"));
         }
     }
 
@@ -117,12 +118,15 @@ impl<'a> Cx<'a> {
         let base = Path::root().key("ignition");
         let config = base.key("config");
         for (i, r) in out.ignition.config.merge.iter_mut().enumerate() {
-            self.resource(r, &config.key("merge").index(i));
+            let at = config.key("merge").index(i);
+            self.resource(r, &at, &at);
         }
-        self.resource(&mut out.ignition.config.replace, &config.key("replace"));
-        let cas = base.key("security").key("tls").key("certificate_authorities");
+        let replace = config.key("replace");
+        self.resource(&mut out.ignition.config.replace, &replace, &replace);
+        let tls = base.key("security").key("tls");
         for (i, r) in out.ignition.security.tls.certificate_authorities.iter_mut().enumerate() {
-            self.resource(r, &cas.index(i));
+            let out_at = tls.key("certificateAuthorities").index(i);
+            self.resource(r, &tls.key("certificate_authorities").index(i), &out_at);
         }
     }
 
@@ -130,13 +134,15 @@ impl<'a> Cx<'a> {
         let storage = Path::root().key("storage");
         for (i, f) in out.storage.files.iter_mut().enumerate() {
             let at = storage.key("files").index(i);
-            self.resource(&mut f.contents, &at.key("contents"));
+            self.resource(&mut f.contents, &at.key("contents"), &at.key("contents"));
             for (j, a) in f.append.iter_mut().enumerate() {
-                self.resource(a, &at.key("append").index(j));
+                let append = at.key("append").index(j);
+                self.resource(a, &append, &append);
             }
         }
         for (i, l) in out.storage.luks.iter_mut().enumerate() {
-            self.resource(&mut l.key_file, &storage.key("luks").index(i).key("key_file"));
+            let at = storage.key("luks").index(i);
+            self.resource(&mut l.key_file, &at.key("key_file"), &at.key("keyFile"));
         }
     }
 
