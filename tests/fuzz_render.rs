@@ -31,17 +31,100 @@ impl Rng {
 }
 
 const TOKENS: &[&str] = &[
-    ":", "-", " ", "\n", "  ", "[", "]", "{", "}", "&a", "*a", "<<: *a", "!!str ", "!!int ", "'", "\"", "|", ">", "#",
-    "0644", "0o7", "0x1ff", "-1", "99999999999999999999", "yes", "~", "null", "true", "é", "\t", "/etc/x", "../..",
-    "%gh", "data:,x", "@", "x@y.container", ".d/", "?", ",",
+    ":",
+    "-",
+    " ",
+    "\n",
+    "  ",
+    "[",
+    "]",
+    "{",
+    "}",
+    "&a",
+    "*a",
+    "<<: *a",
+    "!!str ",
+    "!!int ",
+    "'",
+    "\"",
+    "|",
+    ">",
+    "#",
+    "0644",
+    "0o7",
+    "0x1ff",
+    "-1",
+    "99999999999999999999",
+    "yes",
+    "~",
+    "null",
+    "true",
+    "é",
+    "\t",
+    "/etc/x",
+    "../..",
+    "%gh",
+    "data:,x",
+    "@",
+    "x@y.container",
+    ".d/",
+    "?",
+    ",",
 ];
 
 const KEYS: &[&str] = &[
-    "variant", "version", "ignition", "config", "merge", "replace", "inline", "local", "source", "storage", "files",
-    "directories", "links", "trees", "path", "contents", "mode", "user", "group", "id", "name", "target", "hard",
-    "overwrite", "append", "verification", "hash", "systemd", "units", "dropins", "enabled", "mask", "quadlets",
-    "passwd", "users", "ssh_authorized_keys", "disks", "partitions", "filesystems", "luks", "raid", "boot_device",
-    "mirror", "devices", "layout", "grub", "with_mount_unit", "format", "number", "label", "size_mib", "kernel_arguments",
+    "variant",
+    "version",
+    "ignition",
+    "config",
+    "merge",
+    "replace",
+    "inline",
+    "local",
+    "source",
+    "storage",
+    "files",
+    "directories",
+    "links",
+    "trees",
+    "path",
+    "contents",
+    "mode",
+    "user",
+    "group",
+    "id",
+    "name",
+    "target",
+    "hard",
+    "overwrite",
+    "append",
+    "verification",
+    "hash",
+    "systemd",
+    "units",
+    "dropins",
+    "enabled",
+    "mask",
+    "quadlets",
+    "passwd",
+    "users",
+    "ssh_authorized_keys",
+    "disks",
+    "partitions",
+    "filesystems",
+    "luks",
+    "raid",
+    "boot_device",
+    "mirror",
+    "devices",
+    "layout",
+    "grub",
+    "with_mount_unit",
+    "format",
+    "number",
+    "label",
+    "size_mib",
+    "kernel_arguments",
 ];
 
 fn mutate(rng: &mut Rng, input: &str) -> String {
@@ -91,7 +174,8 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 
 /// A random Butane-shaped document: nested maps and lists over Butane's keys.
 fn random_document(rng: &mut Rng) -> String {
-    let mut out = format!("variant: fcos\nversion: {}\n", rng.pick(&["1.0.0", "1.4.0", "1.6.0", "1.7.0", "1.8.0-experimental"]));
+    let mut out =
+        format!("variant: fcos\nversion: {}\n", rng.pick(&["1.0.0", "1.4.0", "1.6.0", "1.7.0", "1.8.0-experimental"]));
     write_map(rng, &mut out, 0, 3);
     out
 }
@@ -132,7 +216,8 @@ fn all_located(report: &Report) -> bool {
 
 /// Renders `input` and checks the outcome; returns a description of any violation.
 fn check(input: &str, files: Option<&dyn FilesDir>) -> Result<bool, String> {
-    let outcome = catch_unwind(AssertUnwindSafe(|| butane::render(input, files))).map_err(|_| "panicked".to_string())?;
+    let outcome =
+        catch_unwind(AssertUnwindSafe(|| butane::render(input, files))).map_err(|_| "panicked".to_string())?;
     match outcome {
         Ok(rendered) => {
             let text = rendered.to_json().to_pretty();

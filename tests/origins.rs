@@ -30,7 +30,11 @@ fn every_output_field_has_an_origin_in_the_source() {
         for out in paths {
             let origin = rendered.translations.source_of(&out);
             let text = origin.to_string();
-            assert!(!text.chars().any(|c| c.is_ascii_uppercase()), "{}: {out} maps to non-Butane key {text}", case.display());
+            assert!(
+                !text.chars().any(|c| c.is_ascii_uppercase()),
+                "{}: {out} maps to non-Butane key {text}",
+                case.display()
+            );
             let depth = doc.existing_depth(&origin);
             // Passed-through fields exist in the source as written; generated ones at least
             // name the section that generated them.

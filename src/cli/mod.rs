@@ -16,14 +16,8 @@ pub const EXIT_USAGE: u8 = 2;
 
 /// Version text: the crate version, the git revision it was built from and whether the tree
 /// was dirty.
-pub const VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    " (",
-    env!("CORE_OPS_GIT_REVISION"),
-    ", ",
-    env!("CORE_OPS_GIT_DIRTY"),
-    ")"
-);
+pub const VERSION: &str =
+    concat!(env!("CARGO_PKG_VERSION"), " (", env!("CORE_OPS_GIT_REVISION"), ", ", env!("CORE_OPS_GIT_DIRTY"), ")");
 
 /// Keep systemd hosts in git: render first-boot Ignition, plan and apply day-2 changes.
 #[derive(Debug, Parser)]

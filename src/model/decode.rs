@@ -200,7 +200,7 @@ impl<'d> Decoder<'d> {
     }
 
     /// Resolves a scalar (following aliases); `None` for null or after a type error.
-    fn scalar<'n>(&mut self, node: &'n Node, path: &Path, expected: &str) -> Option<(String, Style, Option<String>)> {
+    fn scalar(&mut self, node: &Node, path: &Path, expected: &str) -> Option<(String, Style, Option<String>)> {
         let resolved = match node.value {
             Value::Alias(id) => self.doc.anchor(id).cloned(),
             _ => Some(node.clone()),
@@ -325,9 +325,7 @@ pub fn parse_bool(text: &str, dialect: Dialect) -> Option<bool> {
         (_, "false") => Some(false),
         (Dialect::Ignition, _) => None,
         (Dialect::Butane, "y" | "Y" | "yes" | "Yes" | "YES" | "True" | "TRUE" | "on" | "On" | "ON") => Some(true),
-        (Dialect::Butane, "n" | "N" | "no" | "No" | "NO" | "False" | "FALSE" | "off" | "Off" | "OFF") => {
-            Some(false)
-        }
+        (Dialect::Butane, "n" | "N" | "no" | "No" | "NO" | "False" | "FALSE" | "off" | "Off" | "OFF") => Some(false),
         _ => None,
     }
 }

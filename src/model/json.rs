@@ -55,9 +55,7 @@ impl Json {
             }
             Json::Str(s) => write_go_string(out, s),
             Json::Array(items) => {
-                write_container(out, indent, depth, '[', ']', items.iter(), |out, item, d| {
-                    item.write(out, indent, d)
-                });
+                write_container(out, indent, depth, '[', ']', items.iter(), |out, item, d| item.write(out, indent, d));
             }
             Json::Object(fields) => {
                 write_container(out, indent, depth, '{', '}', fields.iter(), |out, (k, v), d| {

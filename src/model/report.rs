@@ -104,11 +104,8 @@ impl Diagnostic {
         let line_text = source.lines().nth(mark.line.saturating_sub(1)).unwrap_or("");
         let gutter = mark.line.to_string().len();
         let pad = " ".repeat(gutter);
-        let indent: String = line_text
-            .chars()
-            .take(mark.col.saturating_sub(1))
-            .map(|c| if c == '\t' { '\t' } else { ' ' })
-            .collect();
+        let indent: String =
+            line_text.chars().take(mark.col.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
         let carets = "^".repeat(self.span.max(1));
         format!(
             "{header}\n{pad}--> {source_name}:{}:{}\n{pad} |\n{} | {line_text}\n{pad} | {indent}{carets}\n",

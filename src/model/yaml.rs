@@ -95,11 +95,7 @@ pub struct Document {
 impl Node {
     /// A null scalar at `mark`.
     pub fn null(mark: Mark) -> Self {
-        Node {
-            value: Value::Scalar { text: String::new(), style: Style::Plain, tag: None },
-            mark,
-            span: 0,
-        }
+        Node { value: Value::Scalar { text: String::new(), style: Style::Plain, tag: None }, mark, span: 0 }
     }
 
     /// Whether this is a YAML null (`~`, `null`, empty, or tagged `!!null`).
@@ -124,9 +120,7 @@ impl Node {
     /// The value for `key` in a mapping (the last one if repeated).
     pub fn get(&self, key: &str) -> Option<&Node> {
         match &self.value {
-            Value::Map(entries) => {
-                entries.iter().rev().find(|e| e.key.as_scalar() == Some(key)).map(|e| &e.value)
-            }
+            Value::Map(entries) => entries.iter().rev().find(|e| e.key.as_scalar() == Some(key)).map(|e| &e.value),
             _ => None,
         }
     }
@@ -309,17 +303,15 @@ impl<'a> Builder<'a> {
             }
             Event::SequenceStart(anchor, _) => {
                 let mut items = Vec::new();
-                loop {
-                    match self.node(parser, None)? {
-                        (Some(n), Read::Node) => items.push(n),
-                        _ => break,
-                    }
+                while let (Some(n), Read::Node) = self.node(parser, None)? {
+                    items.push(n);
                 }
                 (Node { value: Value::Seq(items), mark, span: 0 }, anchor)
             }
             Event::MappingStart(anchor, _) => (self.mapping(parser, mark)?, anchor),
             Event::Alias(id) => {
-                let node = Node { value: Value::Alias(id), mark, span: span.end.col().saturating_sub(span.start.col()) };
+                let node =
+                    Node { value: Value::Alias(id), mark, span: span.end.col().saturating_sub(span.start.col()) };
                 (node, 0)
             }
             Event::SequenceEnd | Event::MappingEnd | Event::DocumentEnd | Event::StreamEnd => {
@@ -333,17 +325,9 @@ impl<'a> Builder<'a> {
         Ok((Some(node), Read::Node))
     }
 
-    fn mapping(
-        &mut self,
-        parser: &mut Parser<'a, saphyr_parser::StrInput<'a>>,
-        mark: Mark,
-    ) -> Result<Node, YamlError> {
+    fn mapping(&mut self, parser: &mut Parser<'a, saphyr_parser::StrInput<'a>>, mark: Mark) -> Result<Node, YamlError> {
         let mut entries: Vec<Entry> = Vec::new();
-        loop {
-            let key = match self.node(parser, None)? {
-                (Some(k), Read::Node) => k,
-                _ => break,
-            };
+        while let (Some(key), Read::Node) = self.node(parser, None)? {
             let value = match self.node(parser, None)? {
                 (Some(v), Read::Node) => v,
                 _ => Node::null(key.mark),

@@ -97,9 +97,20 @@ fn parse_diag(line: &str) -> Option<Diag> {
 
 /// Messages that embed Go-internal text, which only the reference can produce verbatim.
 pub fn is_go_internal(message: &str) -> bool {
-    ["config.", "types.", "[]v0_", "open ", "stat ", "lstat ", "no such file", "invalid character", "cannot unmarshal", "unexpected end of JSON"]
-        .iter()
-        .any(|needle| message.contains(needle))
+    [
+        "config.",
+        "types.",
+        "[]v0_",
+        "open ",
+        "stat ",
+        "lstat ",
+        "no such file",
+        "invalid character",
+        "cannot unmarshal",
+        "unexpected end of JSON",
+    ]
+    .iter()
+    .any(|needle| message.contains(needle))
 }
 
 /// Compares diagnostics as multisets of (severity, path, line) with equal messages; returns
@@ -126,7 +137,12 @@ pub fn compare_diags(expected: &[Diag], actual: &[Diag]) -> Vec<String> {
             }
             None => true,
         });
-        e.retain(|m| !(is_go_internal(m) && !a.is_empty() && { a.remove(0); true }));
+        e.retain(|m| {
+            !(is_go_internal(m) && !a.is_empty() && {
+                a.remove(0);
+                true
+            })
+        });
         for m in e {
             problems.push(format!("missing {key:?}: {m}"));
         }

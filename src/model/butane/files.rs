@@ -39,6 +39,72 @@ pub trait FilesDir {
     fn walk(&self, rel: &str) -> Result<Vec<WalkEntry>, String>;
 }
 
+/// A files directory held in memory: for tests, and for sources read from git objects.
+#[derive(Debug, Clone, Default)]
+pub struct MemFilesDir {
+    entries: std::collections::BTreeMap<String, (EntryKind, Vec<u8>)>,
+}
+
+impl MemFilesDir {
+    /// Adds a regular file (its parent directories are implied).
+    pub fn file(mut self, rel: &str, bytes: &[u8], executable: bool) -> Self {
+        self.add_parents(rel);
+        self.entries.insert(rel.to_string(), (EntryKind::File { executable }, bytes.to_vec()));
+        self
+    }
+
+    /// Adds a symbolic link.
+    pub fn symlink(mut self, rel: &str, target: &str) -> Self {
+        self.add_parents(rel);
+        self.entries.insert(rel.to_string(), (EntryKind::Symlink(target.to_string()), Vec::new()));
+        self
+    }
+
+    fn add_parents(&mut self, rel: &str) {
+        let mut dir = rel;
+        while let Some((parent, _)) = dir.rsplit_once('/') {
+            self.entries.entry(parent.to_string()).or_insert((EntryKind::Dir, Vec::new()));
+            dir = parent;
+        }
+    }
+
+    fn missing(rel: &str) -> String {
+        format!("open {rel}: no such file or directory")
+    }
+}
+
+impl FilesDir for MemFilesDir {
+    fn read(&self, rel: &str) -> Result<Vec<u8>, String> {
+        match self.entries.get(rel) {
+            Some((EntryKind::File { .. }, bytes)) => Ok(bytes.clone()),
+            Some((EntryKind::Symlink(target), _)) => self.read(&resolve_local(target).map_err(|e| e.to_string())?),
+            Some(_) => Err(format!("read {rel}: is a directory")),
+            None => Err(Self::missing(rel)),
+        }
+    }
+
+    fn kind(&self, rel: &str) -> Result<EntryKind, String> {
+        if rel.is_empty() {
+            return Ok(EntryKind::Dir);
+        }
+        self.entries.get(rel).map(|(k, _)| k.clone()).ok_or_else(|| Self::missing(rel))
+    }
+
+    fn walk(&self, rel: &str) -> Result<Vec<WalkEntry>, String> {
+        let root_kind = self.kind(rel)?;
+        let prefix = if rel.is_empty() { String::new() } else { format!("{rel}/") };
+        let mut out = vec![WalkEntry { rel: String::new(), kind: root_kind }];
+        let mut below: Vec<(&String, &EntryKind)> =
+            self.entries.iter().filter(|(k, _)| k.starts_with(&prefix)).map(|(k, (kind, _))| (k, kind)).collect();
+        // Depth-first, names sorted per directory: compare path components, not whole strings.
+        below.sort_by(|a, b| a.0.split('/').cmp(b.0.split('/')));
+        out.extend(
+            below.into_iter().map(|(k, kind)| WalkEntry { rel: k[prefix.len()..].to_string(), kind: kind.clone() }),
+        );
+        Ok(out)
+    }
+}
+
 /// Why a `local:` path cannot be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum LocalError {

@@ -146,11 +146,7 @@ fn render_ignition_input(doc: &Document) -> Result<Rendered, Failure> {
 
 /// Fills in line and column for each diagnostic; output paths are first mapped to source paths.
 fn correlate(report: Report, doc: &Document, translations: &Translations, output_paths: bool) -> Report {
-    let entries = report
-        .entries
-        .into_iter()
-        .map(|d| locate(d, doc, translations, output_paths))
-        .collect();
+    let entries = report.entries.into_iter().map(|d| locate(d, doc, translations, output_paths)).collect();
     Report { entries }
 }
 

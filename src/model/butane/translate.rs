@@ -5,8 +5,8 @@
 //! live in [`super::generate`]. Problems found here (unreadable local files, tree conflicts)
 //! are source errors.
 
-use crate::model::butane::generate;
 use crate::model::butane::files::{EntryKind, FilesDir, LocalError, resolve_local};
+use crate::model::butane::generate;
 use crate::model::butane::translation::Translations;
 use crate::model::butane::variant::Target;
 use crate::model::ignition::dataurl;
@@ -217,7 +217,8 @@ impl<'a> Cx<'a> {
         }
         let entries = files.walk(&rel)?;
         let base = tree.path.as_deref().unwrap_or("/");
-        let dirs_wanted = tree.dir_mode.is_some() || tree.user != NodeUser::default() || tree.group != NodeGroup::default();
+        let dirs_wanted =
+            tree.dir_mode.is_some() || tree.user != NodeUser::default() || tree.group != NodeGroup::default();
         for entry in entries {
             let dest = join_clean(base, &entry.rel);
             match entry.kind {
@@ -235,7 +236,15 @@ impl<'a> Cx<'a> {
         Ok(())
     }
 
-    fn tree_file(&mut self, out: &mut Config, tree: &Tree, dest: &str, bytes: &[u8], mode: i64, at: &Path) -> Result<(), String> {
+    fn tree_file(
+        &mut self,
+        out: &mut Config,
+        tree: &Tree,
+        dest: &str,
+        bytes: &[u8],
+        mode: i64,
+        at: &Path,
+    ) -> Result<(), String> {
         let files_path = Path::root().key("storage").key("files");
         if out.storage.links.iter().any(|l| l.path == dest) || out.storage.directories.iter().any(|d| d.path == dest) {
             return Err(CONFLICT.into());
@@ -268,7 +277,14 @@ impl<'a> Cx<'a> {
         Ok(())
     }
 
-    fn tree_link(&mut self, out: &mut Config, tree: &Tree, dest: &str, target: String, at: &Path) -> Result<(), String> {
+    fn tree_link(
+        &mut self,
+        out: &mut Config,
+        tree: &Tree,
+        dest: &str,
+        target: String,
+        at: &Path,
+    ) -> Result<(), String> {
         let links_path = Path::root().key("storage").key("links");
         if out.storage.files.iter().any(|f| f.path == dest) || out.storage.directories.iter().any(|d| d.path == dest) {
             return Err(CONFLICT.into());
@@ -434,14 +450,8 @@ mod tests {
 
     #[test]
     fn cleans_like_go() {
-        let cases = [
-            ("/", "/"),
-            ("/a/b/../c", "/a/c"),
-            ("/a//b/", "/a/b"),
-            ("/../a", "/a"),
-            ("a/./b", "a/b"),
-            ("", "."),
-        ];
+        let cases =
+            [("/", "/"), ("/a/b/../c", "/a/c"), ("/a//b/", "/a/b"), ("/../a", "/a"), ("a/./b", "a/b"), ("", ".")];
         for (input, want) in cases {
             assert_eq!(clean(input), want, "case {input:?}");
         }
@@ -452,5 +462,189 @@ mod tests {
         assert_eq!(template_of("foo@bar.container").as_deref(), Some("foo@.container"));
         assert_eq!(template_of("foo@.container"), None);
         assert_eq!(template_of("foo.container"), None);
+    }
+}
+
+#[cfg(test)]
+mod rule_tests {
+    //! One labelled case per translation rule, rendered end to end through [`crate::model::butane::render`].
+
+    use crate::model::butane::files::MemFilesDir;
+    use crate::model::butane::render;
+    use crate::model::json::Json;
+    use crate::model::path::{Path, Seg};
+
+    fn at<'a>(json: &'a Json, path: &str) -> Option<&'a Json> {
+        Path::parse(path).segs().iter().try_fold(json, |node, seg| match (seg, node) {
+            (Seg::Key(k), Json::Object(_)) => node.get(k),
+            (Seg::Index(i), Json::Array(items)) => items.get(*i),
+            _ => None,
+        })
+    }
+
+    fn files() -> MemFilesDir {
+        MemFilesDir::default()
+            .file("x.service", b"[Service]\nExecStart=/bin/x\n", false)
+            .file("y.conf", b"[Service]\nNice=5\n", false)
+            .file("keys/team.pub", b"ssh-ed25519 AAAA one\r\n\nssh-ed25519 BBBB two\n", false)
+            .file("blob.txt", b"from a file\n", false)
+            .file("tree/run.sh", b"#!/bin/sh\n", true)
+            .file("tree/conf/a.conf", b"a\n", false)
+            .symlink("tree/current", "conf/a.conf")
+            .file("q.container", b"[Container]\nImage=x\n", false)
+    }
+
+    fn s(v: &str) -> Json {
+        Json::Str(v.to_string())
+    }
+
+    #[test]
+    fn translation_rules() {
+        let cases: Vec<(&str, &str, &str, Json)> = vec![
+            (
+                "inline → escaped data URL",
+                "storage: {files: [{path: /a, contents: {inline: hello}}]}",
+                "$.storage.files.0.contents.source",
+                s("data:,hello"),
+            ),
+            (
+                "inline → compression \"\"",
+                "storage: {files: [{path: /a, contents: {inline: hello}}]}",
+                "$.storage.files.0.contents.compression",
+                s(""),
+            ),
+            (
+                "local → data URL",
+                "storage: {files: [{path: /a, contents: {local: blob.txt}}]}",
+                "$.storage.files.0.contents.source",
+                s("data:,from%20a%20file%0A"),
+            ),
+            (
+                "source is kept verbatim",
+                "storage: {files: [{path: /a, contents: {source: 'https://e.x/a'}}]}",
+                "$.storage.files.0.contents.source",
+                s("https://e.x/a"),
+            ),
+            (
+                "append inline",
+                "storage: {files: [{path: /a, append: [{inline: more}]}]}",
+                "$.storage.files.0.append.0.source",
+                s("data:,more"),
+            ),
+            ("octal mode", "storage: {files: [{path: /a, mode: 0640}]}", "$.storage.files.0.mode", Json::Int(0o640)),
+            (
+                "unit contents_local verbatim",
+                "systemd: {units: [{name: x.service, contents_local: x.service}]}",
+                "$.systemd.units.0.contents",
+                s("[Service]\nExecStart=/bin/x\n"),
+            ),
+            (
+                "dropin contents_local verbatim",
+                "systemd: {units: [{name: x.service, dropins: [{name: y.conf, contents_local: y.conf}]}]}",
+                "$.systemd.units.0.dropins.0.contents",
+                s("[Service]\nNice=5\n"),
+            ),
+            (
+                "ssh keys file appended after inline",
+                "passwd: {users: [{name: core, ssh_authorized_keys: [k0], ssh_authorized_keys_local: [keys/team.pub]}]}",
+                "$.passwd.users.0.sshAuthorizedKeys.2",
+                s("ssh-ed25519 BBBB two"),
+            ),
+            (
+                "ssh keys file drops empty lines and CR",
+                "passwd: {users: [{name: core, ssh_authorized_keys_local: [keys/team.pub]}]}",
+                "$.passwd.users.0.sshAuthorizedKeys.0",
+                s("ssh-ed25519 AAAA one"),
+            ),
+            (
+                "tree executable → 0755",
+                "storage: {trees: [{local: tree, path: /opt/t}]}",
+                "$.storage.files.0",
+                Json::Object(vec![
+                    ("path".into(), s("/opt/t/conf/a.conf")),
+                    (
+                        "contents".into(),
+                        Json::Object(vec![("compression".into(), s("")), ("source".into(), s("data:,a%0A"))]),
+                    ),
+                    ("mode".into(), Json::Int(0o644)),
+                ]),
+            ),
+            (
+                "tree walk order and x bit",
+                "storage: {trees: [{local: tree, path: /opt/t}]}",
+                "$.storage.files.1.mode",
+                Json::Int(0o755),
+            ),
+            (
+                "tree symlink → link verbatim",
+                "storage: {trees: [{local: tree, path: /opt/t}]}",
+                "$.storage.links.0.target",
+                s("conf/a.conf"),
+            ),
+            (
+                "tree fills an explicit file and keeps its mode",
+                "storage: {files: [{path: /opt/t/run.sh, mode: 0700}], trees: [{local: tree, path: /opt/t}]}",
+                "$.storage.files.0.mode",
+                Json::Int(0o700),
+            ),
+            (
+                "quadlet rootless path",
+                "systemd: {quadlets: [{name: q.container, contents: '[Container]'}]}",
+                "$.storage.files.0.path",
+                s("/etc/containers/systemd/users/q.container"),
+            ),
+            (
+                "quadlet rootful path and mode",
+                "systemd: {quadlets: [{name: q.container, rootful: true, contents_local: q.container}]}",
+                "$.storage.files.0.mode",
+                Json::Int(0o644),
+            ),
+            (
+                "quadlet without contents is empty",
+                "systemd: {quadlets: [{name: q.volume, rootful: true}]}",
+                "$.storage.files.0.contents.source",
+                s("data:,"),
+            ),
+            (
+                "quadlet dropin path",
+                "systemd: {quadlets: [{name: q.container, rootful: true, dropins: [{name: a.conf, contents: x}]}]}",
+                "$.storage.files.1.path",
+                s("/etc/containers/systemd/q.container.d/a.conf"),
+            ),
+            (
+                "quadlet instance → relative link",
+                "systemd: {quadlets: [{name: web@a.container, rootful: true}]}",
+                "$.storage.links.0.target",
+                s("web@.container"),
+            ),
+        ];
+        for (label, body, path, want) in cases {
+            let version = if label.starts_with("quadlet") { "1.8.0-experimental" } else { "1.6.0" };
+            let src = format!("variant: fcos\nversion: {version}\n{body}\n");
+            let files = files();
+            let rendered = render(&src, Some(&files)).unwrap_or_else(|e| panic!("case {label}: {e:?}"));
+            let json = rendered.to_json();
+            assert_eq!(at(&json, path), Some(&want), "case {label}: {}", json.to_pretty());
+        }
+    }
+
+    #[test]
+    fn spec_3_0_inline_has_no_compression_key() {
+        let src = "variant: fcos\nversion: 1.0.0\nstorage: {files: [{path: /a, contents: {inline: hello}}]}\n";
+        let json = render(src, None).unwrap().to_json();
+        assert_eq!(at(&json, "$.storage.files.0.contents.compression"), None);
+        assert_eq!(at(&json, "$.ignition.version"), Some(&s("3.0.0")));
+    }
+
+    #[test]
+    fn user_units_merge_into_generated_mount_units() {
+        let src = "variant: fcos\nversion: 1.6.0\nstorage: {filesystems: [{device: /dev/vdb, format: xfs, path: /var/srv, with_mount_unit: true}]}\nsystemd: {units: [{name: other.service}, {name: var-srv.mount, enabled: false}]}\n";
+        let json = render(src, None).unwrap().to_json();
+        assert_eq!(at(&json, "$.systemd.units.0.name"), Some(&s("var-srv.mount")));
+        assert_eq!(at(&json, "$.systemd.units.0.enabled"), Some(&Json::Bool(false)), "the user's field wins");
+        assert!(
+            matches!(at(&json, "$.systemd.units.0.contents"), Some(Json::Str(c)) if c.starts_with("# Generated by Butane"))
+        );
+        assert_eq!(at(&json, "$.systemd.units.1.name"), Some(&s("other.service")));
     }
 }

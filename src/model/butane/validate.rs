@@ -82,10 +82,11 @@ impl Source {
     }
 
     fn resource(&mut self, r: &Resource, at: &Path) {
-        let present: Vec<&str> = [("local", r.local.is_some()), ("inline", r.inline.is_some()), ("source", r.source.is_some())]
-            .into_iter()
-            .filter_map(|(k, set)| set.then_some(k))
-            .collect();
+        let present: Vec<&str> =
+            [("local", r.local.is_some()), ("inline", r.inline.is_some()), ("source", r.source.is_some())]
+                .into_iter()
+                .filter_map(|(k, set)| set.then_some(k))
+                .collect();
         if present.len() > 1 {
             let last = present[present.len() - 1];
             self.r.error(at.key(last), "only one of the following can be set: inline, local, source");
@@ -103,8 +104,13 @@ impl Source {
             Err(e) => return self.invalid_child(e.message, at),
         };
         let version = doc.root.get("ignition").and_then(|i| i.get("version")).and_then(|v| v.as_scalar());
-        if version.is_some_and(|v| spec::parse_version(v) != Some(self.target.spec) && semver::Version::parse(v).is_ok()) {
-            self.r.warning(at.key("version"), "skipping validation for the merge/replace ignition config due to an unkown version");
+        if version
+            .is_some_and(|v| spec::parse_version(v) != Some(self.target.spec) && semver::Version::parse(v).is_ok())
+        {
+            self.r.warning(
+                at.key("version"),
+                "skipping validation for the merge/replace ignition config due to an unkown version",
+            );
             return;
         }
         match spec::parse_document(&doc) {
@@ -120,7 +126,10 @@ impl Source {
                 self.invalid_child(message, at);
             }
             Err(IgnitionError::Version(v)) => {
-                let d = Diagnostic::error(p(&["ignition", "version"]), format!("invalid config version (couldn't parse): {v:?}"));
+                let d = Diagnostic::error(
+                    p(&["ignition", "version"]),
+                    format!("invalid config version (couldn't parse): {v:?}"),
+                );
                 self.r.push(d);
             }
         }
@@ -272,9 +281,10 @@ impl Source {
                 }
             }
             "s390x-virt" if s390x => {}
-            _ if s390x => {
-                self.r.error(at.clone(), "layout must be one of: aarch64, ppc64le, s390x-eckd, s390x-virt, s390x-zfcp, x86_64")
-            }
+            _ if s390x => self.r.error(
+                at.clone(),
+                "layout must be one of: aarch64, ppc64le, s390x-eckd, s390x-virt, s390x-zfcp, x86_64",
+            ),
             _ => self.r.error(at.clone(), "layout must be one of: aarch64, ppc64le, x86_64"),
         }
         if layout.starts_with("s390x") && !bd.mirror.devices.is_empty() {
@@ -358,9 +368,21 @@ pub fn filters(out: &Config, target: Target) -> Report {
         }
         Variant::R4e | Variant::Fiot => {
             let checks = [
-                (out.kernel_arguments.is_zero(), p(&["kernelArguments"]), "kernel argument customization is not supported in this spec version"),
-                (out.storage.disks.is_empty(), st.key("disks"), "disk customization is not supported in this spec version"),
-                (out.storage.filesystems.is_empty(), st.key("filesystems"), "filesystem customization is not supported in this spec version"),
+                (
+                    out.kernel_arguments.is_zero(),
+                    p(&["kernelArguments"]),
+                    "kernel argument customization is not supported in this spec version",
+                ),
+                (
+                    out.storage.disks.is_empty(),
+                    st.key("disks"),
+                    "disk customization is not supported in this spec version",
+                ),
+                (
+                    out.storage.filesystems.is_empty(),
+                    st.key("filesystems"),
+                    "filesystem customization is not supported in this spec version",
+                ),
                 (out.storage.luks.is_empty(), st.key("luks"), "luks is not supported in this spec version"),
                 (out.storage.raid.is_empty(), st.key("raid"), "raid is not supported in this spec version"),
             ];
@@ -401,5 +423,194 @@ mod tests {
         assert!(device_matches("/dev/dasda", "/dev/dasd"));
         assert!(!device_matches("/dev/dasd1", "/dev/dasd"));
         assert!(device_matches("/dev/sdb", "/dev/sd"));
+    }
+}
+
+#[cfg(test)]
+mod rule_tests {
+    //! One labelled case per Butane-side rule: the message, its path and its line.
+
+    use crate::model::butane::{Failure, render};
+    use crate::model::report::Report;
+
+    fn findings(src: &str) -> Report {
+        match render(src, None) {
+            Ok(r) => r.report,
+            Err(Failure::Invalid { report, .. }) => report,
+            Err(other) => panic!("unexpected failure {other:?} for {src}"),
+        }
+    }
+
+    #[test]
+    fn source_rules() {
+        let cases = [
+            (
+                "only one source",
+                "1.6.0",
+                "storage:\n  files:\n    - path: /a\n      contents:\n        inline: x\n        source: https://e.x/a\n",
+                "$.storage.files.0.contents.source",
+                8,
+                "only one of the following can be set: inline, local, source",
+            ),
+            (
+                "contents and contents_local",
+                "1.6.0",
+                "systemd:\n  units:\n    - name: a.service\n      contents: x\n      contents_local: y\n",
+                "$.systemd.units.0.contents_local",
+                7,
+                "only one of the following can be set: contents, contents_local",
+            ),
+            (
+                "mount unit needs format",
+                "1.6.0",
+                "storage:\n  filesystems:\n    - device: /dev/vdb\n      path: /var/x\n      with_mount_unit: true\n",
+                "$.storage.filesystems.0.format",
+                5,
+                "format is required if with_mount_unit is true",
+            ),
+            (
+                "mount unit needs path",
+                "1.6.0",
+                "storage:\n  filesystems:\n    - device: /dev/vdb\n      format: xfs\n      with_mount_unit: true\n",
+                "$.storage.filesystems.0.path",
+                5,
+                "path is required if with_mount_unit is true and format is not swap",
+            ),
+            (
+                "mount under /etc or /var",
+                "1.6.0",
+                "storage:\n  filesystems:\n    - device: /dev/vdb\n      format: xfs\n      path: /srv\n      with_mount_unit: true\n",
+                "$.storage.filesystems.0.path",
+                7,
+                "path must be under /etc or /var if with_mount_unit is true",
+            ),
+            (
+                "quadlet extension",
+                "1.8.0-experimental",
+                "systemd:\n  quadlets:\n    - name: a.service\n",
+                "$.systemd.quadlets.0.name",
+                5,
+                "unsupported file extension for quadlet: must be one of .container, .volume, .network, .kube, .image, .build, .pod, or .artifact",
+            ),
+            (
+                "grub name",
+                "1.6.0",
+                "grub:\n  users:\n    - password_hash: x\n",
+                "$.grub.users.0.name",
+                5,
+                "field \"name\" is required",
+            ),
+            (
+                "layout",
+                "1.6.0",
+                "boot_device:\n  layout: sparc\n",
+                "$.boot_device.layout",
+                4,
+                "layout must be one of: aarch64, ppc64le, s390x-eckd, s390x-virt, s390x-zfcp, x86_64",
+            ),
+            (
+                "s390x needs device",
+                "1.6.0",
+                "boot_device:\n  layout: s390x-eckd\n  luks:\n    tpm2: true\n",
+                "$.boot_device.layout",
+                4,
+                "device is required for layouts: s390x-eckd, s390x-zfcp",
+            ),
+            (
+                "cex needs s390x",
+                "1.6.0",
+                "boot_device:\n  layout: x86_64\n  luks:\n    cex:\n      enabled: true\n",
+                "$.boot_device.layout",
+                4,
+                "when using cex the targeted architecture must match s390x",
+            ),
+            (
+                "decimal mode",
+                "1.6.0",
+                "storage:\n  files:\n    - path: /a\n      mode: 755\n",
+                "$.storage.files.0.mode",
+                6,
+                super::DECIMAL_MODE,
+            ),
+            (
+                "tree local required",
+                "1.6.0",
+                "storage:\n  trees:\n    - path: /x\n",
+                "$.storage.trees.0",
+                5,
+                "local is required",
+            ),
+            (
+                "child of another version",
+                "1.6.0",
+                "ignition:\n  config:\n    replace:\n      inline: '{\"ignition\": {\"version\": \"3.4.0\"}}'\n",
+                "$.ignition.config.replace.version",
+                6,
+                "skipping validation for the merge/replace ignition config due to an unkown version",
+            ),
+            (
+                "invalid child",
+                "1.6.0",
+                "ignition:\n  config:\n    merge:\n      - inline: '{\"ignition\": {\"version\": \"3.5.0\"}, \"storage\": {\"files\": [{\"path\": \"rel\"}]}}'\n",
+                "$.storage.files.0.path",
+                1,
+                "path not absolute",
+            ),
+            (
+                "unparsable child",
+                "1.6.0",
+                "ignition:\n  config:\n    merge:\n      - inline: '{nope'\n",
+                "$.ignition.config.merge.0.inline",
+                6,
+                "config is not valid",
+            ),
+        ];
+        for (label, version, body, path, line, message) in cases {
+            let src = format!("variant: fcos\nversion: {version}\n{body}");
+            let report = findings(&src);
+            let found = report.entries.iter().any(|d| {
+                d.path.as_ref().map(ToString::to_string).as_deref() == Some(path)
+                    && d.mark.map(|m| m.line) == Some(line)
+                    && d.message == message
+            });
+            let got: Vec<String> = report.entries.iter().map(|d| d.raw_line()).collect();
+            assert!(found, "case {label}: want {path} line {line}: {message}\n got {got:#?}");
+        }
+    }
+
+    #[test]
+    fn variant_filters() {
+        let cases = [
+            (
+                "r4e",
+                "1.1.0",
+                "kernel_arguments:\n  should_exist: [quiet]\n",
+                "$.kernel_arguments",
+                "kernel argument customization is not supported in this spec version",
+            ),
+            (
+                "fiot",
+                "1.0.0",
+                "storage:\n  raid:\n    - name: md\n      level: raid1\n      devices: [/dev/a]\n",
+                "$.storage.raid",
+                "raid is not supported in this spec version",
+            ),
+            (
+                "flatcar",
+                "1.0.0",
+                "storage:\n  luks:\n    - name: d\n      device: /dev/vdb\n      clevis:\n        tpm2: false\n",
+                "$.storage.luks.0.clevis",
+                "clevis is not supported in this spec version",
+            ),
+        ];
+        for (variant, version, body, path, message) in cases {
+            let src = format!("variant: {variant}\nversion: {version}\n{body}");
+            let report = findings(&src);
+            let found = report
+                .entries
+                .iter()
+                .any(|d| d.path.as_ref().map(ToString::to_string).as_deref() == Some(path) && d.message == message);
+            assert!(found, "case {variant}: {:#?}", report.entries);
+        }
     }
 }

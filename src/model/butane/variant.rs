@@ -168,7 +168,11 @@ mod tests {
             (Some("fcos"), None, "error parsing version; must be a valid semver"),
             (Some("fcos"), Some("1.6"), "error parsing version; must be a valid semver"),
             (Some("coreos"), Some("1.6.0"), "No translator exists for variant coreos with version 1.6.0"),
-            (Some("fcos"), Some("1.7.0-experimental"), "No translator exists for variant fcos with version 1.7.0-experimental"),
+            (
+                Some("fcos"),
+                Some("1.7.0-experimental"),
+                "No translator exists for variant fcos with version 1.7.0-experimental",
+            ),
         ];
         for (variant, version, want) in cases {
             assert_eq!(select(variant, version).unwrap_err().to_string(), want, "case {variant:?} {version:?}");

@@ -158,7 +158,11 @@ mod tests {
             ("empty", b"", "data:,"),
             ("short text", b"hello world\n", "data:,hello%20world%0A"),
             ("forty x", &[b'x'; 40], "data:,xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"),
-            ("shell line", b"#!/bin/sh\n[ -x /a ] && echo \"$x\" > /b\n", "data:;base64,IyEvYmluL3NoClsgLXggL2EgXSAmJiBlY2hvICIkeCIgPiAvYgo="),
+            (
+                "shell line",
+                b"#!/bin/sh\n[ -x /a ] && echo \"$x\" > /b\n",
+                "data:;base64,IyEvYmluL3NoClsgLXggL2EgXSAmJiBlY2hvICIkeCIgPiAvYgo=",
+            ),
         ];
         for (label, input, want) in cases {
             let got = make(input, None, true);

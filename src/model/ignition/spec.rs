@@ -35,7 +35,7 @@ pub fn parse_version(version: &str) -> Option<Spec> {
         && parsed.patch == 0
         && parsed.build.is_empty()
         && ((!experimental && parsed.minor <= u64::from(NEWEST_STABLE_MINOR)) || (experimental && parsed.minor == 7));
-    supported.then(|| Spec { minor: parsed.minor as u8, experimental })
+    supported.then_some(Spec { minor: parsed.minor as u8, experimental })
 }
 
 /// Whether `src` looks like Ignition JSON rather than Butane YAML.

@@ -104,10 +104,13 @@ fn valid_authority(authority: &str) -> bool {
             return false;
         }
     }
-    let port_ok = |port: &str| port.is_empty() || port.strip_prefix(':').is_some_and(|d| d.bytes().all(|c| c.is_ascii_digit()));
+    let port_ok =
+        |port: &str| port.is_empty() || port.strip_prefix(':').is_some_and(|d| d.bytes().all(|c| c.is_ascii_digit()));
     if let Some(inner) = host.strip_prefix('[') {
         let Some(close) = inner.find(']') else { return false };
-        if !port_ok(&inner[close + 1..]) || inner[..close].parse::<std::net::Ipv6Addr>().is_err() && !inner[..close].contains('%') {
+        if !port_ok(&inner[close + 1..])
+            || inner[..close].parse::<std::net::Ipv6Addr>().is_err() && !inner[..close].contains('%')
+        {
             return false;
         }
     } else if let Some(colon) = host.rfind(':') {
@@ -209,7 +212,8 @@ pub fn validate_data_url(s: &str) -> Result<(), UrlError> {
         }
         use base64::Engine;
         base64::engine::general_purpose::STANDARD.decode(data).map_err(|_| UrlError::Data("illegal base64 data"))?;
-    } else if data.bytes().any(|c| c < 0x21 || c >= 0x7f || b"<>#\"{}|\\^[]`".contains(&c)) || !valid_escapes(data) {
+    } else if data.bytes().any(|c| !(0x21..0x7f).contains(&c) || b"<>#\"{}|\\^[]`".contains(&c)) || !valid_escapes(data)
+    {
         return Err(UrlError::Data("invalid data character"));
     }
     Ok(())

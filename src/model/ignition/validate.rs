@@ -22,8 +22,18 @@ pub const DUPLICATE: &str = "duplicate entry defined";
 /// Where systemd unit files are written.
 pub const SYSTEMD_UNIT_DIR: &str = "/etc/systemd/system";
 const UNIT_EXTENSIONS: &[&str] = &[
-    ".service", ".socket", ".device", ".mount", ".automount", ".swap", ".target", ".path", ".timer", ".snapshot",
-    ".slice", ".scope",
+    ".service",
+    ".socket",
+    ".device",
+    ".mount",
+    ".automount",
+    ".swap",
+    ".target",
+    ".path",
+    ".timer",
+    ".snapshot",
+    ".slice",
+    ".scope",
 ];
 const FS_FORMATS: &[&str] = &["ext4", "btrfs", "xfs", "swap", "vfat", "none"];
 
@@ -199,11 +209,14 @@ impl Validator {
     }
 
     fn proxy(&mut self, proxy: &Proxy, at: &Path) {
-        for (key, value, http_ok) in [("httpProxy", &proxy.http_proxy, true), ("httpsProxy", &proxy.https_proxy, false)] {
+        for (key, value, http_ok) in [("httpProxy", &proxy.http_proxy, true), ("httpsProxy", &proxy.https_proxy, false)]
+        {
             let Some(value) = value else { continue };
             match url::parse(value) {
                 None => self.error(at.key(key), UrlError::Unparsable.to_string()),
-                Some(u) if u.scheme != "http" && u.scheme != "https" => self.error(at.key(key), "proxies must be http(s)"),
+                Some(u) if u.scheme != "http" && u.scheme != "https" => {
+                    self.error(at.key(key), "proxies must be http(s)")
+                }
                 Some(u) if u.scheme == "http" && !http_ok => {
                     self.warn(at.key(key), "insecure plaintext HTTP proxy specified for HTTPS resources")
                 }
@@ -353,7 +366,10 @@ impl Validator {
             self.error(at.key("mode"), "illegal file mode");
         }
         if mode & 0o7000 != 0 && !self.spec.honors_special_mode_bits() {
-            self.warn(at.key("mode"), "setuid/setgid/sticky bits are not supported or functional in spec versions older than 3.6.0");
+            self.warn(
+                at.key("mode"),
+                "setuid/setgid/sticky bits are not supported or functional in spec versions older than 3.6.0",
+            );
         }
     }
 
@@ -395,7 +411,10 @@ impl Validator {
         }
         let any_absent = d.partitions.iter().any(|p| p.should_exist == Some(false));
         if any_absent && d.partitions.iter().any(|p| p.number == 0) {
-            self.error(parts.clone(), "shouldExist is false for a partition and other partition(s) has start or size 0");
+            self.error(
+                parts.clone(),
+                "shouldExist is false for a partition and other partition(s) has start or size 0",
+            );
         }
         let mut labels = HashSet::new();
         for (i, p) in d.partitions.iter().enumerate() {
@@ -411,7 +430,11 @@ impl Validator {
     }
 
     fn partition(&mut self, p: &Partition, at: &Path) {
-        let others = p.label.is_some() || !is_empty(&p.type_guid) || !is_empty(&p.guid) || p.start_mib.is_some() || p.size_mib.is_some();
+        let others = p.label.is_some()
+            || !is_empty(&p.type_guid)
+            || !is_empty(&p.guid)
+            || p.start_mib.is_some()
+            || p.size_mib.is_some();
         if p.should_exist == Some(false) && others {
             self.error(at.clone(), "shouldExist specified false with other options also specified");
         }
@@ -443,8 +466,12 @@ impl Validator {
         }
         match f.format.as_deref().filter(|s| !s.is_empty()) {
             None => {
-                let needs = !is_empty(&f.path) || !is_empty(&f.label) || !is_empty(&f.uuid) || f.wipe_filesystem == Some(true)
-                    || !f.mount_options.is_empty() || !f.options.is_empty();
+                let needs = !is_empty(&f.path)
+                    || !is_empty(&f.label)
+                    || !is_empty(&f.uuid)
+                    || f.wipe_filesystem == Some(true)
+                    || !f.mount_options.is_empty()
+                    || !f.options.is_empty();
                 if needs {
                     self.error(
                         at.key("format"),
@@ -470,7 +497,10 @@ impl Validator {
         };
         if label.len() > max {
             let fmt = f.format.as_deref().unwrap_or("");
-            self.error(at.key("label"), format!("filesystem labels cannot be longer than {max} characters when using {fmt}"));
+            self.error(
+                at.key("label"),
+                format!("filesystem labels cannot be longer than {max} characters when using {fmt}"),
+            );
         }
     }
 
@@ -481,8 +511,8 @@ impl Validator {
             "linear" | "raid0" | "0" | "stripe" if r.spares.is_some_and(|s| s != 0) => {
                 Some("spares unsupported for linear and raid0 arrays")
             }
-            "linear" | "raid0" | "0" | "stripe" | "raid1" | "1" | "mirror" | "raid4" | "4" | "raid5" | "5" | "raid6"
-            | "6" | "raid10" | "10" => None,
+            "linear" | "raid0" | "0" | "stripe" | "raid1" | "1" | "mirror" | "raid4" | "4" | "raid5" | "5"
+            | "raid6" | "6" | "raid10" | "10" => None,
             _ => Some("unrecognized raid level"),
         };
         if let Some(msg) = level_error {
@@ -549,7 +579,9 @@ impl Validator {
     fn tang(&mut self, t: &Tang, at: &Path) {
         match url::parse(&t.url) {
             None => self.error(at.key("url"), UrlError::Unparsable.to_string()),
-            Some(u) if u.scheme != "http" && u.scheme != "https" => self.error(at.key("url"), UrlError::Scheme.to_string()),
+            Some(u) if u.scheme != "http" && u.scheme != "https" => {
+                self.error(at.key("url"), UrlError::Scheme.to_string())
+            }
             Some(_) => {}
         }
         if is_empty(&t.thumbprint) {
@@ -577,7 +609,8 @@ impl Validator {
                 continue;
             }
             let Some(template) = service_template(&u.name) else { continue };
-            let Some(contents) = by_name.get(template.as_str()).and_then(|t| t.contents.as_deref()).filter(|c| !c.is_empty())
+            let Some(contents) =
+                by_name.get(template.as_str()).and_then(|t| t.contents.as_deref()).filter(|c| !c.is_empty())
             else {
                 continue;
             };
@@ -696,7 +729,8 @@ fn is_guid(g: &str) -> bool {
     }
     let groups: Vec<&str> = g.split('-').collect();
     let lens = [8, 4, 4, 4, 12];
-    groups.len() == 5 && groups.iter().zip(lens).all(|(grp, n)| grp.len() == n && grp.bytes().all(|b| b.is_ascii_hexdigit()))
+    groups.len() == 5
+        && groups.iter().zip(lens).all(|(grp, n)| grp.len() == n && grp.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn overlapping_partition(parts: &[Partition]) -> Option<usize> {
@@ -815,7 +849,12 @@ mod tests {
     fn hard_links_to_configured_directories() {
         let mut cfg = base(5);
         cfg.storage.directories.push(Directory { path: "/srv/dir".into(), ..Directory::default() });
-        cfg.storage.links.push(Link { path: "/srv/l".into(), hard: Some(true), target: Some("/srv/dir".into()), ..Link::default() });
+        cfg.storage.links.push(Link {
+            path: "/srv/l".into(),
+            hard: Some(true),
+            target: Some("/srv/dir".into()),
+            ..Link::default()
+        });
         cfg.storage.links.push(Link { path: "/srv/m".into(), ..Link::default() });
         assert_eq!(
             messages(&cfg, 5),
@@ -828,9 +867,17 @@ mod tests {
         let mut cfg = base(5);
         cfg.storage.disks.push(Disk {
             device: "/dev/vdb".into(),
-            partitions: vec![Partition { number: 3, label: Some("gone".into()), should_exist: Some(false), ..Partition::default() }],
+            partitions: vec![Partition {
+                number: 3,
+                label: Some("gone".into()),
+                should_exist: Some(false),
+                ..Partition::default()
+            }],
             ..Disk::default()
         });
-        assert_eq!(messages(&cfg, 5), ["$.storage.disks.0.partitions.0 shouldExist specified false with other options also specified"]);
+        assert_eq!(
+            messages(&cfg, 5),
+            ["$.storage.disks.0.partitions.0 shouldExist specified false with other options also specified"]
+        );
     }
 }
