@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Whole-process benchmarks for core-ops: wall time (min and median of N runs) and peak RSS.
+
+Usage: bench/bench.py [--runs N] [--bin PATH] [--shared DIR]
+
+Builds nothing itself; run `cargo build --release` first (bench/run.sh does). Cases whose
+inputs are missing (the large corpus case lives in ../shared) are reported as skipped.
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def measure(cmd, cwd, runs):
+    """Runs cmd `runs` times; returns (min_s, median_s, peak_rss_kib) or raises on failure."""
+    times, peak = [], 0
+    for _ in range(runs):
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        times.append(time.perf_counter() - start)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            raise RuntimeError("%s failed with exit code %d in %s" % (" ".join(cmd), proc.returncode, cwd))
+        peak = max(peak, usage.ru_maxrss)
+    return min(times), statistics.median(times), peak
+
+
+def cases(binary, shared):
+    large = os.path.join(shared, "conformance", "butane", "cases", "900-large-tree")
+    realistic = os.path.join(ROOT, "tests", "conformance", "butane", "802-realistic-fcos-quadlets-1.8")
+    render = [binary, "render-ignition", "--pretty", "--files-dir", "files", "input.bu"]
+    yield "render-ignition large tree (2,000 files, 210 units)", render, large, (0.25, 25 * 1024)
+    yield "render-ignition realistic host (fcos 1.8 quadlets)", render, realistic, (0.003, None)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--bin", default=os.path.join(ROOT, "target", "release", "core-ops"))
+    ap.add_argument("--shared", default=os.path.join(ROOT, "..", "shared"))
+    args = ap.parse_args()
+    failed = False
+    print("%-55s %10s %10s %10s  %s" % ("benchmark", "min ms", "median ms", "peak MiB", "target"))
+    for name, cmd, cwd, (max_s, max_kib) in cases(args.bin, args.shared):
+        if not os.path.isdir(cwd):
+            print("%-55s skipped: %s not found" % (name, cwd))
+            continue
+        lo, med, peak = measure(cmd, cwd, args.runs)
+        target = "< %.0f ms" % (max_s * 1000) if max_s >= 0.01 else "< %.1f ms" % (max_s * 1000)
+        if max_kib:
+            target += ", < %d MiB" % (max_kib // 1024)
+        ok = med <= max_s and (max_kib is None or peak <= max_kib)
+        failed |= not ok
+        print("%-55s %10.2f %10.2f %10.1f  %s %s" % (name, lo * 1000, med * 1000, peak / 1024, target, "ok" if ok else "MISSED"))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
