@@ -1,7 +1,13 @@
 //! The command line: clap definitions and dispatch, one file per subcommand.
 //! - [`render_ignition`] — `core-ops render-ignition`, a drop-in for `butane`.
+//! - [`plan`] — `core-ops plan`, the read-only preview of a host's changes.
+//! - [`input`] — the inputs those share: a source repository or one config.
+//! - [`report`] — the JSON documents and their schemas.
 
+pub mod input;
+pub mod plan;
 pub mod render_ignition;
+pub mod report;
 
 use std::process::ExitCode;
 
@@ -13,6 +19,43 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit code for a usage error.
 pub const EXIT_USAGE: u8 = 2;
+/// Exit code of `plan --exit-code` when changes are pending.
+pub const EXIT_CHANGES_PENDING: u8 = 3;
+/// Exit code when the source repository path is unusable (not a directory).
+pub const EXIT_UNUSABLE_SOURCE: u8 = 64;
+/// Exit code when the source repository is invalid.
+pub const EXIT_INVALID_SOURCE: u8 = 65;
+
+/// An error that ends the process with a specific exit code; its message is printed as is.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Exit {
+    /// The exit code.
+    pub code: u8,
+    /// What to print on standard error.
+    pub message: String,
+}
+
+impl Exit {
+    /// An exit with `code` and `message`.
+    pub fn new(code: u8, message: impl Into<String>) -> Self {
+        Exit { code, message: message.into() }
+    }
+
+    /// A usage error (exit 2).
+    pub fn usage(message: &str) -> Self {
+        Exit::new(EXIT_USAGE, format!("error: {message}"))
+    }
+}
+
+/// How a command prints its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// For people.
+    Human,
+    /// A stable, versioned JSON document (schemas/).
+    Json,
+}
 
 /// Version text: the crate version, the git revision it was built from and whether the tree
 /// was dirty.
@@ -31,8 +74,10 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Translate Butane (or Ignition) into an Ignition config, like `butane`.
+    /// Translate Butane (or Ignition, or a host of a source repository) into an Ignition config.
     RenderIgnition(render_ignition::Args),
+    /// Show what applying would change on the host, and why (writes nothing).
+    Plan(plan::Args),
 }
 
 /// Parses `args` and runs the command; returns the process exit code.
@@ -50,13 +95,20 @@ where
     };
     let result = match cli.command {
         Command::RenderIgnition(args) => render_ignition::run(&args),
+        Command::Plan(args) => plan::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::from(EXIT_FAILURE)
-        }
+        Err(err) => match err.downcast_ref::<Exit>() {
+            Some(exit) => {
+                eprintln!("{}", exit.message);
+                ExitCode::from(exit.code)
+            }
+            None => {
+                eprintln!("error: {err:#}");
+                ExitCode::from(EXIT_FAILURE)
+            }
+        },
     }
 }
 

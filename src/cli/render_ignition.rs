@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
+use crate::cli::input::{self, InputArgs};
 use crate::cli::{EXIT_FAILURE, EXIT_OK};
 use crate::host::files_dir::DiskFilesDir;
 use crate::model::butane::{self, Failure, Stage};
@@ -34,10 +35,19 @@ pub struct Args {
     /// Print diagnostics as one line each (`error at $.path, line L col C: message`).
     #[arg(long)]
     pub raw_errors: bool,
+    /// Render a whole host of this source repository instead of one Butane file.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["input", "files_dir"], requires = "host")]
+    pub source_repo: Option<PathBuf>,
+    /// The host to render (with --source-repo).
+    #[arg(long, value_name = "HOST", requires = "source_repo")]
+    pub host: Option<String>,
 }
 
 /// Runs the command.
 pub fn run(args: &Args) -> Result<u8> {
+    if let Some(repo) = &args.source_repo {
+        return render_host(args, repo);
+    }
     let (name, src) = read_input(args.input.as_deref())?;
     let files = args.files_dir.as_ref().map(DiskFilesDir::new);
     let files_ref = files.as_ref().map(|f| f as &dyn butane::files::FilesDir);
@@ -60,6 +70,33 @@ pub fn run(args: &Args) -> Result<u8> {
             Ok(EXIT_FAILURE)
         }
     }
+}
+
+/// Renders a host of a source repository: its whole desired state as one first-boot config.
+fn render_host(args: &Args, repo: &std::path::Path) -> Result<u8> {
+    let input = InputArgs { source_repo: Some(repo.to_path_buf()), host: args.host.clone(), config: None, files_dir: None };
+    let loaded = input::load(&input)?;
+    for w in &loaded.warnings {
+        eprintln!("{w}");
+    }
+    if args.strict && !loaded.warnings.is_empty() {
+        eprintln!("Config produced warnings and --strict was specified");
+        return Ok(EXIT_FAILURE);
+    }
+    let spec = crate::model::ignition::spec::parse_version(&loaded.config.ignition.version)
+        .context("the composed config has no supported spec version")?;
+    let report = crate::model::ignition::validate::validate(&loaded.config, spec);
+    for d in &report.entries {
+        eprintln!("{} (in the config composed for host {})", d.raw_line(), loaded.host);
+    }
+    if report.has_errors() {
+        return Ok(EXIT_FAILURE);
+    }
+    let json = crate::model::decode::ToJson::to_json(&loaded.config);
+    let mut text = if args.pretty { json.to_pretty() } else { json.to_compact() };
+    text.push('\n');
+    write_output(args.output.as_deref(), text.as_bytes())?;
+    Ok(EXIT_OK)
 }
 
 fn read_input(input: Option<&std::path::Path>) -> Result<(String, String)> {

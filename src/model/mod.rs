@@ -9,13 +9,19 @@
 //! - [`json`] — Go-compatible JSON output.
 //! - [`ignition`] — Ignition types, validation and data URLs.
 //! - [`unit`] — systemd unit files: parsing and name escaping.
+//! - [`desired`] — the desired state: objects on disk, unit intents, first-boot-only entries.
+//! - [`plan`] — the three-way plan: actions, drift classes, diffs.
+//! - [`source`] — source repositories: layout rules and per-host composition.
 //! - [`butane`] — the Butane front end: variants, translation, validation.
 
 pub mod butane;
 pub mod decode;
+pub mod desired;
 pub mod ignition;
 pub mod json;
 pub mod path;
+pub mod plan;
 pub mod report;
+pub mod source;
 pub mod unit;
 pub mod yaml;

@@ -241,3 +241,66 @@ mod tests {
         assert!(parse("not a unit file").is_ok());
     }
 }
+
+/// The Quadlet file extensions and the suffix of the service each one generates.
+pub const QUADLET_KINDS: &[(&str, &str)] = &[
+    ("container", ""),
+    ("kube", ""),
+    ("volume", "-volume"),
+    ("network", "-network"),
+    ("pod", "-pod"),
+    ("image", "-image"),
+    ("build", "-build"),
+    ("artifact", "-artifact"),
+];
+
+/// Whether a file name is a Quadlet file name.
+pub fn is_quadlet_name(name: &str) -> bool {
+    name.rsplit_once('.').is_some_and(|(stem, ext)| !stem.is_empty() && QUADLET_KINDS.iter().any(|(k, _)| *k == ext))
+}
+
+/// The service Podman's generator makes from a Quadlet file: `x.container` → `x.service`,
+/// `x.volume` → `x-volume.service`, …, or `ServiceName=` when the file sets it.
+pub fn quadlet_service_name(name: &str, contents: Option<&str>) -> Option<String> {
+    let (stem, ext) = name.rsplit_once('.')?;
+    let suffix = QUADLET_KINDS.iter().find(|(k, _)| *k == ext)?.1;
+    let section = match ext {
+        "container" => "Container",
+        "kube" => "Kube",
+        "volume" => "Volume",
+        "network" => "Network",
+        "pod" => "Pod",
+        "image" => "Image",
+        "build" => "Build",
+        _ => "Artifact",
+    };
+    let custom = contents.and_then(|c| parse(c).ok()).and_then(|u| u.values(section, "ServiceName").last().map(str::to_string));
+    Some(match custom {
+        Some(service) if service.ends_with(".service") => service,
+        Some(service) => format!("{service}.service"),
+        None => format!("{stem}{suffix}.service"),
+    })
+}
+
+#[cfg(test)]
+mod quadlet_tests {
+    use super::*;
+
+    #[test]
+    fn quadlet_service_names() {
+        let cases = [
+            ("web.container", None, Some("web.service")),
+            ("data.volume", None, Some("data-volume.service")),
+            ("edge.network", None, Some("edge-network.service")),
+            ("app.pod", None, Some("app-pod.service")),
+            ("k.kube", None, Some("k.service")),
+            ("base.image", None, Some("base-image.service")),
+            ("b.build", None, Some("b-build.service")),
+            ("web.container", Some("[Container]\nServiceName=frontend\n"), Some("frontend.service")),
+            ("web.service", None, None),
+        ];
+        for (name, contents, want) in cases {
+            assert_eq!(quadlet_service_name(name, contents).as_deref(), want, "case {name}");
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! The inputs `plan` and `render-ignition` share: a source repository and host, or one Butane
+//! (or Ignition) config with its files directory, loaded into one Ignition config, its origins
+//! and the desired state.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::cli::{EXIT_FAILURE, EXIT_INVALID_SOURCE, EXIT_UNUSABLE_SOURCE, Exit};
+use crate::host::files_dir::DiskFilesDir;
+use crate::host::source_dir::{self, SourceDirError};
+use crate::model::butane::{self, files::FilesDir};
+use crate::model::desired::{self, DesiredState};
+use crate::model::ignition::types::Config;
+use crate::model::path::Path as JsonPath;
+use crate::model::source::compose::{self, EntryKey, Origin, Override};
+use crate::model::source::{SourceIssue, layout};
+
+/// Where the desired state comes from.
+#[derive(Debug, Clone, clap::Args)]
+pub struct InputArgs {
+    /// A source repository (a folder with hosts/ and services/).
+    #[arg(long, value_name = "DIR", conflicts_with = "config", requires = "host")]
+    pub source_repo: Option<PathBuf>,
+    /// The host of the source repository.
+    #[arg(long, value_name = "HOST", requires = "source_repo")]
+    pub host: Option<String>,
+    /// A single Butane (.bu) or Ignition (.ign, .json) config instead of a repository.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Files directory for `local:` paths of --config.
+    #[arg(short = 'd', long, value_name = "DIR", requires = "config")]
+    pub files_dir: Option<PathBuf>,
+}
+
+/// A loaded input.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The host name (or the config file's name).
+    pub host: String,
+    /// What it was loaded from, for messages.
+    pub source: String,
+    /// The Ignition config.
+    pub config: Config,
+    /// Entry → origin.
+    pub origins: BTreeMap<EntryKey, Origin>,
+    /// Host-layer replacements.
+    pub overrides: Vec<Override>,
+    /// Warnings to show.
+    pub warnings: Vec<String>,
+}
+
+impl Loaded {
+    /// The desired state of the input.
+    pub fn desired(&self) -> DesiredState {
+        desired::from_config(&self.config, &self.origins, &Origin { file: self.source.clone(), path: None })
+    }
+}
+
+/// Loads the input named by `args`.
+pub fn load(args: &InputArgs) -> Result<Loaded> {
+    match (&args.source_repo, &args.host, &args.config) {
+        (Some(repo), Some(host), _) => load_repo(repo, host),
+        (_, _, Some(config)) => load_config(config, args.files_dir.as_ref()),
+        _ => Err(Exit::usage("give either --source-repo DIR --host HOST or --config FILE").into()),
+    }
+}
+
+fn issues_exit(issues: &[SourceIssue], code: u8) -> Exit {
+    let lines: Vec<String> = issues.iter().map(ToString::to_string).collect();
+    Exit::new(code, lines.join("\n"))
+}
+
+fn load_repo(repo: &std::path::Path, host: &str) -> Result<Loaded> {
+    let tree = source_dir::read(repo).map_err(|e| match e {
+        SourceDirError::NotADirectory(_) => Exit::new(EXIT_UNUSABLE_SOURCE, format!("error: {e}")),
+        SourceDirError::Invalid(issues) => issues_exit(&issues, EXIT_INVALID_SOURCE),
+    })?;
+    let host_layout = layout::load(&tree, host).map_err(|issues| issues_exit(&issues, EXIT_INVALID_SOURCE))?;
+    let composed = compose::compose(&tree, &host_layout).map_err(|issues| issues_exit(&issues, EXIT_INVALID_SOURCE))?;
+    Ok(Loaded {
+        host: composed.host,
+        source: repo.display().to_string(),
+        config: composed.config,
+        origins: composed.origins,
+        overrides: composed.overrides,
+        warnings: composed.warnings.iter().map(ToString::to_string).collect(),
+    })
+}
+
+fn load_config(path: &std::path::Path, files_dir: Option<&PathBuf>) -> Result<Loaded> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| Exit::new(EXIT_FAILURE, format!("error: reading {name}: {e}")))?;
+    let files = files_dir.map(DiskFilesDir::new);
+    let rendered = butane::render(&text, files.as_ref().map(|f| f as &dyn FilesDir))
+        .map_err(|failure| issues_exit(&compose::failure_issues(&name, &failure), EXIT_FAILURE))?;
+    let origins = config_origins(&rendered, &name);
+    let warnings = rendered.report.entries.iter().map(|d| SourceIssue::from_diagnostic(&name, d).to_string()).collect();
+    let host = path.file_stem().map_or(name.clone(), |s| s.to_string_lossy().into_owned());
+    Ok(Loaded { host, source: name, config: rendered.config, origins, overrides: Vec::new(), warnings })
+}
+
+/// Origins of a single config's entries: the file and the YAML path each came from.
+fn config_origins(rendered: &butane::Rendered, file: &str) -> BTreeMap<EntryKey, Origin> {
+    let origin = |out: JsonPath| Origin { file: file.to_string(), path: Some(rendered.translations.source_of(&out).to_string()) };
+    let st = JsonPath::root().key("storage");
+    let cfg = &rendered.config;
+    let mut out = BTreeMap::new();
+    for (i, f) in cfg.storage.files.iter().enumerate() {
+        out.insert(EntryKey::Node(f.path.clone()), origin(st.key("files").index(i)));
+    }
+    for (i, d) in cfg.storage.directories.iter().enumerate() {
+        out.insert(EntryKey::Node(d.path.clone()), origin(st.key("directories").index(i)));
+    }
+    for (i, l) in cfg.storage.links.iter().enumerate() {
+        out.insert(EntryKey::Node(l.path.clone()), origin(st.key("links").index(i)));
+    }
+    let units = JsonPath::root().key("systemd").key("units");
+    for (i, u) in cfg.systemd.units.iter().enumerate() {
+        out.insert(EntryKey::Unit(u.name.clone()), origin(units.index(i)));
+        for (j, d) in u.dropins.iter().enumerate() {
+            out.insert(EntryKey::Dropin(u.name.clone(), d.name.clone()), origin(units.index(i).key("dropins").index(j)));
+        }
+    }
+    let keyed: [(&str, Vec<String>); 6] = [
+        ("storage.disks", cfg.storage.disks.iter().map(|d| d.device.clone()).collect()),
+        ("storage.raid", cfg.storage.raid.iter().map(|r| r.name.clone()).collect()),
+        ("storage.filesystems", cfg.storage.filesystems.iter().map(|f| f.device.clone()).collect()),
+        ("storage.luks", cfg.storage.luks.iter().map(|l| l.name.clone()).collect()),
+        ("passwd.users", cfg.passwd.users.iter().map(|u| u.name.clone()).collect()),
+        ("passwd.groups", cfg.passwd.groups.iter().map(|g| g.name.clone()).collect()),
+    ];
+    for (section, keys) in keyed {
+        let list = section.split('.').fold(JsonPath::root(), |p, k| p.key(k));
+        for (i, key) in keys.into_iter().enumerate() {
+            out.insert(EntryKey::Other(section.to_string(), key), origin(list.index(i)));
+        }
+    }
+    out
+}

@@ -1,0 +1,320 @@
+//! `core-ops plan`: what applying would change on the host, and why — read-only.
+
+use std::collections::BTreeMap;
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use crate::cli::input::{self, InputArgs, Loaded};
+use crate::cli::report::{
+    PLAN_SCHEMA_VERSION, PlanDetail, PlanDiff, PlanObject, PlanOrigin, PlanOverride, PlanReport, PlanSkipped, PlanSummary,
+    PlanUnit,
+};
+use crate::cli::{EXIT_CHANGES_PENDING, EXIT_OK, OutputFormat};
+use crate::host::root::Root;
+use crate::model::desired::{DesiredState, Role};
+use crate::model::plan::{self, Change, ContentDiff, Detail, Plan, PlanOptions};
+use crate::model::source::compose::Origin;
+
+/// Lines of a diff shown without `-v`.
+const DIFF_PREVIEW_LINES: usize = 40;
+
+/// Arguments of `plan`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Where the desired state comes from.
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// The root directory to plan against.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+    /// Show unchanged objects and whole diffs.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Exit with 3 when changes are pending (0 when none).
+    #[arg(long)]
+    pub exit_code: bool,
+}
+
+/// Runs the command.
+pub fn run(args: &Args) -> Result<u8> {
+    let loaded = input::load(&args.input)?;
+    for w in &loaded.warnings {
+        eprintln!("{w}");
+    }
+    let desired = loaded.desired();
+    let root = Root::open(&args.root)?;
+    let observed = root.observe_all(desired.objects.keys());
+    let plan = plan::plan(&desired, &observed, &BTreeMap::new(), PlanOptions::default());
+    let report = report(&loaded, &desired, &plan, &args.root.display().to_string());
+    let mut out = io::stdout().lock();
+    match args.output {
+        OutputFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &report).context("writing the plan")?;
+            writeln!(out)?;
+        }
+        OutputFormat::Human => {
+            let style = Style::detect(io::stdout().is_terminal());
+            render_human(&mut out, &report, args.verbose, style)?;
+        }
+    }
+    out.flush()?;
+    Ok(if args.exit_code && report.changes_pending { EXIT_CHANGES_PENDING } else { EXIT_OK })
+}
+
+fn origin(o: &Origin) -> PlanOrigin {
+    PlanOrigin { file: o.file.clone(), path: o.path.clone() }
+}
+
+/// The JSON document for a plan.
+pub fn report(loaded: &Loaded, desired: &DesiredState, plan: &Plan, root: &str) -> PlanReport {
+    let s = plan.summary();
+    PlanReport {
+        schema_version: PLAN_SCHEMA_VERSION,
+        host: loaded.host.clone(),
+        source: loaded.source.clone(),
+        root: root.to_string(),
+        objects: plan.changes.iter().map(object).collect(),
+        units: desired
+            .units
+            .iter()
+            .map(|u| {
+                let intent = match (u.mask, u.enabled) {
+                    (true, _) => "mask",
+                    (false, Some(true)) => "enable",
+                    _ => "disable",
+                };
+                PlanUnit { name: u.name.clone(), intent: intent.into(), origin: origin(&u.origin) }
+            })
+            .collect(),
+        skipped: plan
+            .skipped
+            .iter()
+            .map(|k| PlanSkipped { what: k.what.clone(), reason: k.reason.clone(), origin: origin(&k.origin) })
+            .collect(),
+        overrides: loaded
+            .overrides
+            .iter()
+            .map(|o| PlanOverride { entry: o.key.to_string(), replaced: origin(&o.replaced), by: origin(&o.by) })
+            .collect(),
+        summary: PlanSummary {
+            create: s.create,
+            update: s.update,
+            delete: s.delete,
+            no_op: s.no_op,
+            blocked: s.blocked,
+            skipped: s.skipped,
+        },
+        changes_pending: plan.has_changes(),
+    }
+}
+
+fn object(c: &Change) -> PlanObject {
+    let (role, unit) = match &c.role {
+        Role::Plain => (None, None),
+        Role::UnitFile(u) => (Some("unit"), Some(u.clone())),
+        Role::Dropin(u) => (Some("dropin"), Some(u.clone())),
+        Role::Mask(u) => (Some("mask"), Some(u.clone())),
+        Role::Quadlet(u) => (Some("quadlet"), Some(u.clone())),
+    };
+    PlanObject {
+        path: c.path.clone(),
+        kind: c.kind.name().into(),
+        action: c.action.name().into(),
+        drift: c.drift.map(|d| d.name().to_string()),
+        changes: c.details.iter().map(detail).collect(),
+        diff: c.diff.as_ref().map(diff),
+        reason: c.reason.clone(),
+        role: role.map(str::to_string),
+        unit,
+        origin: origin(&c.origin),
+    }
+}
+
+fn detail(d: &Detail) -> PlanDetail {
+    let (field, from, to) = match d {
+        Detail::Content => ("content", None, None),
+        Detail::Mode { from, to } => ("mode", Some(format!("{from:04o}")), Some(format!("{to:04o}"))),
+        Detail::Owner { from, to } => ("owner", Some(format!("{}:{}", from.0, from.1)), Some(format!("{}:{}", to.0, to.1))),
+        Detail::Target { from, to } => ("target", Some(from.clone()), Some(to.clone())),
+        Detail::Replace { from } => ("replace", Some(from.clone()), None),
+    };
+    PlanDetail { field: field.into(), from, to }
+}
+
+fn diff(d: &ContentDiff) -> PlanDiff {
+    let (kind, text) = match d {
+        ContentDiff::Unified(text) => ("unified", text.clone()),
+        ContentDiff::Sensitive => ("sensitive", "(sensitive content changed)".to_string()),
+        ContentDiff::Binary { from, to } => ("binary", format!("(binary content changed: {from} → {to} bytes)")),
+        ContentDiff::Remote(source) => ("remote", format!("(fetched at apply time from {source})")),
+    };
+    PlanDiff { kind: kind.into(), text }
+}
+
+/// Colours for a terminal, or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Style {
+    color: bool,
+}
+
+impl Style {
+    /// Colour on a terminal unless `NO_COLOR` is set.
+    pub fn detect(is_terminal: bool) -> Self {
+        Style { color: is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) }
+    }
+
+    /// No colour.
+    pub fn plain() -> Self {
+        Style { color: false }
+    }
+
+    fn paint(self, code: &str, text: &str) -> String {
+        if self.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+    }
+}
+
+fn action_mark(action: &str) -> (&'static str, &'static str) {
+    match action {
+        "create" => ("+", "32"),
+        "update" => ("~", "33"),
+        "delete" => ("-", "31"),
+        "blocked" => ("!", "1;31"),
+        _ => ("=", "2"),
+    }
+}
+
+/// Writes the plan for a person: one line per object, details and diffs indented below.
+pub fn render_human(out: &mut impl Write, r: &PlanReport, verbose: bool, style: Style) -> io::Result<()> {
+    writeln!(out, "Plan for host {} from {} (root {})", r.host, r.source, r.root)?;
+    writeln!(out)?;
+    for o in r.objects.iter().filter(|o| verbose || o.action != "no-op") {
+        let (mark, color) = action_mark(&o.action);
+        let mut what = o.kind.clone();
+        if let (Some(role), Some(unit)) = (&o.role, &o.unit) {
+            what = match role.as_str() {
+                "quadlet" => format!("quadlet → {unit}"),
+                other => format!("{other} of {unit}"),
+            };
+        }
+        let drift = o.drift.as_deref().map(|d| format!(" [{d}]")).unwrap_or_default();
+        writeln!(out, "  {} {:<8} {} ({what}){drift}", style.paint(color, mark), style.paint(color, &o.action), o.path)?;
+        writeln!(out, "      from {}", origin_text(&o.origin))?;
+        for d in &o.changes {
+            match (&d.from, &d.to) {
+                (Some(from), Some(to)) => writeln!(out, "      {}: {from} → {to}", d.field)?,
+                (Some(from), None) => writeln!(out, "      replaces {from}")?,
+                _ => writeln!(out, "      {} changed", d.field)?,
+            }
+        }
+        if let Some(reason) = &o.reason {
+            writeln!(out, "      {}", style.paint("31", reason))?;
+        }
+        match &o.diff {
+            Some(d) if o.action == "create" && d.kind == "unified" && !verbose => {
+                let lines = d.text.lines().filter(|l| l.starts_with('+') && !l.starts_with("+++")).count();
+                writeln!(out, "      new content: {lines} lines (-v shows them)")?;
+            }
+            Some(d) => write_diff(out, d, verbose, style)?,
+            None => {}
+        }
+    }
+    for u in &r.units {
+        writeln!(out, "  {} {:<8} {} (unit)", style.paint("36", "*"), u.intent, u.name)?;
+        writeln!(out, "      from {}", origin_text(&u.origin))?;
+    }
+    for k in &r.skipped {
+        writeln!(out, "  {} {:<8} {} — {}", style.paint("2", "·"), "skipped", k.what, k.reason)?;
+        writeln!(out, "      from {}", origin_text(&k.origin))?;
+    }
+    for o in &r.overrides {
+        writeln!(out, "  note: {} from {} is replaced by {}", o.entry, origin_text(&o.replaced), origin_text(&o.by))?;
+    }
+    let s = &r.summary;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Plan: {} to create, {} to update, {} to delete, {} blocked, {} unchanged, {} skipped.",
+        s.create, s.update, s.delete, s.blocked, s.no_op, s.skipped
+    )?;
+    if !r.changes_pending {
+        writeln!(out, "No changes. The host matches the desired state.")?;
+    }
+    Ok(())
+}
+
+fn origin_text(o: &PlanOrigin) -> String {
+    match &o.path {
+        Some(p) => format!("{} at {p}", o.file),
+        None => o.file.clone(),
+    }
+}
+
+fn write_diff(out: &mut impl Write, d: &PlanDiff, verbose: bool, style: Style) -> io::Result<()> {
+    if d.kind != "unified" {
+        return writeln!(out, "      {}", d.text);
+    }
+    let lines: Vec<&str> = d.text.lines().collect();
+    let shown = if verbose { lines.len() } else { lines.len().min(DIFF_PREVIEW_LINES) };
+    for line in &lines[..shown] {
+        let colored = match line.chars().next() {
+            Some('+') if !line.starts_with("+++") => style.paint("32", line),
+            Some('-') if !line.starts_with("---") => style.paint("31", line),
+            Some('@') => style.paint("36", line),
+            _ => line.to_string(),
+        };
+        writeln!(out, "      {colored}")?;
+    }
+    if shown < lines.len() {
+        writeln!(out, "      … {} more lines (-v shows the whole diff)", lines.len() - shown)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::desired::Kind;
+    use crate::model::plan::Action;
+
+    #[test]
+    fn human_output_reads_at_a_glance() {
+        let r = PlanReport {
+            schema_version: 1,
+            host: "example".into(),
+            source: "repo".into(),
+            root: "/r".into(),
+            objects: vec![object(&Change {
+                path: "/etc/a".into(),
+                kind: Kind::File,
+                action: Action::Update,
+                drift: Some(plan::Drift::ExternalDrift),
+                details: vec![Detail::Content, Detail::Mode { from: 0o600, to: 0o644 }],
+                diff: Some(ContentDiff::Unified("--- a\n+++ b\n@@ -1 +1 @@\n-x\n+y\n".into())),
+                reason: None,
+                role: Role::Plain,
+                origin: Origin { file: "services/a/config/a".into(), path: None },
+            })],
+            units: Vec::new(),
+            skipped: Vec::new(),
+            overrides: Vec::new(),
+            summary: PlanSummary { create: 0, update: 1, delete: 0, no_op: 0, blocked: 0, skipped: 0 },
+            changes_pending: true,
+        };
+        let mut out = Vec::new();
+        render_human(&mut out, &r, false, Style::plain()).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let want = "Plan for host example from repo (root /r)\n\n  ~ update   /etc/a (file) [external-drift]\n      from services/a/config/a\n      content changed\n      mode: 0600 → 0644\n      --- a\n      +++ b\n      @@ -1 +1 @@\n      -x\n      +y\n\nPlan: 0 to create, 1 to update, 0 to delete, 0 blocked, 0 unchanged, 0 skipped.\n";
+        assert_eq!(text, want);
+    }
+
+    #[test]
+    fn colour_only_on_terminals_without_no_color() {
+        assert!(!Style::detect(false).color);
+        assert_eq!(Style::plain().paint("32", "x"), "x");
+    }
+}

@@ -1,0 +1,150 @@
+//! The JSON documents CoreOps prints (`--output json`): stable, versioned shapes whose JSON
+//! Schemas are generated from these types into `schemas/`.
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+/// Version of the plan document; bumped on any incompatible change.
+pub const PLAN_SCHEMA_VERSION: u32 = 1;
+
+/// `core-ops plan --output json`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PlanReport {
+    /// Version of this document's shape.
+    pub schema_version: u32,
+    /// The host planned for.
+    pub host: String,
+    /// The source repository or config file.
+    pub source: String,
+    /// The root directory planned against.
+    pub root: String,
+    /// One entry per desired or owned object, sorted by path.
+    pub objects: Vec<PlanObject>,
+    /// Units to enable, disable or mask.
+    pub units: Vec<PlanUnit>,
+    /// First-boot-only entries that day 2 leaves alone.
+    pub skipped: Vec<PlanSkipped>,
+    /// Entries the host layer replaced.
+    pub overrides: Vec<PlanOverride>,
+    /// Counts per action.
+    pub summary: PlanSummary,
+    /// Whether applying would change anything.
+    pub changes_pending: bool,
+}
+
+/// One object of a plan.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PlanObject {
+    /// Absolute path on the host.
+    pub path: String,
+    /// `file`, `directory`, `symlink` or `hard link`.
+    pub kind: String,
+    /// `create`, `update`, `delete`, `no-op` or `blocked`.
+    pub action: String,
+    /// `expected-change`, `external-drift`, `stale` or `unowned-conflict`, when the host differs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift: Option<String>,
+    /// What changes.
+    pub changes: Vec<PlanDetail>,
+    /// The content change: a unified diff, or why none is shown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<PlanDiff>,
+    /// Why the object is blocked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// `unit`, `dropin`, `mask` or `quadlet` when the object belongs to a unit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// The unit it belongs to (for Quadlets: the service the generator makes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// Where it was declared.
+    pub origin: PlanOrigin,
+}
+
+/// One changing attribute.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PlanDetail {
+    /// `content`, `mode`, `owner`, `target` or `replace`.
+    pub field: String,
+    /// The value on the host now (modes in octal, owners as `uid:gid`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The desired value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+}
+
+/// A content change.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PlanDiff {
+    /// `unified`, `sensitive`, `binary` or `remote`.
+    pub kind: String,
+    /// The unified diff (for `unified`), or a description.
+    pub text: String,
+}
+
+/// Where an entry was declared.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PlanOrigin {
+    /// Repository path of the declaring file.
+    pub file: String,
+    /// YAML path inside it, for Butane entries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+/// A unit's activation intent.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PlanUnit {
+    /// Unit name.
+    pub name: String,
+    /// `enable`, `disable` or `mask`.
+    pub intent: String,
+    /// Where it was declared.
+    pub origin: PlanOrigin,
+}
+
+/// A first-boot-only entry.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PlanSkipped {
+    /// What it is.
+    pub what: String,
+    /// Why it is skipped.
+    pub reason: String,
+    /// Where it was declared.
+    pub origin: PlanOrigin,
+}
+
+/// A host-layer replacement.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PlanOverride {
+    /// What was replaced.
+    pub entry: String,
+    /// The replaced declaration.
+    pub replaced: PlanOrigin,
+    /// The host layer's declaration.
+    pub by: PlanOrigin,
+}
+
+/// Counts per action.
+#[derive(Debug, Clone, Copy, Serialize, JsonSchema)]
+pub struct PlanSummary {
+    /// Objects to create.
+    pub create: usize,
+    /// Objects to update.
+    pub update: usize,
+    /// Objects to delete.
+    pub delete: usize,
+    /// Objects already as desired.
+    pub no_op: usize,
+    /// Objects that cannot be converged.
+    pub blocked: usize,
+    /// First-boot-only entries.
+    pub skipped: usize,
+}
+
+/// Every published document with its schema file name.
+pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
+    vec![("plan.schema.json", schemars::schema_for!(PlanReport))]
+}

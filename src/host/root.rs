@@ -1,0 +1,200 @@
+//! The root directory that CoreOps manages (`--root`, default `/`), reached only through
+//! directory handles: every path is walked one component at a time with `O_NOFOLLOW`, so a
+//! symlink planted anywhere under the root is never followed, and nothing outside the root is
+//! ever read.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::io::Errno;
+use sha2::{Digest, Sha256};
+
+use crate::model::plan::{Observed, ObservedState};
+
+/// Bytes of a file read for diffs; larger files are hashed but not kept.
+const MAX_DIFF_BYTES: u64 = 4 * 1024 * 1024;
+
+/// An open root directory.
+#[derive(Debug)]
+pub struct Root {
+    dir: OwnedFd,
+    path: PathBuf,
+}
+
+/// Where a path's parent directory is.
+enum Parent {
+    /// Open, with the last component's name.
+    Found(OwnedFd, String),
+    /// A component is missing.
+    Missing,
+    /// A component is a symlink or not a directory.
+    Unsafe(String),
+}
+
+impl Root {
+    /// Opens the root directory.
+    pub fn open(path: &Path) -> Result<Self> {
+        let dir = rustix::fs::open(path, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .with_context(|| format!("opening the root directory {}", path.display()))?;
+        Ok(Root { dir, path: path.to_path_buf() })
+    }
+
+    /// The root's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Walks to the parent directory of absolute `path` without following symlinks.
+    fn parent(&self, path: &str) -> Parent {
+        let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+        let Some((last, dirs)) = parts.split_last() else {
+            return Parent::Unsafe("the root itself is not a managed path".into());
+        };
+        if parts.iter().any(|p| *p == ".." || *p == ".") {
+            return Parent::Unsafe(format!("{path} is not a clean absolute path"));
+        }
+        let mut fd = match rustix::fs::openat(&self.dir, ".", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(e) => return Parent::Unsafe(format!("cannot open the root: {e}")),
+        };
+        let mut walked = String::new();
+        for dir in dirs {
+            walked.push('/');
+            walked.push_str(dir);
+            match rustix::fs::openat(&fd, *dir, OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()) {
+                Ok(next) => fd = next,
+                Err(Errno::NOENT) => return Parent::Missing,
+                Err(Errno::NOTDIR | Errno::LOOP) => {
+                    let what = match rustix::fs::statat(&fd, *dir, AtFlags::SYMLINK_NOFOLLOW) {
+                        Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Symlink => "a symlink",
+                        _ => "not a directory",
+                    };
+                    return Parent::Unsafe(format!(
+                        "{walked} is {what}; CoreOps never follows symlinks under the root and will not write through it"
+                    ));
+                }
+                Err(e) => return Parent::Unsafe(format!("cannot open {walked}: {e}")),
+            }
+        }
+        Parent::Found(fd, (*last).to_string())
+    }
+
+    /// What is at absolute `path` under the root.
+    pub fn observe(&self, path: &str) -> Observed {
+        let (dir, name) = match self.parent(path) {
+            Parent::Found(dir, name) => (dir, name),
+            Parent::Missing => return Observed::Missing,
+            Parent::Unsafe(reason) => return Observed::Unsafe(reason),
+        };
+        let st = match rustix::fs::statat(&dir, name.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
+            Err(Errno::NOENT) => return Observed::Missing,
+            Err(e) => return Observed::Unsafe(format!("cannot inspect {path}: {e}")),
+        };
+        let mode = st.st_mode & 0o7777;
+        let (uid, gid) = (st.st_uid, st.st_gid);
+        match FileType::from_raw_mode(st.st_mode) {
+            FileType::Directory => Observed::Directory { mode, uid, gid },
+            FileType::Symlink => match rustix::fs::readlinkat(&dir, name.as_str(), Vec::new()) {
+                Ok(target) => Observed::Symlink { target: target.to_string_lossy().into_owned(), uid, gid },
+                Err(e) => Observed::Unsafe(format!("cannot read the link {path}: {e}")),
+            },
+            FileType::RegularFile => match self.read_file(&dir, &name) {
+                Ok((bytes, sha256)) => Observed::File { bytes, sha256, mode, uid, gid, inode: (st.st_dev, st.st_ino) },
+                Err(e) => Observed::Unsafe(format!("cannot read {path}: {e}")),
+            },
+            _ => Observed::Other,
+        }
+    }
+
+    fn read_file(&self, dir: &OwnedFd, name: &str) -> std::io::Result<(Option<Vec<u8>>, String)> {
+        let fd = rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+        let mut file = std::fs::File::from(fd);
+        let mut hasher = Sha256::new();
+        let mut kept = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut total = 0u64;
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            total += n as u64;
+            if total <= MAX_DIFF_BYTES {
+                kept.extend_from_slice(&buf[..n]);
+            }
+        }
+        let bytes = (total <= MAX_DIFF_BYTES).then_some(kept);
+        Ok((bytes, format!("sha256-{}", hex::encode(hasher.finalize()))))
+    }
+
+    /// The bytes of a small file under the root, if it is a regular file reached safely.
+    pub fn read(&self, path: &str) -> Option<Vec<u8>> {
+        match self.observe(path) {
+            Observed::File { bytes, .. } => bytes,
+            _ => None,
+        }
+    }
+
+    /// Observes `paths` and reads the account databases.
+    pub fn observe_all<'a>(&self, paths: impl IntoIterator<Item = &'a String>) -> ObservedState {
+        let nodes = paths.into_iter().map(|p| (p.clone(), self.observe(p))).collect();
+        ObservedState { nodes, users: self.ids("/etc/passwd"), groups: self.ids("/etc/group") }
+    }
+
+    /// `name → id` from a passwd- or group-format file under the root.
+    fn ids(&self, path: &str) -> BTreeMap<String, u32> {
+        let text = self.read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+        text.lines()
+            .filter_map(|line| {
+                let mut fields = line.split(':');
+                let name = fields.next()?;
+                let id = fields.nth(1)?.parse().ok()?;
+                Some((name.to_string(), id))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn observes_files_directories_and_links() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("etc/app")).unwrap();
+        fs::write(dir.path().join("etc/app/a.conf"), "hello\n").unwrap();
+        symlink("a.conf", dir.path().join("etc/app/link")).unwrap();
+        fs::write(dir.path().join("etc/passwd"), "root:x:0:0::/root:/bin/sh\ncore:x:1000:1000::/home/core:/bin/sh\n").unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        let Observed::File { bytes, sha256, .. } = root.observe("/etc/app/a.conf") else { panic!() };
+        assert_eq!(bytes.unwrap(), b"hello\n");
+        assert_eq!(sha256, crate::model::plan::sha256(b"hello\n"));
+        assert!(matches!(root.observe("/etc/app"), Observed::Directory { .. }));
+        assert!(matches!(root.observe("/etc/app/link"), Observed::Symlink { target, .. } if target == "a.conf"));
+        assert_eq!(root.observe("/etc/nope/x"), Observed::Missing);
+        let state = root.observe_all(&[]);
+        assert_eq!(state.users.get("core"), Some(&1000));
+    }
+
+    #[test]
+    fn never_follows_a_symlinked_parent_out_of_the_root() {
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("secret"), "outside").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        symlink(outside.path(), dir.path().join("etc")).unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        match root.observe("/etc/secret") {
+            Observed::Unsafe(reason) => assert!(reason.contains("/etc is a symlink"), "{reason}"),
+            other => panic!("followed a symlink: {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! A source repository read from a plain directory (`--source-repo DIR`) into the model's
+//! in-memory tree. Names starting with `.` or `_` are skipped, as the layout ignores them;
+//! symlinks are refused so that a repository can never point CoreOps at files outside it.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use crate::model::source::tree::SourceTree;
+use crate::model::source::{SourceIssue, is_ignored};
+
+/// Largest file a source repository may hold.
+const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Why a source directory could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceDirError {
+    /// The path is not a directory (exit code 64).
+    #[error("{0} is not a directory; --source-repo takes the folder that holds hosts/ and services/")]
+    NotADirectory(String),
+    /// Something in it is unusable (exit code 65).
+    #[error("the source repository is invalid")]
+    Invalid(Vec<SourceIssue>),
+}
+
+/// Reads every file of `dir`.
+pub fn read(dir: &Path) -> Result<SourceTree, SourceDirError> {
+    if !dir.is_dir() {
+        return Err(SourceDirError::NotADirectory(dir.display().to_string()));
+    }
+    let mut tree = SourceTree::default();
+    let mut issues = Vec::new();
+    walk(dir, "", &mut tree, &mut issues);
+    if issues.is_empty() { Ok(tree) } else { Err(SourceDirError::Invalid(issues)) }
+}
+
+fn walk(dir: &Path, rel: &str, tree: &mut SourceTree, issues: &mut Vec<SourceIssue>) {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => return issues.push(SourceIssue::error(display(rel), format!("cannot read the folder: {e}"))),
+    };
+    let mut names: Vec<String> = entries.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    for name in names.into_iter().filter(|n| !is_ignored(n)) {
+        let child_rel = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+        let path = dir.join(&name);
+        let meta = match fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) => {
+                issues.push(SourceIssue::error(&child_rel, format!("cannot inspect: {e}")));
+                continue;
+            }
+        };
+        if meta.file_type().is_symlink() {
+            issues.push(SourceIssue::error(&child_rel, "symlinks are not allowed in a source repository; commit the file itself"));
+        } else if meta.is_dir() {
+            walk(&path, &child_rel, tree, issues);
+        } else if meta.len() > MAX_FILE_BYTES {
+            issues.push(SourceIssue::error(&child_rel, format!("larger than {MAX_FILE_BYTES} bytes")));
+        } else {
+            match fs::read(&path) {
+                Ok(bytes) => tree.insert(&child_rel, bytes, meta.permissions().mode() & 0o111 != 0),
+                Err(e) => issues.push(SourceIssue::error(&child_rel, format!("cannot read: {e}"))),
+            }
+        }
+    }
+}
+
+fn display(rel: &str) -> String {
+    if rel.is_empty() { ".".to_string() } else { rel.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_files_and_skips_ignored_names() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("services/web/config")).unwrap();
+        fs::create_dir_all(dir.path().join(".git")).unwrap();
+        fs::write(dir.path().join(".git/HEAD"), "x").unwrap();
+        fs::write(dir.path().join("services/web/config/a"), "a").unwrap();
+        fs::write(dir.path().join("services/web/_notes"), "n").unwrap();
+        let tree = read(dir.path()).unwrap();
+        assert_eq!(tree.len(), 1);
+        assert_eq!(tree.get("services/web/config/a").unwrap().bytes, b"a");
+    }
+
+    #[test]
+    fn refuses_symlinks_and_non_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", dir.path().join("passwd")).unwrap();
+        assert!(matches!(read(dir.path()), Err(SourceDirError::Invalid(issues)) if issues[0].file == "passwd"));
+        let file = dir.path().join("f");
+        fs::write(&file, "x").unwrap();
+        assert!(matches!(read(&file), Err(SourceDirError::NotADirectory(_))));
+    }
+}

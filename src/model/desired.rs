@@ -1,0 +1,399 @@
+//! The desired state of a host: the objects a config asks for on disk (files, directories,
+//! links, unit files, drop-ins, masks), the units to enable, and the first-boot-only entries
+//! that day 2 leaves alone, each with its origin.
+//!
+//! It is derived from an Ignition config, so what `render-ignition` emits and what `plan` and
+//! `apply` converge to are one model.
+
+use std::collections::BTreeMap;
+
+use crate::model::ignition::dataurl;
+use crate::model::ignition::types::{Config, NodeGroup, NodeUser, Resource};
+use crate::model::ignition::validate::SYSTEMD_UNIT_DIR;
+use crate::model::source::compose::{EntryKey, Origin};
+use crate::model::unit;
+
+/// Mode of new files when the config sets none (Ignition's default).
+pub const DEFAULT_FILE_MODE: u32 = 0o644;
+/// Mode of new directories when the config sets none (Ignition's default).
+pub const DEFAULT_DIR_MODE: u32 = 0o755;
+/// Where Quadlet files for the system instance live.
+pub const QUADLET_DIR: &str = "/etc/containers/systemd";
+
+/// What an object is on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Directory,
+    /// A symbolic link.
+    Symlink,
+    /// A hard link to another path.
+    HardLink,
+}
+
+impl Kind {
+    /// The name used in plans.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::File => "file",
+            Kind::Directory => "directory",
+            Kind::Symlink => "symlink",
+            Kind::HardLink => "hard link",
+        }
+    }
+}
+
+/// A user or group as the config names it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Owner {
+    /// Not set: root for new objects, unchanged for existing ones.
+    Unset,
+    /// By numeric id.
+    Id(u32),
+    /// By name, resolved in the root's `/etc/passwd` or `/etc/group`.
+    Name(String),
+}
+
+impl Owner {
+    fn from_parts(id: Option<i64>, name: Option<&str>) -> Self {
+        match (id, name.filter(|n| !n.is_empty())) {
+            (Some(id), _) => Owner::Id(u32::try_from(id).unwrap_or(u32::MAX)),
+            (None, Some(name)) => Owner::Name(name.to_string()),
+            _ => Owner::Unset,
+        }
+    }
+}
+
+/// One piece of a file's content.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Piece {
+    /// Known bytes (decoded from a `data:` URL).
+    Bytes(Vec<u8>),
+    /// Fetched at apply time and checked against its hash.
+    Remote {
+        /// The URL.
+        source: String,
+        /// `gzip` when the fetched bytes are compressed.
+        compression: Option<String>,
+        /// `sha256-…`/`sha512-…` of the uncompressed bytes.
+        hash: Option<String>,
+    },
+}
+
+/// Why an object exists in the desired state.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// A plain file, directory or link.
+    Plain,
+    /// A systemd unit file.
+    UnitFile(String),
+    /// A drop-in of a unit.
+    Dropin(String),
+    /// A mask of a unit (`/dev/null` link).
+    Mask(String),
+    /// A Podman Quadlet file and the service it generates.
+    Quadlet(String),
+}
+
+/// One object on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Object {
+    /// Absolute path.
+    pub path: String,
+    /// File, directory or link.
+    pub kind: Kind,
+    /// Content pieces in order (contents, then appends); `None`: keep what is there (new: empty).
+    pub content: Option<Vec<Piece>>,
+    /// Link target.
+    pub target: Option<String>,
+    /// Permission bits; `None` leaves an existing object's mode alone.
+    pub mode: Option<u32>,
+    /// Owning user.
+    pub user: Owner,
+    /// Owning group.
+    pub group: Owner,
+    /// The config allows replacing whatever is at the path.
+    pub overwrite: bool,
+    /// What it is for.
+    pub role: Role,
+    /// Where it was declared.
+    pub origin: Origin,
+}
+
+impl Object {
+    /// The content bytes when every piece is known.
+    pub fn known_bytes(&self) -> Option<Vec<u8>> {
+        let pieces = self.content.as_ref()?;
+        let mut out = Vec::new();
+        for piece in pieces {
+            match piece {
+                Piece::Bytes(b) => out.extend_from_slice(b),
+                Piece::Remote { .. } => return None,
+            }
+        }
+        Some(out)
+    }
+
+    /// The mode a new object gets.
+    pub fn effective_mode(&self) -> u32 {
+        self.mode.unwrap_or(match self.kind {
+            Kind::Directory => DEFAULT_DIR_MODE,
+            _ => DEFAULT_FILE_MODE,
+        })
+    }
+}
+
+/// A unit's activation intent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitIntent {
+    /// Unit name.
+    pub name: String,
+    /// `Some(true)`: enable, `Some(false)`: disable, `None`: leave alone.
+    pub enabled: Option<bool>,
+    /// Masked.
+    pub mask: bool,
+    /// Where it was declared.
+    pub origin: Origin,
+}
+
+/// An entry day 2 does not touch, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// What it is, e.g. `storage.disks /dev/vdb`.
+    pub what: String,
+    /// Why it is skipped.
+    pub reason: String,
+    /// Where it was declared.
+    pub origin: Origin,
+}
+
+/// The desired state of one host.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DesiredState {
+    /// Objects by path.
+    pub objects: BTreeMap<String, Object>,
+    /// Units to enable, disable or mask.
+    pub units: Vec<UnitIntent>,
+    /// First-boot-only entries.
+    pub skipped: Vec<Skipped>,
+}
+
+/// First-boot-only, never touched on a running host.
+const FIRST_BOOT_ONLY: &str = "first-boot-only: applied by Ignition when the machine is provisioned";
+/// Accounts are not converged yet.
+const ACCOUNTS_FIRST_BOOT: &str = "first-boot-only until day-2 account support lands";
+
+/// Builds the desired state of `cfg`. `origins` names where each entry came from; entries
+/// without one get `fallback`.
+pub fn from_config(cfg: &Config, origins: &BTreeMap<EntryKey, Origin>, fallback: &Origin) -> DesiredState {
+    let origin = |key: EntryKey| origins.get(&key).cloned().unwrap_or_else(|| fallback.clone());
+    let mut state = DesiredState::default();
+    for d in &cfg.storage.directories {
+        state.insert(Object {
+            path: d.path.clone(),
+            kind: Kind::Directory,
+            content: None,
+            target: None,
+            mode: d.mode.map(to_mode),
+            user: owner_user(&d.user),
+            group: owner_group(&d.group),
+            overwrite: d.overwrite == Some(true),
+            role: Role::Plain,
+            origin: origin(EntryKey::Node(d.path.clone())),
+        });
+    }
+    for f in &cfg.storage.files {
+        let mut pieces: Vec<Piece> = piece(&f.contents).into_iter().collect();
+        pieces.extend(f.append.iter().filter_map(piece));
+        let has_content = f.contents.source.is_some() || !f.append.is_empty();
+        let role = quadlet_role(&f.path, pieces.first());
+        state.insert(Object {
+            path: f.path.clone(),
+            kind: Kind::File,
+            content: has_content.then_some(pieces),
+            target: None,
+            mode: f.mode.map(to_mode),
+            user: owner_user(&f.user),
+            group: owner_group(&f.group),
+            overwrite: f.overwrite == Some(true),
+            role,
+            origin: origin(EntryKey::Node(f.path.clone())),
+        });
+    }
+    for l in &cfg.storage.links {
+        state.insert(Object {
+            path: l.path.clone(),
+            kind: if l.hard == Some(true) { Kind::HardLink } else { Kind::Symlink },
+            content: None,
+            target: l.target.clone(),
+            mode: None,
+            user: owner_user(&l.user),
+            group: owner_group(&l.group),
+            overwrite: l.overwrite == Some(true),
+            role: Role::Plain,
+            origin: origin(EntryKey::Node(l.path.clone())),
+        });
+    }
+    for u in &cfg.systemd.units {
+        let unit_origin = origin(EntryKey::Unit(u.name.clone()));
+        add_unit(&mut state, u, &unit_origin, |d| origin(EntryKey::Dropin(u.name.clone(), d.to_string())));
+    }
+    add_first_boot_only(&mut state, cfg, &origin);
+    state
+}
+
+fn add_unit(state: &mut DesiredState, u: &crate::model::ignition::types::Unit, origin: &Origin, dropin_origin: impl Fn(&str) -> Origin) {
+    let path = format!("{SYSTEMD_UNIT_DIR}/{}", u.name);
+    for d in &u.dropins {
+        let Some(contents) = &d.contents else { continue };
+        state.insert(unit_file(format!("{path}.d/{}", d.name), contents, Role::Dropin(u.name.clone()), dropin_origin(&d.name)));
+    }
+    let mask = u.mask == Some(true);
+    if mask {
+        state.insert(Object {
+            path: path.clone(),
+            kind: Kind::Symlink,
+            content: None,
+            target: Some("/dev/null".into()),
+            mode: None,
+            user: Owner::Unset,
+            group: Owner::Unset,
+            overwrite: true,
+            role: Role::Mask(u.name.clone()),
+            origin: origin.clone(),
+        });
+    } else if let Some(contents) = &u.contents {
+        state.insert(unit_file(path, contents, Role::UnitFile(u.name.clone()), origin.clone()));
+    }
+    if mask || u.enabled.is_some() {
+        state.units.push(UnitIntent { name: u.name.clone(), enabled: u.enabled, mask, origin: origin.clone() });
+    }
+}
+
+fn unit_file(path: String, contents: &str, role: Role, origin: Origin) -> Object {
+    Object {
+        path,
+        kind: Kind::File,
+        content: Some(vec![Piece::Bytes(contents.as_bytes().to_vec())]),
+        target: None,
+        mode: Some(DEFAULT_FILE_MODE),
+        user: Owner::Unset,
+        group: Owner::Unset,
+        overwrite: true,
+        role,
+        origin,
+    }
+}
+
+fn add_first_boot_only(state: &mut DesiredState, cfg: &Config, origin: &impl Fn(EntryKey) -> Origin) {
+    let mut skip = |section: &str, key: String, reason: &str| {
+        let o = origin(EntryKey::Other(section.to_string(), key.clone()));
+        state.skipped.push(Skipped { what: format!("{section} {key}"), reason: reason.to_string(), origin: o });
+    };
+    for d in &cfg.storage.disks {
+        skip("storage.disks", d.device.clone(), FIRST_BOOT_ONLY);
+    }
+    for r in &cfg.storage.raid {
+        skip("storage.raid", r.name.clone(), FIRST_BOOT_ONLY);
+    }
+    for f in &cfg.storage.filesystems {
+        skip("storage.filesystems", f.device.clone(), FIRST_BOOT_ONLY);
+    }
+    for l in &cfg.storage.luks {
+        skip("storage.luks", l.name.clone(), FIRST_BOOT_ONLY);
+    }
+    for a in &cfg.kernel_arguments.should_exist {
+        skip("kernel_arguments.should_exist", a.clone(), FIRST_BOOT_ONLY);
+    }
+    for a in &cfg.kernel_arguments.should_not_exist {
+        skip("kernel_arguments.should_not_exist", a.clone(), FIRST_BOOT_ONLY);
+    }
+    for u in &cfg.passwd.users {
+        skip("passwd.users", u.name.clone(), ACCOUNTS_FIRST_BOOT);
+    }
+    for g in &cfg.passwd.groups {
+        skip("passwd.groups", g.name.clone(), ACCOUNTS_FIRST_BOOT);
+    }
+}
+
+impl DesiredState {
+    fn insert(&mut self, object: Object) {
+        self.objects.insert(object.path.clone(), object);
+    }
+}
+
+fn to_mode(mode: i64) -> u32 {
+    u32::try_from(mode & 0o7777).unwrap_or(DEFAULT_FILE_MODE)
+}
+
+fn owner_user(u: &NodeUser) -> Owner {
+    Owner::from_parts(u.id, u.name.as_deref())
+}
+
+fn owner_group(g: &NodeGroup) -> Owner {
+    Owner::from_parts(g.id, g.name.as_deref())
+}
+
+fn piece(r: &Resource) -> Option<Piece> {
+    let source = r.source.as_deref()?;
+    if source.starts_with("data:") {
+        let bytes = dataurl::decode_contents(source, r.compression.as_deref()).unwrap_or_default();
+        return Some(Piece::Bytes(bytes));
+    }
+    Some(Piece::Remote {
+        source: source.to_string(),
+        compression: r.compression.clone().filter(|c| !c.is_empty()),
+        hash: r.verification.hash.clone(),
+    })
+}
+
+/// A file under the Quadlet directory with a Quadlet extension is a Quadlet, wherever it was
+/// declared.
+fn quadlet_role(path: &str, first: Option<&Piece>) -> Role {
+    let Some(name) = path.strip_prefix(QUADLET_DIR).and_then(|rest| rest.strip_prefix('/')) else { return Role::Plain };
+    let name = name.rsplit('/').next().unwrap_or(name);
+    if !unit::is_quadlet_name(name) || path[QUADLET_DIR.len() + 1..].contains(".d/") {
+        return Role::Plain;
+    }
+    let text = match first {
+        Some(Piece::Bytes(b)) => std::str::from_utf8(b).ok(),
+        _ => None,
+    };
+    unit::quadlet_service_name(name, text).map_or(Role::Plain, Role::Quadlet)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::butane::render;
+
+    fn desired(src: &str) -> DesiredState {
+        let rendered = render(src, None).unwrap();
+        from_config(&rendered.config, &BTreeMap::new(), &Origin { file: "x.bu".into(), path: None })
+    }
+
+    #[test]
+    fn files_units_dropins_and_masks_become_objects() {
+        let state = desired(
+            "variant: fcos\nversion: 1.6.0\nstorage:\n  files:\n    - path: /etc/a\n      mode: 0600\n      contents: {inline: A}\n      append: [{inline: B}]\n    - path: /etc/containers/systemd/web.container\n      contents: {inline: \"[Container]\\nImage=x\\n\"}\nsystemd:\n  units:\n    - name: a.service\n      enabled: true\n      contents: \"[Service]\\nExecStart=/bin/true\\n\"\n      dropins: [{name: 10.conf, contents: \"[Service]\\n\"}]\n    - name: b.service\n      mask: true\n",
+        );
+        let a = &state.objects["/etc/a"];
+        assert_eq!((a.kind, a.mode, a.known_bytes().unwrap()), (Kind::File, Some(0o600), b"AB".to_vec()), "contents then appends");
+        assert_eq!(state.objects["/etc/containers/systemd/web.container"].role, Role::Quadlet("web.service".into()));
+        assert_eq!(state.objects["/etc/systemd/system/a.service"].role, Role::UnitFile("a.service".into()));
+        assert_eq!(state.objects["/etc/systemd/system/a.service.d/10.conf"].role, Role::Dropin("a.service".into()));
+        let mask = &state.objects["/etc/systemd/system/b.service"];
+        assert_eq!((mask.kind, mask.target.as_deref()), (Kind::Symlink, Some("/dev/null")));
+        assert_eq!(state.units.iter().map(|u| (u.name.as_str(), u.enabled, u.mask)).collect::<Vec<_>>(), [("a.service", Some(true), false), ("b.service", None, true)]);
+    }
+
+    #[test]
+    fn first_boot_sections_are_skipped_with_a_reason() {
+        let state = desired("variant: fcos\nversion: 1.6.0\nkernel_arguments: {should_exist: [quiet]}\npasswd: {users: [{name: core}]}\n");
+        let what: Vec<&str> = state.skipped.iter().map(|s| s.what.as_str()).collect();
+        assert_eq!(what, ["kernel_arguments.should_exist quiet", "passwd.users core"]);
+        assert!(state.skipped[0].reason.starts_with("first-boot-only"));
+    }
+}

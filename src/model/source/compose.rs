@@ -1,0 +1,351 @@
+//! Composition: a host's Butane fragments, services and host layer become one Ignition config,
+//! with the origin (file and YAML path) of every entry.
+//!
+//! Fragments and services compose: two of them declaring the same path, unit, user or device is
+//! an error that names both. The host layer (`host.bu`) comes last and replaces whole entries;
+//! each replacement is recorded so that `plan` can say so. The spec version is the highest of
+//! the fragments' (and `host.bu`'s); with no Butane at all, the newest stable spec.
+
+use std::collections::BTreeMap;
+
+use crate::model::butane::files::FilesDir;
+use crate::model::butane::variant::Spec;
+use crate::model::butane::{self, Failure, Rendered};
+use crate::model::ignition::dataurl;
+use crate::model::ignition::merge::Keyed;
+use crate::model::ignition::spec::NEWEST_STABLE_MINOR;
+use crate::model::ignition::types::{Config, Dropin, File, Resource, Unit};
+use crate::model::path::Path;
+use crate::model::source::layout::{HostLayout, ServiceLayout};
+use crate::model::source::tree::SourceTree;
+use crate::model::source::SourceIssue;
+use crate::model::unit;
+
+/// Where Quadlet files go for the system instance.
+pub const QUADLET_DIR: &str = "/etc/containers/systemd";
+
+/// Where an entry was declared.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Origin {
+    /// Repository path of the declaring file.
+    pub file: String,
+    /// The YAML path inside it, for Butane entries.
+    pub path: Option<String>,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.path {
+            Some(p) => write!(f, "{} ({p})", self.file),
+            None => f.write_str(&self.file),
+        }
+    }
+}
+
+/// The identity of an entry across layers.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum EntryKey {
+    /// A file, directory or link, by path.
+    Node(String),
+    /// A systemd unit, by name.
+    Unit(String),
+    /// A unit's drop-in.
+    Dropin(String, String),
+    /// Any other keyed entry: (section, key), e.g. ("passwd.users", "core").
+    Other(String, String),
+}
+
+impl std::fmt::Display for EntryKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EntryKey::Node(p) => f.write_str(p),
+            EntryKey::Unit(u) => write!(f, "unit {u}"),
+            EntryKey::Dropin(u, d) => write!(f, "drop-in {u}.d/{d}"),
+            EntryKey::Other(section, key) => write!(f, "{section} {key}"),
+        }
+    }
+}
+
+/// The host layer replacing an entry of a fragment or service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Override {
+    /// What was replaced.
+    pub key: EntryKey,
+    /// Who declared it first.
+    pub replaced: Origin,
+    /// The host layer's declaration.
+    pub by: Origin,
+}
+
+/// A host composed into one config.
+#[derive(Debug, Clone)]
+pub struct Composed {
+    /// The host name.
+    pub host: String,
+    /// The config; `ignition.version` is the chosen spec.
+    pub config: Config,
+    /// The chosen spec.
+    pub spec: Spec,
+    /// The origin of every entry.
+    pub origins: BTreeMap<EntryKey, Origin>,
+    /// Entries the host layer replaced.
+    pub overrides: Vec<Override>,
+    /// Butane warnings of the fragments.
+    pub warnings: Vec<SourceIssue>,
+}
+
+/// Composes `layout` from `tree`.
+pub fn compose(tree: &SourceTree, layout: &HostLayout) -> Result<Composed, Vec<SourceIssue>> {
+    let mut cx = Cx { issues: Vec::new(), warnings: Vec::new(), acc: Config::default(), origins: BTreeMap::new(), overrides: Vec::new(), spec: None };
+    for (_, path) in &layout.fragments {
+        if let Some(rendered) = cx.render(tree, path, "butane") {
+            cx.add_config(rendered, path, Mode::Compose);
+        }
+    }
+    for service in &layout.services {
+        cx.add_service(tree, service);
+    }
+    if let Some(path) = &layout.host_butane {
+        let dir = path.rsplit_once('/').map_or("", |(d, _)| d).to_string();
+        if let Some(rendered) = cx.render(tree, path, &dir) {
+            cx.add_config(rendered, path, Mode::Override);
+        }
+    }
+    if !cx.issues.is_empty() {
+        return Err(cx.issues);
+    }
+    let spec = cx.spec.unwrap_or(Spec { minor: NEWEST_STABLE_MINOR, experimental: false });
+    cx.acc.ignition.version = spec.version();
+    Ok(Composed { host: layout.host.clone(), config: cx.acc, spec, origins: cx.origins, overrides: cx.overrides, warnings: cx.warnings })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Fragments and services: a second declaration is an error.
+    Compose,
+    /// The host layer: a second declaration replaces the first.
+    Override,
+}
+
+struct Cx {
+    issues: Vec<SourceIssue>,
+    warnings: Vec<SourceIssue>,
+    acc: Config,
+    origins: BTreeMap<EntryKey, Origin>,
+    overrides: Vec<Override>,
+    spec: Option<Spec>,
+}
+
+impl Cx {
+    fn render(&mut self, tree: &SourceTree, path: &str, files_dir: &str) -> Option<Rendered> {
+        let Some(file) = tree.get(path) else { return None };
+        let Ok(text) = std::str::from_utf8(&file.bytes) else {
+            self.issues.push(SourceIssue::error(path, "not UTF-8 text"));
+            return None;
+        };
+        let files = tree.files_dir(files_dir);
+        match butane::render(text, Some(&files as &dyn FilesDir)) {
+            Ok(rendered) => {
+                self.warnings.extend(rendered.report.entries.iter().map(|d| SourceIssue::from_diagnostic(path, d)));
+                self.spec = self.spec.max(Some(rendered.target.spec));
+                Some(rendered)
+            }
+            Err(failure) => {
+                self.issues.extend(failure_issues(path, &failure));
+                None
+            }
+        }
+    }
+
+    /// Adds every entry of a rendered Butane config.
+    fn add_config(&mut self, rendered: Rendered, file: &str, mode: Mode) {
+        let translations = rendered.translations;
+        let config = rendered.config;
+        let origin_of = |out: Path| Origin { file: file.to_string(), path: Some(translations.source_of(&out).to_string()) };
+        let st = Path::root().key("storage");
+        let Config { ignition, kernel_arguments, passwd, storage, systemd, .. } = config;
+        if ignition.config != Default::default() || ignition.security != Default::default() || ignition.proxy != Default::default() || ignition.timeouts != Default::default() {
+            let acc = &mut self.acc.ignition;
+            acc.config.merge.extend(ignition.config.merge);
+            if ignition.config.replace != Default::default() {
+                acc.config.replace = ignition.config.replace;
+            }
+            acc.security.tls.certificate_authorities.extend(ignition.security.tls.certificate_authorities);
+            if ignition.proxy != Default::default() {
+                acc.proxy = ignition.proxy;
+            }
+            if ignition.timeouts != Default::default() {
+                acc.timeouts = ignition.timeouts;
+            }
+        }
+        for (i, f) in storage.files.into_iter().enumerate() {
+            let key = EntryKey::Node(f.path.clone());
+            if self.claim(key, origin_of(st.key("files").index(i)), mode) {
+                replace_node(&mut self.acc, &f.path);
+                self.acc.storage.files.push(f);
+            }
+        }
+        for (i, d) in storage.directories.into_iter().enumerate() {
+            if self.claim(EntryKey::Node(d.path.clone()), origin_of(st.key("directories").index(i)), mode) {
+                replace_node(&mut self.acc, &d.path);
+                self.acc.storage.directories.push(d);
+            }
+        }
+        for (i, l) in storage.links.into_iter().enumerate() {
+            if self.claim(EntryKey::Node(l.path.clone()), origin_of(st.key("links").index(i)), mode) {
+                replace_node(&mut self.acc, &l.path);
+                self.acc.storage.links.push(l);
+            }
+        }
+        let units = Path::root().key("systemd").key("units");
+        for (i, u) in systemd.units.into_iter().enumerate() {
+            self.add_unit(u, origin_of(units.index(i)), mode);
+        }
+        let at = |list: Path| move |i: usize| origin_of(list.index(i));
+        add_keyed(self, "passwd.users", passwd.users, |c| &mut c.acc.passwd.users, at(Path::parse("$.passwd.users")), mode);
+        add_keyed(self, "passwd.groups", passwd.groups, |c| &mut c.acc.passwd.groups, at(Path::parse("$.passwd.groups")), mode);
+        add_keyed(self, "storage.disks", storage.disks, |c| &mut c.acc.storage.disks, at(st.key("disks")), mode);
+        add_keyed(self, "storage.raid", storage.raid, |c| &mut c.acc.storage.raid, at(st.key("raid")), mode);
+        add_keyed(self, "storage.filesystems", storage.filesystems, |c| &mut c.acc.storage.filesystems, at(st.key("filesystems")), mode);
+        add_keyed(self, "storage.luks", storage.luks, |c| &mut c.acc.storage.luks, at(st.key("luks")), mode);
+        let kargs = &mut self.acc.kernel_arguments;
+        for arg in kernel_arguments.should_exist {
+            if !kargs.should_exist.contains(&arg) {
+                kargs.should_exist.push(arg);
+            }
+        }
+        for arg in kernel_arguments.should_not_exist {
+            if !kargs.should_not_exist.contains(&arg) {
+                kargs.should_not_exist.push(arg);
+            }
+        }
+    }
+
+    fn add_unit(&mut self, u: Unit, origin: Origin, mode: Mode) {
+        if !self.claim(EntryKey::Unit(u.name.clone()), origin.clone(), mode) {
+            return;
+        }
+        for d in &u.dropins {
+            self.origins.insert(EntryKey::Dropin(u.name.clone(), d.name.clone()), origin.clone());
+        }
+        self.acc.systemd.units.retain(|existing| existing.name != u.name);
+        self.acc.systemd.units.push(u);
+    }
+
+    /// Records `origin` for `key`. Returns whether the entry should be added: in compose mode a
+    /// second claim is an error; in override mode it replaces the first (and is recorded).
+    fn claim(&mut self, key: EntryKey, origin: Origin, mode: Mode) -> bool {
+        match (self.origins.get(&key).cloned(), mode) {
+            (None, _) => {
+                self.origins.insert(key, origin);
+                true
+            }
+            (Some(first), Mode::Compose) => {
+                self.issues.push(SourceIssue::error(
+                    origin.file.clone(),
+                    format!("{key} is declared twice: by {first} and by {origin}; keep one, or override it in the host's host.bu"),
+                ));
+                false
+            }
+            (Some(first), Mode::Override) => {
+                self.overrides.push(Override { key: key.clone(), replaced: first, by: origin.clone() });
+                self.origins.insert(key, origin);
+                true
+            }
+        }
+    }
+
+    fn add_service(&mut self, tree: &SourceTree, service: &ServiceLayout) {
+        for q in &service.quadlets {
+            let path = format!("{QUADLET_DIR}/{}", q.name);
+            self.add_file(tree, &path, &q.path, false);
+            for d in &q.dropins {
+                self.add_file(tree, &format!("{path}.d/{}", d.name), &d.path, false);
+            }
+        }
+        for u in &service.units {
+            let Some(contents) = read_text(tree, &u.path, &mut self.issues) else { continue };
+            let enabled = unit::parse(&contents).ok().filter(|p| p.has_install_options()).map(|_| true);
+            let mut dropins = Vec::new();
+            for d in &u.dropins {
+                if let Some(text) = read_text(tree, &d.path, &mut self.issues) {
+                    dropins.push(Dropin { name: d.name.clone(), contents: Some(text), ..Dropin::default() });
+                }
+            }
+            let unit = Unit { name: u.name.clone(), contents: Some(contents), enabled, dropins, ..Unit::default() };
+            let origin = Origin { file: u.path.clone(), path: None };
+            for d in &u.dropins {
+                self.origins.insert(EntryKey::Dropin(u.name.clone(), d.name.clone()), Origin { file: d.path.clone(), path: None });
+            }
+            if self.claim(EntryKey::Unit(u.name.clone()), origin, Mode::Compose) {
+                self.acc.systemd.units.push(unit);
+            }
+        }
+        for c in &service.configs {
+            let path = format!("/etc/{}/{}", service.config_root, c.rel);
+            self.add_file(tree, &path, &c.path, c.executable);
+        }
+    }
+
+    fn add_file(&mut self, tree: &SourceTree, path: &str, source: &str, executable: bool) {
+        let Some(file) = tree.get(source) else { return };
+        if !self.claim(EntryKey::Node(path.to_string()), Origin { file: source.to_string(), path: None }, Mode::Compose) {
+            return;
+        }
+        let made = dataurl::make(&file.bytes, None, true);
+        self.acc.storage.files.push(File {
+            path: path.to_string(),
+            contents: Resource { source: Some(made.url), compression: made.compression, ..Resource::default() },
+            mode: Some(if executable || file.executable { 0o755 } else { 0o644 }),
+            ..File::default()
+        });
+    }
+}
+
+fn read_text(tree: &SourceTree, path: &str, issues: &mut Vec<SourceIssue>) -> Option<String> {
+    let file = tree.get(path)?;
+    match String::from_utf8(file.bytes.clone()) {
+        Ok(text) => Some(text),
+        Err(_) => {
+            issues.push(SourceIssue::error(path, "unit files must be UTF-8 text"));
+            None
+        }
+    }
+}
+
+/// Removes any node at `path` (the host layer replaces whole entries, whatever their kind).
+fn replace_node(acc: &mut Config, path: &str) {
+    acc.storage.files.retain(|f| f.path != path);
+    acc.storage.directories.retain(|d| d.path != path);
+    acc.storage.links.retain(|l| l.path != path);
+}
+
+fn add_keyed<T: Keyed>(
+    cx: &mut Cx,
+    section: &str,
+    items: Vec<T>,
+    list: impl Fn(&mut Cx) -> &mut Vec<T>,
+    origin: impl Fn(usize) -> Origin,
+    mode: Mode,
+) {
+    for (i, item) in items.into_iter().enumerate() {
+        let key = item.merge_key();
+        if cx.claim(EntryKey::Other(section.to_string(), key.clone()), origin(i), mode) {
+            let acc = list(cx);
+            acc.retain(|existing| existing.merge_key() != key);
+            acc.push(item);
+        }
+    }
+}
+
+/// The issues a failed Butane render gives, located in `file`.
+pub fn failure_issues(file: &str, failure: &Failure) -> Vec<SourceIssue> {
+    match failure {
+        Failure::Yaml(e) => vec![SourceIssue::error(file, format!("YAML syntax: {}", e.message)).at(e.mark)],
+        Failure::Select(e) => vec![SourceIssue::error(file, e.to_string())],
+        Failure::IgnitionVersion(v) => vec![SourceIssue::error(file, format!("unsupported Ignition version {v:?}"))],
+        Failure::Types(report) | Failure::Invalid { report, .. } => {
+            report.entries.iter().map(|d| SourceIssue::from_diagnostic(file, d)).collect()
+        }
+    }
+}
