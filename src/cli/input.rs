@@ -91,7 +91,8 @@ fn load_repo(repo: &std::path::Path, host: &str) -> Result<Loaded> {
 
 fn load_config(path: &std::path::Path, files_dir: Option<&PathBuf>) -> Result<Loaded> {
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| Exit::new(EXIT_FAILURE, format!("error: reading {name}: {e}")))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Exit::new(EXIT_FAILURE, format!("error: reading {name}: {e}")))?;
     let files = files_dir.map(DiskFilesDir::new);
     let rendered = butane::render(&text, files.as_ref().map(|f| f as &dyn FilesDir))
         .map_err(|failure| issues_exit(&compose::failure_issues(&name, &failure), EXIT_FAILURE))?;
@@ -103,7 +104,10 @@ fn load_config(path: &std::path::Path, files_dir: Option<&PathBuf>) -> Result<Lo
 
 /// Origins of a single config's entries: the file and the YAML path each came from.
 fn config_origins(rendered: &butane::Rendered, file: &str) -> BTreeMap<EntryKey, Origin> {
-    let origin = |out: JsonPath| Origin { file: file.to_string(), path: Some(rendered.translations.source_of(&out).to_string()) };
+    let origin = |out: JsonPath| Origin {
+        file: file.to_string(),
+        path: Some(rendered.translations.source_of(&out).to_string()),
+    };
     let st = JsonPath::root().key("storage");
     let cfg = &rendered.config;
     let mut out = BTreeMap::new();
@@ -120,7 +124,10 @@ fn config_origins(rendered: &butane::Rendered, file: &str) -> BTreeMap<EntryKey,
     for (i, u) in cfg.systemd.units.iter().enumerate() {
         out.insert(EntryKey::Unit(u.name.clone()), origin(units.index(i)));
         for (j, d) in u.dropins.iter().enumerate() {
-            out.insert(EntryKey::Dropin(u.name.clone(), d.name.clone()), origin(units.index(i).key("dropins").index(j)));
+            out.insert(
+                EntryKey::Dropin(u.name.clone(), d.name.clone()),
+                origin(units.index(i).key("dropins").index(j)),
+            );
         }
     }
     let keyed: [(&str, Vec<String>); 6] = [

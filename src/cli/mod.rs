@@ -99,6 +99,8 @@ where
     };
     match result {
         Ok(code) => ExitCode::from(code),
+        // A closed pipe (`core-ops plan | head`) is the reader's choice, not a failure.
+        Err(err) if is_broken_pipe(&err) => ExitCode::from(EXIT_OK),
         Err(err) => match err.downcast_ref::<Exit>() {
             Some(exit) => {
                 eprintln!("{}", exit.message);
@@ -110,6 +112,14 @@ where
             }
         },
     }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            || cause.downcast_ref::<serde_json::Error>().and_then(|e| e.io_error_kind())
+                == Some(std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 #[cfg(test)]

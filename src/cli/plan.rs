@@ -8,12 +8,12 @@ use anyhow::{Context, Result};
 
 use crate::cli::input::{self, InputArgs, Loaded};
 use crate::cli::report::{
-    PLAN_SCHEMA_VERSION, PlanDetail, PlanDiff, PlanObject, PlanOrigin, PlanOverride, PlanReport, PlanSkipped, PlanSummary,
-    PlanUnit,
+    PLAN_SCHEMA_VERSION, PlanDesired, PlanDetail, PlanDiff, PlanObject, PlanOrigin, PlanOverride, PlanReport,
+    PlanSkipped, PlanSummary, PlanUnit,
 };
 use crate::cli::{EXIT_CHANGES_PENDING, EXIT_OK, OutputFormat};
 use crate::host::root::Root;
-use crate::model::desired::{DesiredState, Role};
+use crate::model::desired::{DesiredState, Object, Owner, Role};
 use crate::model::plan::{self, Change, ContentDiff, Detail, Plan, PlanOptions};
 use crate::model::source::compose::Origin;
 
@@ -78,7 +78,7 @@ pub fn report(loaded: &Loaded, desired: &DesiredState, plan: &Plan, root: &str) 
         host: loaded.host.clone(),
         source: loaded.source.clone(),
         root: root.to_string(),
-        objects: plan.changes.iter().map(object).collect(),
+        objects: plan.changes.iter().map(|c| with_desired(object(c), desired.objects.get(&c.path))).collect(),
         units: desired
             .units
             .iter()
@@ -131,15 +131,36 @@ fn object(c: &Change) -> PlanObject {
         reason: c.reason.clone(),
         role: role.map(str::to_string),
         unit,
+        desired: None,
         origin: origin(&c.origin),
     }
+}
+
+fn with_desired(mut o: PlanObject, desired: Option<&Object>) -> PlanObject {
+    o.desired = desired.map(|d| {
+        let owner = |w: &Owner| match w {
+            Owner::Unset => None,
+            Owner::Id(id) => Some(id.to_string()),
+            Owner::Name(name) => Some(name.clone()),
+        };
+        PlanDesired {
+            sha256: d.known_bytes().map(|b| plan::sha256(&b)),
+            mode: d.mode.map(|m| format!("{m:04o}")),
+            user: owner(&d.user),
+            group: owner(&d.group),
+            target: d.target.clone(),
+        }
+    });
+    o
 }
 
 fn detail(d: &Detail) -> PlanDetail {
     let (field, from, to) = match d {
         Detail::Content => ("content", None, None),
         Detail::Mode { from, to } => ("mode", Some(format!("{from:04o}")), Some(format!("{to:04o}"))),
-        Detail::Owner { from, to } => ("owner", Some(format!("{}:{}", from.0, from.1)), Some(format!("{}:{}", to.0, to.1))),
+        Detail::Owner { from, to } => {
+            ("owner", Some(format!("{}:{}", from.0, from.1)), Some(format!("{}:{}", to.0, to.1)))
+        }
         Detail::Target { from, to } => ("target", Some(from.clone()), Some(to.clone())),
         Detail::Replace { from } => ("replace", Some(from.clone()), None),
     };
@@ -202,7 +223,13 @@ pub fn render_human(out: &mut impl Write, r: &PlanReport, verbose: bool, style: 
             };
         }
         let drift = o.drift.as_deref().map(|d| format!(" [{d}]")).unwrap_or_default();
-        writeln!(out, "  {} {:<8} {} ({what}){drift}", style.paint(color, mark), style.paint(color, &o.action), o.path)?;
+        writeln!(
+            out,
+            "  {} {:<8} {} ({what}){drift}",
+            style.paint(color, mark),
+            style.paint(color, &o.action),
+            o.path
+        )?;
         writeln!(out, "      from {}", origin_text(&o.origin))?;
         for d in &o.changes {
             match (&d.from, &d.to) {
@@ -217,7 +244,8 @@ pub fn render_human(out: &mut impl Write, r: &PlanReport, verbose: bool, style: 
         match &o.diff {
             Some(d) if o.action == "create" && d.kind == "unified" && !verbose => {
                 let lines = d.text.lines().filter(|l| l.starts_with('+') && !l.starts_with("+++")).count();
-                writeln!(out, "      new content: {lines} lines (-v shows them)")?;
+                let noun = if lines == 1 { "line" } else { "lines" };
+                writeln!(out, "      new content: {lines} {noun} (-v shows it)")?;
             }
             Some(d) => write_diff(out, d, verbose, style)?,
             None => {}

@@ -74,7 +74,8 @@ pub fn run(args: &Args) -> Result<u8> {
 
 /// Renders a host of a source repository: its whole desired state as one first-boot config.
 fn render_host(args: &Args, repo: &std::path::Path) -> Result<u8> {
-    let input = InputArgs { source_repo: Some(repo.to_path_buf()), host: args.host.clone(), config: None, files_dir: None };
+    let input =
+        InputArgs { source_repo: Some(repo.to_path_buf()), host: args.host.clone(), config: None, files_dir: None };
     let loaded = input::load(&input)?;
     for w in &loaded.warnings {
         eprintln!("{w}");

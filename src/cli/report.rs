@@ -58,8 +58,31 @@ pub struct PlanObject {
     /// The unit it belongs to (for Quadlets: the service the generator makes).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unit: Option<String>,
+    /// What the object should be.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub desired: Option<PlanDesired>,
     /// Where it was declared.
     pub origin: PlanOrigin,
+}
+
+/// The desired attributes of an object.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PlanDesired {
+    /// `sha256-<hex>` of the content, when known before fetching.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Permission bits in octal, when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// Owner as written in the config (`id` or `name`), when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Group as written in the config, when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// Link target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }
 
 /// One changing attribute.

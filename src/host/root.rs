@@ -57,15 +57,22 @@ impl Root {
         if parts.iter().any(|p| *p == ".." || *p == ".") {
             return Parent::Unsafe(format!("{path} is not a clean absolute path"));
         }
-        let mut fd = match rustix::fs::openat(&self.dir, ".", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()) {
-            Ok(fd) => fd,
-            Err(e) => return Parent::Unsafe(format!("cannot open the root: {e}")),
-        };
+        let mut fd =
+            match rustix::fs::openat(&self.dir, ".", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            {
+                Ok(fd) => fd,
+                Err(e) => return Parent::Unsafe(format!("cannot open the root: {e}")),
+            };
         let mut walked = String::new();
         for dir in dirs {
             walked.push('/');
             walked.push_str(dir);
-            match rustix::fs::openat(&fd, *dir, OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()) {
+            match rustix::fs::openat(
+                &fd,
+                *dir,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            ) {
                 Ok(next) => fd = next,
                 Err(Errno::NOENT) => return Parent::Missing,
                 Err(Errno::NOTDIR | Errno::LOOP) => {
@@ -173,7 +180,8 @@ mod tests {
         fs::create_dir_all(dir.path().join("etc/app")).unwrap();
         fs::write(dir.path().join("etc/app/a.conf"), "hello\n").unwrap();
         symlink("a.conf", dir.path().join("etc/app/link")).unwrap();
-        fs::write(dir.path().join("etc/passwd"), "root:x:0:0::/root:/bin/sh\ncore:x:1000:1000::/home/core:/bin/sh\n").unwrap();
+        fs::write(dir.path().join("etc/passwd"), "root:x:0:0::/root:/bin/sh\ncore:x:1000:1000::/home/core:/bin/sh\n")
+            .unwrap();
         let root = Root::open(dir.path()).unwrap();
         let Observed::File { bytes, sha256, .. } = root.observe("/etc/app/a.conf") else { panic!() };
         assert_eq!(bytes.unwrap(), b"hello\n");

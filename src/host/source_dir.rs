@@ -39,7 +39,8 @@ fn walk(dir: &Path, rel: &str, tree: &mut SourceTree, issues: &mut Vec<SourceIss
         Ok(entries) => entries,
         Err(e) => return issues.push(SourceIssue::error(display(rel), format!("cannot read the folder: {e}"))),
     };
-    let mut names: Vec<String> = entries.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<String> =
+        entries.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     names.sort();
     for name in names.into_iter().filter(|n| !is_ignored(n)) {
         let child_rel = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
@@ -52,7 +53,10 @@ fn walk(dir: &Path, rel: &str, tree: &mut SourceTree, issues: &mut Vec<SourceIss
             }
         };
         if meta.file_type().is_symlink() {
-            issues.push(SourceIssue::error(&child_rel, "symlinks are not allowed in a source repository; commit the file itself"));
+            issues.push(SourceIssue::error(
+                &child_rel,
+                "symlinks are not allowed in a source repository; commit the file itself",
+            ));
         } else if meta.is_dir() {
             walk(&path, &child_rel, tree, issues);
         } else if meta.len() > MAX_FILE_BYTES {

@@ -244,11 +244,21 @@ pub fn from_config(cfg: &Config, origins: &BTreeMap<EntryKey, Origin>, fallback:
     state
 }
 
-fn add_unit(state: &mut DesiredState, u: &crate::model::ignition::types::Unit, origin: &Origin, dropin_origin: impl Fn(&str) -> Origin) {
+fn add_unit(
+    state: &mut DesiredState,
+    u: &crate::model::ignition::types::Unit,
+    origin: &Origin,
+    dropin_origin: impl Fn(&str) -> Origin,
+) {
     let path = format!("{SYSTEMD_UNIT_DIR}/{}", u.name);
     for d in &u.dropins {
         let Some(contents) = &d.contents else { continue };
-        state.insert(unit_file(format!("{path}.d/{}", d.name), contents, Role::Dropin(u.name.clone()), dropin_origin(&d.name)));
+        state.insert(unit_file(
+            format!("{path}.d/{}", d.name),
+            contents,
+            Role::Dropin(u.name.clone()),
+            dropin_origin(&d.name),
+        ));
     }
     let mask = u.mask == Some(true);
     if mask {
@@ -380,18 +390,27 @@ mod tests {
             "variant: fcos\nversion: 1.6.0\nstorage:\n  files:\n    - path: /etc/a\n      mode: 0600\n      contents: {inline: A}\n      append: [{inline: B}]\n    - path: /etc/containers/systemd/web.container\n      contents: {inline: \"[Container]\\nImage=x\\n\"}\nsystemd:\n  units:\n    - name: a.service\n      enabled: true\n      contents: \"[Service]\\nExecStart=/bin/true\\n\"\n      dropins: [{name: 10.conf, contents: \"[Service]\\n\"}]\n    - name: b.service\n      mask: true\n",
         );
         let a = &state.objects["/etc/a"];
-        assert_eq!((a.kind, a.mode, a.known_bytes().unwrap()), (Kind::File, Some(0o600), b"AB".to_vec()), "contents then appends");
+        assert_eq!(
+            (a.kind, a.mode, a.known_bytes().unwrap()),
+            (Kind::File, Some(0o600), b"AB".to_vec()),
+            "contents then appends"
+        );
         assert_eq!(state.objects["/etc/containers/systemd/web.container"].role, Role::Quadlet("web.service".into()));
         assert_eq!(state.objects["/etc/systemd/system/a.service"].role, Role::UnitFile("a.service".into()));
         assert_eq!(state.objects["/etc/systemd/system/a.service.d/10.conf"].role, Role::Dropin("a.service".into()));
         let mask = &state.objects["/etc/systemd/system/b.service"];
         assert_eq!((mask.kind, mask.target.as_deref()), (Kind::Symlink, Some("/dev/null")));
-        assert_eq!(state.units.iter().map(|u| (u.name.as_str(), u.enabled, u.mask)).collect::<Vec<_>>(), [("a.service", Some(true), false), ("b.service", None, true)]);
+        assert_eq!(
+            state.units.iter().map(|u| (u.name.as_str(), u.enabled, u.mask)).collect::<Vec<_>>(),
+            [("a.service", Some(true), false), ("b.service", None, true)]
+        );
     }
 
     #[test]
     fn first_boot_sections_are_skipped_with_a_reason() {
-        let state = desired("variant: fcos\nversion: 1.6.0\nkernel_arguments: {should_exist: [quiet]}\npasswd: {users: [{name: core}]}\n");
+        let state = desired(
+            "variant: fcos\nversion: 1.6.0\nkernel_arguments: {should_exist: [quiet]}\npasswd: {users: [{name: core}]}\n",
+        );
         let what: Vec<&str> = state.skipped.iter().map(|s| s.what.as_str()).collect();
         assert_eq!(what, ["kernel_arguments.should_exist quiet", "passwd.users core"]);
         assert!(state.skipped[0].reason.starts_with("first-boot-only"));

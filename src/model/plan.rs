@@ -277,11 +277,24 @@ pub fn sha256(bytes: &[u8]) -> String {
 }
 
 /// Plans `desired` against `observed`, knowing the `owned` objects of the last apply.
-pub fn plan(desired: &DesiredState, observed: &ObservedState, owned: &BTreeMap<String, Owned>, opts: PlanOptions) -> Plan {
+pub fn plan(
+    desired: &DesiredState,
+    observed: &ObservedState,
+    owned: &BTreeMap<String, Owned>,
+    opts: PlanOptions,
+) -> Plan {
     let mut changes: Vec<Change> = desired
         .objects
         .values()
-        .map(|o| plan_object(o, observed.nodes.get(&o.path).unwrap_or(&Observed::Missing), owned.get(&o.path), observed, opts))
+        .map(|o| {
+            plan_object(
+                o,
+                observed.nodes.get(&o.path).unwrap_or(&Observed::Missing),
+                owned.get(&o.path),
+                observed,
+                opts,
+            )
+        })
         .collect();
     for (path, record) in owned.iter().filter(|(p, _)| !desired.objects.contains_key(*p)) {
         changes.push(plan_stale(path, record, observed.nodes.get(path).unwrap_or(&Observed::Missing)));
@@ -308,16 +321,22 @@ fn resolve(owner: &Owner, names: &BTreeMap<String, u32>, what: &str) -> Result<O
     match owner {
         Owner::Unset => Ok(None),
         Owner::Id(id) => Ok(Some(*id)),
-        Owner::Name(name) => names
-            .get(name)
-            .map(|id| Some(*id))
-            .ok_or_else(|| format!("no {what} named {name:?} in the root's /etc/{}", if what == "user" { "passwd" } else { "group" })),
+        Owner::Name(name) => names.get(name).map(|id| Some(*id)).ok_or_else(|| {
+            format!("no {what} named {name:?} in the root's /etc/{}", if what == "user" { "passwd" } else { "group" })
+        }),
     }
 }
 
-fn plan_object(o: &Object, seen: &Observed, owned: Option<&Owned>, observed: &ObservedState, opts: PlanOptions) -> Change {
+fn plan_object(
+    o: &Object,
+    seen: &Observed,
+    owned: Option<&Owned>,
+    observed: &ObservedState,
+    opts: PlanOptions,
+) -> Change {
     let mut c = change(o, Action::NoOp);
-    let owner = resolve(&o.user, &observed.users, "user").and_then(|u| Ok((u, resolve(&o.group, &observed.groups, "group")?)));
+    let owner =
+        resolve(&o.user, &observed.users, "user").and_then(|u| Ok((u, resolve(&o.group, &observed.groups, "group")?)));
     let (uid, gid) = match owner {
         Ok(ids) => ids,
         Err(reason) => return blocked(c, reason),
@@ -345,7 +364,8 @@ fn plan_object(o: &Object, seen: &Observed, owned: Option<&Owned>, observed: &Ob
         c.diff = content_diff(o, seen);
     }
     c.drift = Some(drift_class(seen, owned));
-    let touches_data = c.details.iter().any(|d| matches!(d, Detail::Content | Detail::Target { .. } | Detail::Replace { .. }));
+    let touches_data =
+        c.details.iter().any(|d| matches!(d, Detail::Content | Detail::Target { .. } | Detail::Replace { .. }));
     if c.drift == Some(Drift::UnownedConflict) && touches_data && !o.overwrite && !opts.adopt {
         let reason = format!(
             "{} exists, differs from the desired state and was not written by CoreOps; set `overwrite: true` on it or run `apply --adopt` to take it over",
@@ -366,15 +386,16 @@ fn blocked(mut c: Change, reason: String) -> Change {
 /// Whether the observed node is the desired kind, and what differs.
 fn compare(o: &Object, seen: &Observed, uid: Option<u32>, gid: Option<u32>) -> (bool, Vec<Detail>) {
     let mut details = Vec::new();
-    let owner_and_mode = |mode: Option<u32>, seen_mode: u32, seen_uid: u32, seen_gid: u32, details: &mut Vec<Detail>| {
-        if let Some(m) = mode.filter(|m| *m != seen_mode) {
-            details.push(Detail::Mode { from: seen_mode, to: m });
-        }
-        let want = (uid.unwrap_or(seen_uid), gid.unwrap_or(seen_gid));
-        if want != (seen_uid, seen_gid) {
-            details.push(Detail::Owner { from: (seen_uid, seen_gid), to: want });
-        }
-    };
+    let owner_and_mode =
+        |mode: Option<u32>, seen_mode: u32, seen_uid: u32, seen_gid: u32, details: &mut Vec<Detail>| {
+            if let Some(m) = mode.filter(|m| *m != seen_mode) {
+                details.push(Detail::Mode { from: seen_mode, to: m });
+            }
+            let want = (uid.unwrap_or(seen_uid), gid.unwrap_or(seen_gid));
+            if want != (seen_uid, seen_gid) {
+                details.push(Detail::Owner { from: (seen_uid, seen_gid), to: want });
+            }
+        };
     match (o.kind, seen) {
         (Kind::File, Observed::File { sha256: have, mode, uid: u, gid: g, .. }) => {
             if o.content.as_ref().is_some_and(|_| desired_sha(o).is_none_or(|want| &want != have)) {
@@ -405,7 +426,9 @@ fn desired_sha(o: &Object) -> Option<String> {
     match o.known_bytes() {
         Some(bytes) => Some(sha256(&bytes)),
         None => match o.content.as_deref() {
-            Some([crate::model::desired::Piece::Remote { hash: Some(h), compression: None, .. }]) if h.starts_with("sha256-") => {
+            Some([crate::model::desired::Piece::Remote { hash: Some(h), compression: None, .. }])
+                if h.starts_with("sha256-") =>
+            {
                 Some(h.clone())
             }
             _ => None,
@@ -431,7 +454,9 @@ pub fn matches_record(seen: &Observed, record: &Owned) -> bool {
                 && (record.uid, record.gid) == (*uid, *gid)
         }
         Observed::Directory { mode, uid, gid } => {
-            record.kind == Kind::Directory && record.mode.is_none_or(|m| m == *mode) && (record.uid, record.gid) == (*uid, *gid)
+            record.kind == Kind::Directory
+                && record.mode.is_none_or(|m| m == *mode)
+                && (record.uid, record.gid) == (*uid, *gid)
         }
         Observed::Symlink { target, .. } => record.kind == Kind::Symlink && record.target.as_deref() == Some(target),
         _ => false,
@@ -454,7 +479,9 @@ fn plan_stale(path: &str, record: &Owned, seen: &Observed) -> Change {
         Observed::Missing => c.action = Action::NoOp,
         Observed::Unsafe(reason) => return blocked(c, reason.clone()),
         other if !matches_record(other, record) && record.kind != Kind::Directory => {
-            let reason = format!("{path} was edited on the host since CoreOps wrote it; it is kept (remove it by hand if it should go)");
+            let reason = format!(
+                "{path} was edited on the host since CoreOps wrote it; it is kept (remove it by hand if it should go)"
+            );
             return blocked(c, reason);
         }
         _ => {}
@@ -507,7 +534,11 @@ fn text_diff(o: &Object, old: &[u8], path: &str) -> Option<ContentDiff> {
     match (std::str::from_utf8(old), std::str::from_utf8(&new)) {
         (Ok(a), Ok(b)) => {
             let diff = similar::TextDiff::from_lines(a, b);
-            let text = diff.unified_diff().context_radius(3).header(&format!("{path} (host)"), &format!("{path} (desired)")).to_string();
+            let text = diff
+                .unified_diff()
+                .context_radius(3)
+                .header(&format!("{path} (host)"), &format!("{path} (desired)"))
+                .to_string();
             Some(ContentDiff::Unified(text))
         }
         _ => Some(ContentDiff::Binary { from: old.len(), to: new.len() }),
@@ -535,7 +566,14 @@ mod tests {
     }
 
     fn file(content: &str, mode: u32) -> Observed {
-        Observed::File { bytes: Some(content.as_bytes().to_vec()), sha256: sha256(content.as_bytes()), mode, uid: 0, gid: 0, inode: (1, 1) }
+        Observed::File {
+            bytes: Some(content.as_bytes().to_vec()),
+            sha256: sha256(content.as_bytes()),
+            mode,
+            uid: 0,
+            gid: 0,
+            inode: (1, 1),
+        }
     }
 
     fn one(o: Object, seen: Observed, owned: Option<Owned>, adopt: bool) -> Change {
@@ -549,21 +587,102 @@ mod tests {
     }
 
     fn record(content: &str) -> Owned {
-        Owned { kind: Kind::File, sha256: Some(sha256(content.as_bytes())), target: None, mode: Some(0o644), uid: 0, gid: 0, origin: Origin { file: "x".into(), path: None } }
+        Owned {
+            kind: Kind::File,
+            sha256: Some(sha256(content.as_bytes())),
+            target: None,
+            mode: Some(0o644),
+            uid: 0,
+            gid: 0,
+            origin: Origin { file: "x".into(), path: None },
+        }
     }
 
     #[test]
     fn actions_and_drift_classes() {
-        let cases: Vec<(&str, Object, Observed, Option<Owned>, bool, Action, Option<Drift>)> = vec![
-            ("missing → create", object("/etc/a", "new\n", None, false), Observed::Missing, None, false, Action::Create, None),
-            ("equal → no-op", object("/etc/a", "same\n", Some(0o644), false), file("same\n", 0o644), None, false, Action::NoOp, None),
-            ("owned, desired moved", object("/etc/a", "new\n", None, false), file("old\n", 0o644), Some(record("old\n")), false, Action::Update, Some(Drift::ExpectedChange)),
-            ("owned, edited on host", object("/etc/a", "new\n", None, false), file("edited\n", 0o644), Some(record("old\n")), false, Action::Update, Some(Drift::ExternalDrift)),
-            ("unowned differs → blocked", object("/etc/a", "new\n", None, false), file("theirs\n", 0o644), None, false, Action::Blocked, Some(Drift::UnownedConflict)),
-            ("unowned differs, overwrite", object("/etc/a", "new\n", None, true), file("theirs\n", 0o644), None, false, Action::Update, Some(Drift::UnownedConflict)),
-            ("unowned differs, --adopt", object("/etc/a", "new\n", None, false), file("theirs\n", 0o644), None, true, Action::Update, Some(Drift::UnownedConflict)),
-            ("mode only is not a conflict", object("/etc/a", "same\n", Some(0o600), false), file("same\n", 0o644), None, false, Action::Update, Some(Drift::UnownedConflict)),
-            ("directory in the way", object("/etc/a", "x", None, false), Observed::Directory { mode: 0o755, uid: 0, gid: 0 }, None, false, Action::Blocked, Some(Drift::UnownedConflict)),
+        type Case = (&'static str, Object, Observed, Option<Owned>, bool, Action, Option<Drift>);
+        let cases: Vec<Case> = vec![
+            (
+                "missing → create",
+                object("/etc/a", "new\n", None, false),
+                Observed::Missing,
+                None,
+                false,
+                Action::Create,
+                None,
+            ),
+            (
+                "equal → no-op",
+                object("/etc/a", "same\n", Some(0o644), false),
+                file("same\n", 0o644),
+                None,
+                false,
+                Action::NoOp,
+                None,
+            ),
+            (
+                "owned, desired moved",
+                object("/etc/a", "new\n", None, false),
+                file("old\n", 0o644),
+                Some(record("old\n")),
+                false,
+                Action::Update,
+                Some(Drift::ExpectedChange),
+            ),
+            (
+                "owned, edited on host",
+                object("/etc/a", "new\n", None, false),
+                file("edited\n", 0o644),
+                Some(record("old\n")),
+                false,
+                Action::Update,
+                Some(Drift::ExternalDrift),
+            ),
+            (
+                "unowned differs → blocked",
+                object("/etc/a", "new\n", None, false),
+                file("theirs\n", 0o644),
+                None,
+                false,
+                Action::Blocked,
+                Some(Drift::UnownedConflict),
+            ),
+            (
+                "unowned differs, overwrite",
+                object("/etc/a", "new\n", None, true),
+                file("theirs\n", 0o644),
+                None,
+                false,
+                Action::Update,
+                Some(Drift::UnownedConflict),
+            ),
+            (
+                "unowned differs, --adopt",
+                object("/etc/a", "new\n", None, false),
+                file("theirs\n", 0o644),
+                None,
+                true,
+                Action::Update,
+                Some(Drift::UnownedConflict),
+            ),
+            (
+                "mode only is not a conflict",
+                object("/etc/a", "same\n", Some(0o600), false),
+                file("same\n", 0o644),
+                None,
+                false,
+                Action::Update,
+                Some(Drift::UnownedConflict),
+            ),
+            (
+                "directory in the way",
+                object("/etc/a", "x", None, false),
+                Observed::Directory { mode: 0o755, uid: 0, gid: 0 },
+                None,
+                false,
+                Action::Blocked,
+                Some(Drift::UnownedConflict),
+            ),
         ];
         for (label, o, seen, owned, adopt, action, drift) in cases {
             let c = one(o, seen, owned, adopt);
@@ -589,9 +708,11 @@ mod tests {
         let c = one(object("/etc/a", "a\nb\n", None, true), file("a\nc\n", 0o644), None, false);
         let Some(ContentDiff::Unified(text)) = c.diff else { panic!("{c:?}") };
         assert!(text.contains("-c\n") && text.contains("+b\n") && text.contains("--- /etc/a (host)"), "{text}");
-        let secret = one(object("/etc/secret", "password=new\n", Some(0o600), true), file("password=old\n", 0o600), None, false);
+        let secret =
+            one(object("/etc/secret", "password=new\n", Some(0o600), true), file("password=old\n", 0o600), None, false);
         assert_eq!(secret.diff, Some(ContentDiff::Sensitive));
-        let new_secret = one(object("/etc/secret", "password=new\n", Some(0o640), false), Observed::Missing, None, false);
+        let new_secret =
+            one(object("/etc/secret", "password=new\n", Some(0o640), false), Observed::Missing, None, false);
         assert_eq!(new_secret.diff, Some(ContentDiff::Sensitive));
     }
 

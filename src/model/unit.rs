@@ -274,7 +274,8 @@ pub fn quadlet_service_name(name: &str, contents: Option<&str>) -> Option<String
         "build" => "Build",
         _ => "Artifact",
     };
-    let custom = contents.and_then(|c| parse(c).ok()).and_then(|u| u.values(section, "ServiceName").last().map(str::to_string));
+    let custom =
+        contents.and_then(|c| parse(c).ok()).and_then(|u| u.values(section, "ServiceName").last().map(str::to_string));
     Some(match custom {
         Some(service) if service.ends_with(".service") => service,
         Some(service) => format!("{service}.service"),

@@ -16,9 +16,9 @@ use crate::model::ignition::merge::Keyed;
 use crate::model::ignition::spec::NEWEST_STABLE_MINOR;
 use crate::model::ignition::types::{Config, Dropin, File, Resource, Unit};
 use crate::model::path::Path;
+use crate::model::source::SourceIssue;
 use crate::model::source::layout::{HostLayout, ServiceLayout};
 use crate::model::source::tree::SourceTree;
-use crate::model::source::SourceIssue;
 use crate::model::unit;
 
 /// Where Quadlet files go for the system instance.
@@ -96,7 +96,14 @@ pub struct Composed {
 
 /// Composes `layout` from `tree`.
 pub fn compose(tree: &SourceTree, layout: &HostLayout) -> Result<Composed, Vec<SourceIssue>> {
-    let mut cx = Cx { issues: Vec::new(), warnings: Vec::new(), acc: Config::default(), origins: BTreeMap::new(), overrides: Vec::new(), spec: None };
+    let mut cx = Cx {
+        issues: Vec::new(),
+        warnings: Vec::new(),
+        acc: Config::default(),
+        origins: BTreeMap::new(),
+        overrides: Vec::new(),
+        spec: None,
+    };
     for (_, path) in &layout.fragments {
         if let Some(rendered) = cx.render(tree, path, "butane") {
             cx.add_config(rendered, path, Mode::Compose);
@@ -116,7 +123,14 @@ pub fn compose(tree: &SourceTree, layout: &HostLayout) -> Result<Composed, Vec<S
     }
     let spec = cx.spec.unwrap_or(Spec { minor: NEWEST_STABLE_MINOR, experimental: false });
     cx.acc.ignition.version = spec.version();
-    Ok(Composed { host: layout.host.clone(), config: cx.acc, spec, origins: cx.origins, overrides: cx.overrides, warnings: cx.warnings })
+    Ok(Composed {
+        host: layout.host.clone(),
+        config: cx.acc,
+        spec,
+        origins: cx.origins,
+        overrides: cx.overrides,
+        warnings: cx.warnings,
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,7 +152,7 @@ struct Cx {
 
 impl Cx {
     fn render(&mut self, tree: &SourceTree, path: &str, files_dir: &str) -> Option<Rendered> {
-        let Some(file) = tree.get(path) else { return None };
+        let file = tree.get(path)?;
         let Ok(text) = std::str::from_utf8(&file.bytes) else {
             self.issues.push(SourceIssue::error(path, "not UTF-8 text"));
             return None;
@@ -161,10 +175,15 @@ impl Cx {
     fn add_config(&mut self, rendered: Rendered, file: &str, mode: Mode) {
         let translations = rendered.translations;
         let config = rendered.config;
-        let origin_of = |out: Path| Origin { file: file.to_string(), path: Some(translations.source_of(&out).to_string()) };
+        let origin_of =
+            |out: Path| Origin { file: file.to_string(), path: Some(translations.source_of(&out).to_string()) };
         let st = Path::root().key("storage");
         let Config { ignition, kernel_arguments, passwd, storage, systemd, .. } = config;
-        if ignition.config != Default::default() || ignition.security != Default::default() || ignition.proxy != Default::default() || ignition.timeouts != Default::default() {
+        if ignition.config != Default::default()
+            || ignition.security != Default::default()
+            || ignition.proxy != Default::default()
+            || ignition.timeouts != Default::default()
+        {
             let acc = &mut self.acc.ignition;
             acc.config.merge.extend(ignition.config.merge);
             if ignition.config.replace != Default::default() {
@@ -202,11 +221,32 @@ impl Cx {
             self.add_unit(u, origin_of(units.index(i)), mode);
         }
         let at = |list: Path| move |i: usize| origin_of(list.index(i));
-        add_keyed(self, "passwd.users", passwd.users, |c| &mut c.acc.passwd.users, at(Path::parse("$.passwd.users")), mode);
-        add_keyed(self, "passwd.groups", passwd.groups, |c| &mut c.acc.passwd.groups, at(Path::parse("$.passwd.groups")), mode);
+        add_keyed(
+            self,
+            "passwd.users",
+            passwd.users,
+            |c| &mut c.acc.passwd.users,
+            at(Path::parse("$.passwd.users")),
+            mode,
+        );
+        add_keyed(
+            self,
+            "passwd.groups",
+            passwd.groups,
+            |c| &mut c.acc.passwd.groups,
+            at(Path::parse("$.passwd.groups")),
+            mode,
+        );
         add_keyed(self, "storage.disks", storage.disks, |c| &mut c.acc.storage.disks, at(st.key("disks")), mode);
         add_keyed(self, "storage.raid", storage.raid, |c| &mut c.acc.storage.raid, at(st.key("raid")), mode);
-        add_keyed(self, "storage.filesystems", storage.filesystems, |c| &mut c.acc.storage.filesystems, at(st.key("filesystems")), mode);
+        add_keyed(
+            self,
+            "storage.filesystems",
+            storage.filesystems,
+            |c| &mut c.acc.storage.filesystems,
+            at(st.key("filesystems")),
+            mode,
+        );
         add_keyed(self, "storage.luks", storage.luks, |c| &mut c.acc.storage.luks, at(st.key("luks")), mode);
         let kargs = &mut self.acc.kernel_arguments;
         for arg in kernel_arguments.should_exist {
@@ -275,7 +315,10 @@ impl Cx {
             let unit = Unit { name: u.name.clone(), contents: Some(contents), enabled, dropins, ..Unit::default() };
             let origin = Origin { file: u.path.clone(), path: None };
             for d in &u.dropins {
-                self.origins.insert(EntryKey::Dropin(u.name.clone(), d.name.clone()), Origin { file: d.path.clone(), path: None });
+                self.origins.insert(
+                    EntryKey::Dropin(u.name.clone(), d.name.clone()),
+                    Origin { file: d.path.clone(), path: None },
+                );
             }
             if self.claim(EntryKey::Unit(u.name.clone()), origin, Mode::Compose) {
                 self.acc.systemd.units.push(unit);
@@ -289,7 +332,8 @@ impl Cx {
 
     fn add_file(&mut self, tree: &SourceTree, path: &str, source: &str, executable: bool) {
         let Some(file) = tree.get(source) else { return };
-        if !self.claim(EntryKey::Node(path.to_string()), Origin { file: source.to_string(), path: None }, Mode::Compose) {
+        if !self.claim(EntryKey::Node(path.to_string()), Origin { file: source.to_string(), path: None }, Mode::Compose)
+        {
             return;
         }
         let made = dataurl::make(&file.bytes, None, true);

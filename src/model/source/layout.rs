@@ -129,7 +129,11 @@ impl Cx<'_> {
         }
         if !self.tree.is_dir(&dir) {
             let known = hosts(self.tree);
-            let hint = if known.is_empty() { "the repository has no hosts".to_string() } else { format!("known hosts: {}", known.join(", ")) };
+            let hint = if known.is_empty() {
+                "the repository has no hosts".to_string()
+            } else {
+                format!("known hosts: {}", known.join(", "))
+            };
             self.issue("hosts", format!("no host `{host}` in hosts/ ({hint})"));
             return None;
         }
@@ -156,13 +160,19 @@ impl Cx<'_> {
                 "host" => name = self.string(file, &value, "host"),
                 "services" => out.services = self.string_list(file, &value, "services"),
                 "butane" => out.butane = self.string_list(file, &value, "butane"),
-                other => self.issue_at(file, value.mark, format!("unknown key `{other}` in host.yaml; expected host, services, butane")),
+                other => self.issue_at(
+                    file,
+                    value.mark,
+                    format!("unknown key `{other}` in host.yaml; expected host, services, butane"),
+                ),
             }
         }
         match name {
-            Some((n, mark)) if n != host => {
-                self.issue_at(file, mark, format!("host name `{n}` does not match its folder hosts/{host}/; rename one of them"))
-            }
+            Some((n, mark)) if n != host => self.issue_at(
+                file,
+                mark,
+                format!("host name `{n}` does not match its folder hosts/{host}/; rename one of them"),
+            ),
             None => self.issue(file, "missing `host:`; write `host: <name>` matching the folder name"),
             _ => {}
         }
@@ -188,9 +198,9 @@ impl Cx<'_> {
 
     fn mapping(&mut self, file: &str, node: &Node, what: &str) -> Option<Vec<(String, Node)>> {
         match &node.value {
-            Value::Map(entries) => Some(
-                entries.iter().map(|e| (e.key.as_scalar().unwrap_or("").to_string(), e.value.clone())).collect(),
-            ),
+            Value::Map(entries) => {
+                Some(entries.iter().map(|e| (e.key.as_scalar().unwrap_or("").to_string(), e.value.clone())).collect())
+            }
             _ if node.is_null() => Some(Vec::new()),
             _ => {
                 self.issue_at(file, node.mark, format!("{what} must be a mapping of keys to values"));
@@ -228,8 +238,18 @@ impl Cx<'_> {
             } else if out.iter().any(|s| &s.name == name) {
                 self.issue_at(host_yaml, *mark, format!("service `{name}` is listed twice"));
             } else if !self.tree.is_dir(&format!("services/{name}")) {
-                let known = self.tree.children("services").into_iter().filter(|s| !is_ignored(s)).collect::<Vec<_>>().join(", ");
-                self.issue_at(host_yaml, *mark, format!("unknown service `{name}`: there is no services/{name}/ (known services: {known})"));
+                let known = self
+                    .tree
+                    .children("services")
+                    .into_iter()
+                    .filter(|s| !is_ignored(s))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                self.issue_at(
+                    host_yaml,
+                    *mark,
+                    format!("unknown service `{name}`: there is no services/{name}/ (known services: {known})"),
+                );
             } else if let Some(service) = self.service(name) {
                 out.push(service);
             }
@@ -256,7 +276,13 @@ impl Cx<'_> {
 
     fn service(&mut self, name: &str) -> Option<ServiceLayout> {
         let dir = format!("services/{name}");
-        let mut service = ServiceLayout { name: name.to_string(), config_root: name.to_string(), quadlets: Vec::new(), units: Vec::new(), configs: Vec::new() };
+        let mut service = ServiceLayout {
+            name: name.to_string(),
+            config_root: name.to_string(),
+            quadlets: Vec::new(),
+            units: Vec::new(),
+            configs: Vec::new(),
+        };
         for entry in self.tree.children(&dir) {
             let path = format!("{dir}/{entry}");
             match entry.as_str() {
@@ -265,7 +291,10 @@ impl Cx<'_> {
                 "quadlet" => service.quadlets = self.units(&path, QUADLET_EXTENSIONS, "Quadlet"),
                 "systemd" => service.units = self.units(&path, UNIT_EXTENSIONS, "systemd unit"),
                 "config" => service.configs = self.configs(&path),
-                _ => self.issue(path, "unknown entry in a service folder; expected service.yaml, quadlet/, systemd/ or config/"),
+                _ => self.issue(
+                    path,
+                    "unknown entry in a service folder; expected service.yaml, quadlet/, systemd/ or config/",
+                ),
             }
         }
         Some(service)
@@ -282,11 +311,21 @@ impl Cx<'_> {
                         if is_identifier(&root) {
                             service.config_root = root;
                         } else {
-                            self.issue_at(file, mark, format!("config-root `{root}` must be a single folder name under /etc (no `/` or `..`)"));
+                            self.issue_at(
+                                file,
+                                mark,
+                                format!(
+                                    "config-root `{root}` must be a single folder name under /etc (no `/` or `..`)"
+                                ),
+                            );
                         }
                     }
                 }
-                other => self.issue_at(file, value.mark, format!("unknown key `{other}` in service.yaml; expected config-root")),
+                other => self.issue_at(
+                    file,
+                    value.mark,
+                    format!("unknown key `{other}` in service.yaml; expected config-root"),
+                ),
             }
         }
     }
@@ -305,7 +344,10 @@ impl Cx<'_> {
             } else if self.tree.is_dir(&path) {
                 self.issue(path, format!("unexpected folder; {dir}/ holds {what} files and <unit>.d/ drop-in folders"));
             } else if !has_extension(&entry, extensions) {
-                self.issue(path, format!("wrong extension for {dir}/: {what} files end in .{}", extensions.join(", .")));
+                self.issue(
+                    path,
+                    format!("wrong extension for {dir}/: {what} files end in .{}", extensions.join(", .")),
+                );
             } else {
                 units.push(UnitSource { name: entry.clone(), path, dropins: Vec::new() });
             }
@@ -346,7 +388,12 @@ impl Cx<'_> {
             if rel.split('/').any(is_ignored) {
                 continue;
             }
-            out.push(ConfigSource { rel: rel.to_string(), path: format!("{dir}/{rel}"), replaces: None, executable: file.executable });
+            out.push(ConfigSource {
+                rel: rel.to_string(),
+                path: format!("{dir}/{rel}"),
+                replaces: None,
+                executable: file.executable,
+            });
         }
         out
     }
@@ -382,7 +429,13 @@ impl Cx<'_> {
                                 let replaces = existing.path.clone();
                                 *existing = ConfigSource { replaces: Some(replaces), ..replacement };
                             }
-                            None => self.issue(replacement.path, format!("host config file replaces nothing: services/{}/config/{} does not exist", service.name, replacement.rel)),
+                            None => self.issue(
+                                replacement.path,
+                                format!(
+                                    "host config file replaces nothing: services/{}/config/{} does not exist",
+                                    service.name, replacement.rel
+                                ),
+                            ),
                         }
                     }
                 }
@@ -399,7 +452,10 @@ impl Cx<'_> {
                 continue;
             }
             let Some(unit) = entry.strip_suffix(".d").filter(|_| self.tree.is_dir(&path)) else {
-                self.issue(path, "a host overlay holds only drop-ins (<unit>.d/<name>.conf); base units belong in services/");
+                self.issue(
+                    path,
+                    "a host overlay holds only drop-ins (<unit>.d/<name>.conf); base units belong in services/",
+                );
                 continue;
             };
             let dropins = self.dropins(&path, true);
@@ -408,7 +464,12 @@ impl Cx<'_> {
                     for d in dropins {
                         if u.dropins.iter().any(|existing| existing.name == d.name) {
                             let name = d.name.clone();
-                            self.issue(d.path, format!("drop-in `{name}` is also defined by the service; give the host's a different name"));
+                            self.issue(
+                                d.path,
+                                format!(
+                                    "drop-in `{name}` is also defined by the service; give the host's a different name"
+                                ),
+                            );
                         } else {
                             u.dropins.push(d);
                         }

@@ -80,7 +80,15 @@ mod tests {
 
     #[test]
     fn identifiers() {
-        for (name, ok) in [("caddy", true), ("web-1.example", true), ("9x", true), ("-x", false), ("a b", false), ("", false), ("a/b", false)] {
+        for (name, ok) in [
+            ("caddy", true),
+            ("web-1.example", true),
+            ("9x", true),
+            ("-x", false),
+            ("a b", false),
+            ("", false),
+            ("a/b", false),
+        ] {
             assert_eq!(is_identifier(name), ok, "case {name:?}");
         }
     }
