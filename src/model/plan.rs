@@ -80,10 +80,10 @@ pub struct Owned {
     pub target: Option<String>,
     /// Mode written.
     pub mode: Option<u32>,
-    /// Owner ids written.
-    pub uid: u32,
+    /// Owner id written (`None`: not known, e.g. recorded at render time by name).
+    pub uid: Option<u32>,
     /// Group id written.
-    pub gid: u32,
+    pub gid: Option<u32>,
     /// Where it came from.
     pub origin: Origin,
 }
@@ -451,16 +451,20 @@ pub fn matches_record(seen: &Observed, record: &Owned) -> bool {
             record.kind == Kind::File
                 && record.sha256.as_ref().is_none_or(|h| h == sha256)
                 && record.mode.is_none_or(|m| m == *mode)
-                && (record.uid, record.gid) == (*uid, *gid)
+                && owner_matches(record, *uid, *gid)
         }
         Observed::Directory { mode, uid, gid } => {
             record.kind == Kind::Directory
                 && record.mode.is_none_or(|m| m == *mode)
-                && (record.uid, record.gid) == (*uid, *gid)
+                && owner_matches(record, *uid, *gid)
         }
         Observed::Symlink { target, .. } => record.kind == Kind::Symlink && record.target.as_deref() == Some(target),
         _ => false,
     }
+}
+
+fn owner_matches(record: &Owned, uid: u32, gid: u32) -> bool {
+    record.uid.is_none_or(|u| u == uid) && record.gid.is_none_or(|g| g == gid)
 }
 
 fn plan_stale(path: &str, record: &Owned, seen: &Observed) -> Change {
@@ -592,8 +596,8 @@ mod tests {
             sha256: Some(sha256(content.as_bytes())),
             target: None,
             mode: Some(0o644),
-            uid: 0,
-            gid: 0,
+            uid: Some(0),
+            gid: Some(0),
             origin: Origin { file: "x".into(), path: None },
         }
     }
