@@ -120,6 +120,7 @@ fn object(c: &Change) -> PlanObject {
         Role::Dropin(u) => (Some("dropin"), Some(u.clone())),
         Role::Mask(u) => (Some("mask"), Some(u.clone())),
         Role::Quadlet(u) => (Some("quadlet"), Some(u.clone())),
+        Role::Enable(u) => (Some("enable"), Some(u.clone())),
     };
     PlanObject {
         path: c.path.clone(),
@@ -219,6 +220,7 @@ pub fn render_human(out: &mut impl Write, r: &PlanReport, verbose: bool, style: 
         if let (Some(role), Some(unit)) = (&o.role, &o.unit) {
             what = match role.as_str() {
                 "quadlet" => format!("quadlet → {unit}"),
+                "enable" => format!("enables {unit}"),
                 other => format!("{other} of {unit}"),
             };
         }

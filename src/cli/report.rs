@@ -52,7 +52,7 @@ pub struct PlanObject {
     /// Why the object is blocked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// `unit`, `dropin`, `mask` or `quadlet` when the object belongs to a unit.
+    /// `unit`, `dropin`, `mask`, `quadlet` or `enable` when the object belongs to a unit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
     /// The unit it belongs to (for Quadlets: the service the generator makes).

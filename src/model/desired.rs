@@ -95,6 +95,8 @@ pub enum Role {
     Mask(String),
     /// A Podman Quadlet file and the service it generates.
     Quadlet(String),
+    /// A link that enables a unit (`systemctl enable`).
+    Enable(String),
 }
 
 /// One object on disk.
@@ -178,6 +180,19 @@ pub struct DesiredState {
     pub units: Vec<UnitIntent>,
     /// First-boot-only entries.
     pub skipped: Vec<Skipped>,
+    /// Paths that must not exist: the enablement links of units to disable.
+    pub absent: BTreeMap<String, Absent>,
+}
+
+/// A path that must not exist, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Absent {
+    /// The unit it belonged to.
+    pub unit: String,
+    /// The link target that marks it as that unit's (only such links are removed).
+    pub target: String,
+    /// Where the intent was declared.
+    pub origin: Origin,
 }
 
 /// First-boot-only, never touched on a running host.
@@ -189,6 +204,9 @@ const ACCOUNTS_FIRST_BOOT: &str = "first-boot-only until day-2 account support l
 /// without one get `fallback`.
 pub fn from_config(cfg: &Config, origins: &BTreeMap<EntryKey, Origin>, fallback: &Origin) -> DesiredState {
     let origin = |key: EntryKey| origins.get(&key).cloned().unwrap_or_else(|| fallback.clone());
+    // Before spec 3.6, Ignition drops setuid/setgid/sticky bits when it writes.
+    let special_bits = crate::model::ignition::spec::parse_version(&cfg.ignition.version).is_none_or(|s| s.honors_special_mode_bits());
+    let to_mode = |mode: i64| to_mode(mode, special_bits);
     let mut state = DesiredState::default();
     for d in &cfg.storage.directories {
         state.insert(Object {
@@ -334,8 +352,64 @@ impl DesiredState {
     }
 }
 
-fn to_mode(mode: i64) -> u32 {
-    u32::try_from(mode & 0o7777).unwrap_or(DEFAULT_FILE_MODE)
+fn to_mode(mode: i64, special_bits: bool) -> u32 {
+    let mask = if special_bits { 0o7777 } else { 0o777 };
+    u32::try_from(mode & mask).unwrap_or(DEFAULT_FILE_MODE)
+}
+
+/// Adds the enablement links of the units to enable, and marks those of the units to disable
+/// as absent. `lookup` finds a unit file that is not part of the desired state (a vendor unit
+/// under the root): its path and contents.
+pub fn add_enablement(state: &mut DesiredState, lookup: &dyn Fn(&str) -> Option<(String, String)>) {
+    let intents = state.units.clone();
+    for intent in intents.iter().filter(|u| !u.mask) {
+        let Some(enabled) = intent.enabled else { continue };
+        let mut queue = vec![intent.name.clone()];
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(name) = queue.pop() {
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            let Some((file_path, contents)) = defining_unit_file(state, &name, lookup) else { continue };
+            let Ok(parsed) = unit::parse(&contents) else { continue };
+            let (links, also) = unit::enable_links(&name, &file_path, &parsed);
+            queue.extend(also);
+            for link in links {
+                if enabled {
+                    state.insert(Object {
+                        path: link.path,
+                        kind: Kind::Symlink,
+                        content: None,
+                        target: Some(link.target),
+                        mode: None,
+                        user: Owner::Unset,
+                        group: Owner::Unset,
+                        overwrite: false,
+                        role: Role::Enable(intent.name.clone()),
+                        origin: intent.origin.clone(),
+                    });
+                } else if !state.objects.contains_key(&link.path) {
+                    let absent = Absent { unit: intent.name.clone(), target: link.target, origin: intent.origin.clone() };
+                    state.absent.insert(link.path, absent);
+                }
+            }
+        }
+    }
+}
+
+/// The path and contents of the file defining unit `name`: from the desired state when it is
+/// written there, else from `lookup`.
+fn defining_unit_file(state: &DesiredState, name: &str, lookup: &dyn Fn(&str) -> Option<(String, String)>) -> Option<(String, String)> {
+    let file = unit::unit_file_name(name);
+    let path = format!("{SYSTEMD_UNIT_DIR}/{file}");
+    match state.objects.get(&path) {
+        Some(o) if matches!(o.role, Role::UnitFile(_)) => {
+            let text = String::from_utf8(o.known_bytes()?).ok()?;
+            Some((path, text))
+        }
+        Some(_) => None,
+        None => lookup(&file),
+    }
 }
 
 fn owner_user(u: &NodeUser) -> Owner {

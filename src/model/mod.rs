@@ -12,6 +12,7 @@
 //! - [`desired`] — the desired state: objects on disk, unit intents, first-boot-only entries.
 //! - [`plan`] — the three-way plan: actions, drift classes, diffs.
 //! - [`source`] — source repositories: layout rules and per-host composition.
+//! - [`state`] — the persisted state: owned objects, pending apply, last run.
 //! - [`butane`] — the Butane front end: variants, translation, validation.
 
 pub mod butane;
@@ -23,5 +24,6 @@ pub mod path;
 pub mod plan;
 pub mod report;
 pub mod source;
+pub mod state;
 pub mod unit;
 pub mod yaml;

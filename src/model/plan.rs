@@ -296,8 +296,25 @@ pub fn plan(
             )
         })
         .collect();
-    for (path, record) in owned.iter().filter(|(p, _)| !desired.objects.contains_key(*p)) {
+    for (path, record) in owned.iter().filter(|(p, _)| !desired.objects.contains_key(*p) && !desired.absent.contains_key(*p)) {
         changes.push(plan_stale(path, record, observed.nodes.get(path).unwrap_or(&Observed::Missing)));
+    }
+    for (path, absent) in &desired.absent {
+        if let Some(Observed::Symlink { target, .. }) = observed.nodes.get(path) {
+            if target == &absent.target {
+                changes.push(Change {
+                    path: path.clone(),
+                    kind: Kind::Symlink,
+                    action: Action::Delete,
+                    drift: None,
+                    details: Vec::new(),
+                    diff: None,
+                    reason: None,
+                    role: Role::Enable(absent.unit.clone()),
+                    origin: absent.origin.clone(),
+                });
+            }
+        }
     }
     changes.sort_by(|a, b| a.path.cmp(&b.path));
     Plan { changes, skipped: desired.skipped.clone() }

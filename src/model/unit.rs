@@ -305,3 +305,96 @@ mod quadlet_tests {
         }
     }
 }
+
+/// One link `systemctl enable` makes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EnableLink {
+    /// The link's path, e.g. `/etc/systemd/system/multi-user.target.wants/web.service`.
+    pub path: String,
+    /// What it points to: the unit file's path.
+    pub target: String,
+}
+
+/// The directory `systemctl enable` writes its links to.
+pub const ENABLE_DIR: &str = "/etc/systemd/system";
+
+/// The links `systemctl --root=DIR enable NAME` makes for unit `name` whose file (the template's
+/// file, for an instance) is at `file_path` with `unit`'s `[Install]` section: `WantedBy=`,
+/// `RequiredBy=`, `UpheldBy=` and `Alias=`, with `DefaultInstance=` for templates. `Also=` units
+/// are returned for the caller to enable in turn.
+pub fn enable_links(name: &str, file_path: &str, unit: &UnitFile) -> (Vec<EnableLink>, Vec<String>) {
+    let instance_name = match template_parts(name) {
+        Some((prefix, "", suffix)) => match unit.values("Install", "DefaultInstance").last() {
+            Some(default) if !default.is_empty() => format!("{prefix}@{default}{suffix}"),
+            _ => return (Vec::new(), also(unit)),
+        },
+        _ => name.to_string(),
+    };
+    let mut links = Vec::new();
+    for (key, dir_suffix) in [("WantedBy", ".wants"), ("RequiredBy", ".requires"), ("UpheldBy", ".upholds")] {
+        for target in unit.values("Install", key).flat_map(str::split_whitespace) {
+            links.push(EnableLink { path: format!("{ENABLE_DIR}/{target}{dir_suffix}/{instance_name}"), target: file_path.to_string() });
+        }
+    }
+    for alias in unit.values("Install", "Alias").flat_map(str::split_whitespace) {
+        links.push(EnableLink { path: format!("{ENABLE_DIR}/{alias}"), target: file_path.to_string() });
+    }
+    links.sort();
+    links.dedup();
+    (links, also(unit))
+}
+
+fn also(unit: &UnitFile) -> Vec<String> {
+    unit.values("Install", "Also").flat_map(str::split_whitespace).map(str::to_string).collect()
+}
+
+/// `("foo", "bar", ".service")` for `foo@bar.service`; the instance is empty for a template.
+pub fn template_parts(name: &str) -> Option<(&str, &str, &str)> {
+    let (prefix, rest) = name.split_once('@')?;
+    let dot = rest.rfind('.')?;
+    Some((prefix, &rest[..dot], &rest[dot..]))
+}
+
+/// The unit file that defines `name`: itself, or its template for an instance.
+pub fn unit_file_name(name: &str) -> String {
+    match template_parts(name) {
+        Some((prefix, instance, suffix)) if !instance.is_empty() => format!("{prefix}@{suffix}"),
+        _ => name.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod enable_tests {
+    use super::*;
+
+    #[test]
+    fn links_like_systemctl_enable() {
+        let unit = parse("[Install]\nWantedBy=multi-user.target default.target\nRequiredBy=x.target\nAlias=web-alias.service\nAlso=helper.socket\n").unwrap();
+        let (links, also) = enable_links("web.service", "/etc/systemd/system/web.service", &unit);
+        let paths: Vec<&str> = links.iter().map(|l| l.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/etc/systemd/system/default.target.wants/web.service",
+                "/etc/systemd/system/multi-user.target.wants/web.service",
+                "/etc/systemd/system/web-alias.service",
+                "/etc/systemd/system/x.target.requires/web.service",
+            ]
+        );
+        assert!(links.iter().all(|l| l.target == "/etc/systemd/system/web.service"));
+        assert_eq!(also, ["helper.socket"]);
+    }
+
+    #[test]
+    fn templates_and_instances() {
+        let tmpl = parse("[Install]\nWantedBy=multi-user.target\nDefaultInstance=default\n").unwrap();
+        let (links, _) = enable_links("tmpl@.service", "/etc/systemd/system/tmpl@.service", &tmpl);
+        assert_eq!(links[0].path, "/etc/systemd/system/multi-user.target.wants/tmpl@default.service");
+        let (links, _) = enable_links("tmpl@x.service", "/etc/systemd/system/tmpl@.service", &tmpl);
+        assert_eq!(links[0].path, "/etc/systemd/system/multi-user.target.wants/tmpl@x.service");
+        let no_default = parse("[Install]\nWantedBy=multi-user.target\n").unwrap();
+        assert!(enable_links("w@.service", "/x", &no_default).0.is_empty());
+        assert_eq!(unit_file_name("w@3.service"), "w@.service");
+        assert_eq!(unit_file_name("w.service"), "w.service");
+    }
+}

@@ -1,0 +1,281 @@
+//! The persisted state (`/var/lib/core-ops/state.json`): what CoreOps last applied and owns,
+//! the run in progress, and the last run's result. Versioned; older versions are migrated on
+//! read, unknown newer ones refused.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::model::desired::{DesiredState, Kind, Object};
+use crate::model::plan::{Owned, sha256};
+use crate::model::source::compose::Origin;
+
+/// The state format this build writes.
+pub const STATE_SCHEMA_VERSION: u32 = 1;
+/// Snapshots kept in `history/`.
+pub const HISTORY_KEEP: usize = 10;
+
+/// The whole state file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct State {
+    /// Format version.
+    pub schema_version: u32,
+    /// Where the desired state comes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceRef>,
+    /// Successful applies so far.
+    #[serde(default)]
+    pub generation: u64,
+    /// The last revision that converged, with the objects CoreOps owns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_applied: Option<Applied>,
+    /// An apply that started and has not finished (it crashed or is running).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Pending>,
+    /// How the last run ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<RunResult>,
+}
+
+/// The source of the desired state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SourceRef {
+    /// `source-repo`, `config` or `ignition` (recorded at first boot).
+    pub kind: String,
+    /// Repository path or URL, or config file.
+    pub location: String,
+    /// Host name, for repositories.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Git ref, once the source is a git repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+}
+
+/// A converged revision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Applied {
+    /// Revision id (content hash of the desired config, or the git commit).
+    pub revision: String,
+    /// When it converged (RFC 3339, UTC).
+    pub applied_at: String,
+    /// The objects CoreOps wrote and owns, by path.
+    pub objects: Vec<ObjectRecord>,
+}
+
+/// One owned object as written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ObjectRecord {
+    /// Absolute path.
+    pub path: String,
+    /// `file`, `directory`, `symlink` or `hard link`.
+    pub kind: String,
+    /// `sha256-<hex>` of the content (files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Link target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Permission bits (decimal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
+    /// Owner id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    /// Group id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<u32>,
+    /// Declaring file.
+    pub origin_file: String,
+    /// YAML path in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin_path: Option<String>,
+}
+
+/// An apply in progress: what it intends to write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Pending {
+    /// Target revision.
+    pub revision: String,
+    /// When it started.
+    pub started_at: String,
+    /// The objects it will write.
+    pub objects: Vec<ObjectRecord>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RunResult {
+    /// `converged`, `failed` or `partially-applied`.
+    pub result: String,
+    /// Revision attempted.
+    pub revision: String,
+    /// When it ended.
+    pub at: String,
+    /// What went wrong, when something did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Consecutive runs that ended the same way on the same revision.
+    #[serde(default)]
+    pub repeats: u32,
+}
+
+/// Why a state file cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StateError {
+    /// Not JSON of the expected shape.
+    #[error("the state file is corrupt ({0})")]
+    Corrupt(String),
+    /// Written by a newer CoreOps.
+    #[error("the state file has schema version {0}, newer than this core-ops understands ({STATE_SCHEMA_VERSION}); upgrade core-ops")]
+    TooNew(u32),
+}
+
+/// Parses a state file, migrating older versions.
+pub fn parse(bytes: &[u8]) -> Result<State, StateError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| StateError::Corrupt(e.to_string()))?;
+    let version = value.get("schema_version").and_then(serde_json::Value::as_u64).unwrap_or(0) as u32;
+    if version > STATE_SCHEMA_VERSION {
+        return Err(StateError::TooNew(version));
+    }
+    if version == 0 {
+        return Err(StateError::Corrupt("no schema_version".into()));
+    }
+    serde_json::from_value(value).map_err(|e| StateError::Corrupt(e.to_string()))
+}
+
+/// Serializes a state file (pretty, trailing newline).
+pub fn to_bytes(state: &State) -> Vec<u8> {
+    let mut text = serde_json::to_string_pretty(state).expect("the state always serializes");
+    text.push('\n');
+    text.into_bytes()
+}
+
+impl ObjectRecord {
+    /// The record of a desired object as it will be written, with resolved owner ids.
+    pub fn of(o: &Object, uid: Option<u32>, gid: Option<u32>) -> Self {
+        ObjectRecord {
+            path: o.path.clone(),
+            kind: o.kind.name().to_string(),
+            sha256: o.known_bytes().map(|b| sha256(&b)),
+            target: o.target.clone(),
+            mode: match o.kind {
+                Kind::File | Kind::Directory => Some(o.effective_mode()),
+                _ => None,
+            },
+            uid,
+            gid,
+            origin_file: o.origin.file.clone(),
+            origin_path: o.origin.path.clone(),
+        }
+    }
+
+    /// The planner's view of the record.
+    pub fn owned(&self) -> Owned {
+        Owned {
+            kind: kind_from_name(&self.kind),
+            sha256: self.sha256.clone(),
+            target: self.target.clone(),
+            mode: self.mode,
+            uid: self.uid,
+            gid: self.gid,
+            origin: Origin { file: self.origin_file.clone(), path: self.origin_path.clone() },
+        }
+    }
+}
+
+fn kind_from_name(name: &str) -> Kind {
+    match name {
+        "directory" => Kind::Directory,
+        "symlink" => Kind::Symlink,
+        "hard link" => Kind::HardLink,
+        _ => Kind::File,
+    }
+}
+
+impl State {
+    /// A fresh state.
+    pub fn new() -> Self {
+        State { schema_version: STATE_SCHEMA_VERSION, ..State::default() }
+    }
+
+    /// The objects CoreOps owns, by path: the last applied ones, plus those an interrupted
+    /// apply intended to write (the caller keeps only those that match the host).
+    pub fn owned(&self) -> BTreeMap<String, Owned> {
+        let mut out: BTreeMap<String, Owned> = BTreeMap::new();
+        for r in self.last_applied.iter().flat_map(|a| &a.objects) {
+            out.insert(r.path.clone(), r.owned());
+        }
+        out
+    }
+
+    /// Records of an interrupted apply.
+    pub fn pending_records(&self) -> BTreeMap<String, Owned> {
+        self.pending.iter().flat_map(|p| &p.objects).map(|r| (r.path.clone(), r.owned())).collect()
+    }
+}
+
+/// The initial state of a host provisioned by Ignition: everything the rendered config writes
+/// is owned from the first boot on.
+pub fn initial(desired: &DesiredState, revision: &str, source: SourceRef, now: &str) -> State {
+    let objects = desired
+        .objects
+        .values()
+        .map(|o| {
+            let id = |w: &crate::model::desired::Owner| match w {
+                crate::model::desired::Owner::Id(id) => Some(*id),
+                crate::model::desired::Owner::Unset => Some(0),
+                crate::model::desired::Owner::Name(_) => None,
+            };
+            ObjectRecord::of(o, id(&o.user), id(&o.group))
+        })
+        .collect();
+    State {
+        schema_version: STATE_SCHEMA_VERSION,
+        source: Some(source),
+        generation: 0,
+        last_applied: Some(Applied { revision: revision.to_string(), applied_at: now.to_string(), objects }),
+        pending: None,
+        last_run: None,
+    }
+}
+
+/// RFC 3339 UTC text for seconds since the epoch.
+pub fn rfc3339(unix_seconds: u64) -> String {
+    let days = unix_seconds / 86_400;
+    let secs = unix_seconds % 86_400;
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_795_650_000), "2026-11-25T23:40:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn round_trips_and_refuses_bad_files() {
+        let mut state = State::new();
+        state.generation = 4;
+        assert_eq!(parse(&to_bytes(&state)).unwrap(), state);
+        assert!(matches!(parse(b"{not json"), Err(StateError::Corrupt(_))));
+        assert!(matches!(parse(b"{\"schema_version\": 99}"), Err(StateError::TooNew(99))));
+        assert!(matches!(parse(b"{}"), Err(StateError::Corrupt(_))));
+    }
+}
