@@ -1,9 +1,11 @@
 //! The command line: clap definitions and dispatch, one file per subcommand.
 //! - [`render_ignition`] — `core-ops render-ignition`, a drop-in for `butane`.
 //! - [`plan`] — `core-ops plan`, the read-only preview of a host's changes.
+//! - [`apply`] — `core-ops apply`, converging the host.
 //! - [`input`] — the inputs those share: a source repository or one config.
 //! - [`report`] — the JSON documents and their schemas.
 
+pub mod apply;
 pub mod input;
 pub mod plan;
 pub mod render_ignition;
@@ -78,6 +80,8 @@ pub enum Command {
     RenderIgnition(render_ignition::Args),
     /// Show what applying would change on the host, and why (writes nothing).
     Plan(plan::Args),
+    /// Make the host match the desired state, and record what was written.
+    Apply(apply::Args),
 }
 
 /// Parses `args` and runs the command; returns the process exit code.
@@ -96,6 +100,7 @@ where
     let result = match cli.command {
         Command::RenderIgnition(args) => render_ignition::run(&args),
         Command::Plan(args) => plan::run(&args),
+        Command::Apply(args) => apply::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -169,5 +169,31 @@ pub struct PlanSummary {
 
 /// Every published document with its schema file name.
 pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
-    vec![("plan.schema.json", schemars::schema_for!(PlanReport))]
+    vec![
+        ("plan.schema.json", schemars::schema_for!(PlanReport)),
+        ("apply.schema.json", schemars::schema_for!(ApplyReportJson)),
+        ("state.schema.json", schemars::schema_for!(crate::model::state::State)),
+    ]
+}
+
+/// Version of the apply document.
+pub const APPLY_SCHEMA_VERSION: u32 = 1;
+
+/// `core-ops apply --output json`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ApplyReportJson {
+    /// Version of this document's shape.
+    pub schema_version: u32,
+    /// `converged`, `failed` or `partially-applied`.
+    pub result: String,
+    /// The revision applied (a hash of the desired config).
+    pub revision: String,
+    /// Successful applies so far on this host.
+    pub generation: u64,
+    /// What went wrong.
+    pub errors: Vec<String>,
+    /// Leftover temp files of interrupted runs that were removed.
+    pub cleaned_temp_files: usize,
+    /// The plan that was executed.
+    pub plan: PlanReport,
 }

@@ -48,6 +48,11 @@ impl Root {
         &self.path
     }
 
+    /// The root directory handle.
+    pub(crate) fn handle(&self) -> &OwnedFd {
+        &self.dir
+    }
+
     /// Walks to the parent directory of absolute `path` without following symlinks.
     fn parent(&self, path: &str) -> Parent {
         let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();

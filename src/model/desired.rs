@@ -350,6 +350,34 @@ impl DesiredState {
     fn insert(&mut self, object: Object) {
         self.objects.insert(object.path.clone(), object);
     }
+
+    /// Replaces every remote content piece by its fetched, verified bytes. Returns the
+    /// problems, one per object that could not be resolved.
+    pub fn fetch_remote(&mut self, fetch: &dyn crate::model::ignition::children::Fetch) -> Vec<String> {
+        let mut problems = Vec::new();
+        for o in self.objects.values_mut() {
+            let Some(pieces) = o.content.as_mut() else { continue };
+            for piece in pieces.iter_mut() {
+                let Piece::Remote { source, compression, hash } = piece else { continue };
+                let resource = Resource {
+                    source: Some(source.clone()),
+                    compression: compression.clone(),
+                    verification: crate::model::ignition::types::Verification { hash: hash.clone() },
+                    ..Resource::default()
+                };
+                match crate::model::ignition::children::load(&resource, fetch) {
+                    Ok(bytes) => *piece = Piece::Bytes(bytes),
+                    Err(e) => problems.push(format!("{}: {e}", o.path)),
+                }
+            }
+        }
+        problems
+    }
+
+    /// Every path the desired state speaks of: objects and paths that must be absent.
+    pub fn paths(&self) -> impl Iterator<Item = &String> {
+        self.objects.keys().chain(self.absent.keys())
+    }
 }
 
 fn to_mode(mode: i64, special_bits: bool) -> u32 {

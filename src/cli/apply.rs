@@ -1,0 +1,105 @@
+//! `core-ops apply`: make the host match the desired state — atomic writes, recorded ownership,
+//! nothing deleted that CoreOps does not own.
+
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::cli::input::{self, InputArgs, Loaded};
+use crate::cli::plan::{Style, render_human};
+use crate::cli::report::{APPLY_SCHEMA_VERSION, ApplyReportJson};
+use crate::cli::{EXIT_FAILURE, EXIT_OK, OutputFormat};
+use crate::host::execute::{self, ApplyInput, ApplyOptions, ApplyReport, Outcome};
+use crate::host::fetch::HttpFetch;
+use crate::host::root::Root;
+use crate::model::ignition::children::{Fetch, Offline};
+use crate::model::state::SourceRef;
+
+/// Arguments of `apply`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Where the desired state comes from.
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// The root directory to converge.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// Fetch nothing over the network and talk to no systemd: only write files.
+    #[arg(long)]
+    pub offline: bool,
+    /// Take over paths that exist, differ and were not written by CoreOps.
+    #[arg(long)]
+    pub adopt: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+    /// Seconds to wait for another run to release the lock.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub lock_timeout: u64,
+    /// Show unchanged objects and whole diffs.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+/// Runs the command.
+pub fn run(args: &Args) -> Result<u8> {
+    let loaded = input::load(&args.input)?;
+    for w in &loaded.warnings {
+        eprintln!("{w}");
+    }
+    let root = Root::open(&args.root)?;
+    let fetch: Box<dyn Fetch> = if args.offline { Box::new(Offline) } else { Box::new(HttpFetch::new()?) };
+    let opts = ApplyOptions { adopt: args.adopt, lock_timeout: Duration::from_secs(args.lock_timeout) };
+    let report = execute::apply(&root, &apply_input(&loaded, &args.input), fetch.as_ref(), opts)?;
+    print(&loaded, &report, args)?;
+    Ok(if report.outcome == Outcome::Converged { EXIT_OK } else { EXIT_FAILURE })
+}
+
+/// The apply input of a loaded source.
+pub fn apply_input(loaded: &Loaded, args: &InputArgs) -> ApplyInput {
+    let source = match &args.source_repo {
+        Some(repo) => SourceRef { kind: "source-repo".into(), location: repo.display().to_string(), host: Some(loaded.host.clone()), reference: None },
+        None => SourceRef { kind: "config".into(), location: loaded.source.clone(), host: None, reference: None },
+    };
+    ApplyInput { host: loaded.host.clone(), config: loaded.config.clone(), origins: loaded.origins.clone(), source }
+}
+
+/// Prints an apply report.
+pub fn print(loaded: &Loaded, report: &ApplyReport, args: &Args) -> Result<()> {
+    let plan = crate::cli::plan::report(loaded, &report.desired, &report.plan, &args.root.display().to_string());
+    let mut out = io::stdout().lock();
+    match args.output {
+        OutputFormat::Json => {
+            let doc = ApplyReportJson {
+                schema_version: APPLY_SCHEMA_VERSION,
+                result: report.outcome.name().into(),
+                revision: report.revision.clone(),
+                generation: report.generation,
+                errors: report.errors.clone(),
+                cleaned_temp_files: report.cleaned,
+                plan,
+            };
+            serde_json::to_writer_pretty(&mut out, &doc).context("writing the report")?;
+            writeln!(out)?;
+        }
+        OutputFormat::Human => {
+            render_human(&mut out, &plan, args.verbose, Style::detect(io::stdout().is_terminal()))?;
+            if report.cleaned > 0 {
+                writeln!(out, "Removed {} leftover temp file(s) of an interrupted run.", report.cleaned)?;
+            }
+            match report.outcome {
+                Outcome::Converged => writeln!(out, "Apply complete: revision {} is generation {}.", report.revision, report.generation)?,
+                other => {
+                    writeln!(out, "Apply {}: revision {} was not recorded as applied.", other.name(), report.revision)?;
+                    for e in &report.errors {
+                        writeln!(out, "  error: {e}")?;
+                    }
+                }
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}

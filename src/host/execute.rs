@@ -1,0 +1,416 @@
+//! Apply: run a plan on the root and record what happened.
+//!
+//! Order of work: take the lock; resolve `ignition.config` children and remote contents;
+//! clean leftovers of interrupted runs; plan; refuse if anything is blocked (nothing is
+//! written); record the pending revision; create directories; stage every file and link next to
+//! its destination; sync once; rename them into place; hard links; mode and owner changes;
+//! removals of stale owned objects and disabled units' links; sync; check the result; record
+//! the converged revision, a history snapshot and an audit line. A crash at any point leaves
+//! every file old or new, and the next run finishes the job.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::host::failpoint;
+use crate::host::root::Root;
+use crate::host::store::{self, Snapshot};
+use crate::model::decode::ToJson;
+use crate::model::desired::{self, DesiredState, Kind, Object, Owner};
+use crate::model::ignition::children::{self, Fetch};
+use crate::model::ignition::types::Config;
+use crate::model::plan::{self, Action, Detail, Observed, ObservedState, Owned, Plan, PlanOptions};
+use crate::model::source::compose::{EntryKey, Origin};
+use crate::model::state::{Applied, ObjectRecord, Pending, RunResult, SourceRef, State};
+
+/// Unit directories searched for units that are not part of the desired state.
+const VENDOR_UNIT_DIRS: &[&str] = &["/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"];
+
+/// What to apply.
+#[derive(Debug, Clone)]
+pub struct ApplyInput {
+    /// Host name.
+    pub host: String,
+    /// The desired config (children unresolved).
+    pub config: Config,
+    /// Entry origins.
+    pub origins: BTreeMap<EntryKey, Origin>,
+    /// Where it came from.
+    pub source: SourceRef,
+}
+
+/// How to apply.
+#[derive(Debug, Clone, Copy)]
+pub struct ApplyOptions {
+    /// Take over differing unowned paths.
+    pub adopt: bool,
+    /// How long to wait for another run's lock.
+    pub lock_timeout: Duration,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The host matches the desired state.
+    Converged,
+    /// Nothing was changed: the plan was blocked or inputs were unusable.
+    Failed,
+    /// Some changes were made, then something failed.
+    PartiallyApplied,
+}
+
+impl Outcome {
+    /// The name recorded in the state.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Converged => "converged",
+            Outcome::Failed => "failed",
+            Outcome::PartiallyApplied => "partially-applied",
+        }
+    }
+}
+
+/// The result of an apply.
+#[derive(Debug, Clone)]
+pub struct ApplyReport {
+    /// The plan that was executed.
+    pub plan: Plan,
+    /// The desired state it came from.
+    pub desired: DesiredState,
+    /// The revision applied.
+    pub revision: String,
+    /// The generation recorded (when converged).
+    pub generation: u64,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// What went wrong.
+    pub errors: Vec<String>,
+    /// Leftover temp files of earlier runs that were removed.
+    pub cleaned: usize,
+}
+
+/// The revision id of a desired config: a short hash of its JSON.
+pub fn revision_of(config: &Config) -> String {
+    let json = config.to_json().to_compact();
+    plan::sha256(json.as_bytes())["sha256-".len().."sha256-".len() + 12].to_string()
+}
+
+/// Applies `input` to `root`.
+pub fn apply(root: &Root, input: &ApplyInput, fetch: &dyn Fetch, opts: ApplyOptions) -> Result<ApplyReport> {
+    let _lock = store::lock(root, opts.lock_timeout)?;
+    failpoint::hit("after-lock");
+    let mut state = store::load_state(root)?;
+    let revision = revision_of(&input.config);
+    let mut report = ApplyReport {
+        plan: Plan::default(),
+        desired: DesiredState::default(),
+        revision: revision.clone(),
+        generation: state.generation,
+        outcome: Outcome::Failed,
+        errors: Vec::new(),
+        cleaned: 0,
+    };
+    let desired = match build_desired(root, input, fetch) {
+        Ok(d) => d,
+        Err(e) => return finish_failed(root, &mut state, report, vec![e], &input.host),
+    };
+    let owned_now = state.owned();
+    report.cleaned = clean_leftovers(root, desired.paths().chain(owned_now.keys()))?;
+    let mut observed = root.observe_all(desired.paths().chain(owned_now.keys()).chain(state.pending_records().keys()));
+    let owned = owned_with_recovered(&state, &observed);
+    let the_plan = plan::plan(&desired, &observed, &owned, PlanOptions { adopt: opts.adopt });
+    report.plan = the_plan.clone();
+    report.desired = desired.clone();
+    let blocked: Vec<String> = the_plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Blocked)
+        .map(|c| format!("{}: {}", c.path, c.reason.clone().unwrap_or_default()))
+        .collect();
+    if !blocked.is_empty() {
+        return finish_failed(root, &mut state, report, blocked, &input.host);
+    }
+    let records = records_for(&desired, &observed);
+    state.pending = Some(Pending { revision: revision.clone(), started_at: store::now(), objects: records.values().cloned().collect() });
+    if the_plan.has_changes() {
+        store::save_state(root, &state)?;
+    }
+    failpoint::hit("after-pending-state");
+    if let Err(e) = execute(root, &the_plan, &desired, &observed) {
+        report.errors.push(format!("{e:#}"));
+        report.outcome = Outcome::PartiallyApplied;
+        record_run(root, &mut state, &report)?;
+        audit(root, &report, &input.host);
+        return Ok(report);
+    }
+    observed = root.observe_all(desired.paths());
+    let check = plan::plan(&desired, &observed, &owned, PlanOptions { adopt: true });
+    let unconverged: Vec<String> =
+        check.changes.iter().filter(|c| c.action != Action::NoOp && desired.objects.contains_key(&c.path)).map(|c| c.path.clone()).collect();
+    if !unconverged.is_empty() {
+        report.errors.push(format!("not converged after writing: {}", unconverged.join(", ")));
+        report.outcome = Outcome::PartiallyApplied;
+        record_run(root, &mut state, &report)?;
+        return Ok(report);
+    }
+    failpoint::hit("before-final-state");
+    let unchanged = !the_plan.has_changes() && state.last_applied.as_ref().is_some_and(|a| a.revision == revision);
+    if unchanged {
+        state.pending = None;
+        report.generation = state.generation;
+        report.outcome = Outcome::Converged;
+        record_run(root, &mut state, &report)?;
+        audit(root, &report, &input.host);
+        return Ok(report);
+    }
+    state.generation += 1;
+    state.source = Some(input.source.clone());
+    state.last_applied = Some(Applied { revision: revision.clone(), applied_at: store::now(), objects: records_for(&desired, &observed).into_values().collect() });
+    state.pending = None;
+    report.generation = state.generation;
+    report.outcome = Outcome::Converged;
+    set_last_run(&mut state, &report);
+    store::save_state(root, &state)?;
+    failpoint::hit("after-final-state");
+    store::save_snapshot(
+        root,
+        &Snapshot {
+            generation: state.generation,
+            revision,
+            applied_at: store::now(),
+            source: Some(input.source.clone()),
+            host: input.host.clone(),
+            config: serde_json::from_str(&input.config.to_json().to_compact()).context("snapshotting the config")?,
+            origins: store::snapshot_origins(&input.origins),
+        },
+    )?;
+    audit(root, &report, &input.host);
+    Ok(report)
+}
+
+/// The desired state with children merged, inline hashes checked, remote contents fetched and
+/// enablement links computed.
+fn build_desired(root: &Root, input: &ApplyInput, fetch: &dyn Fetch) -> std::result::Result<DesiredState, String> {
+    let config = children::resolve(input.config.clone(), fetch)?;
+    children::check_inline_hashes(&config)?;
+    let mut desired = desired::from_config(&config, &input.origins, &Origin { file: input.source.location.clone(), path: None });
+    let problems = desired.fetch_remote(fetch);
+    if !problems.is_empty() {
+        return Err(problems.join("; "));
+    }
+    let lookup = |file: &str| {
+        VENDOR_UNIT_DIRS.iter().find_map(|dir| {
+            let path = format!("{dir}/{file}");
+            let bytes = root.read(&path)?;
+            Some((path, String::from_utf8(bytes).ok()?))
+        })
+    };
+    desired::add_enablement(&mut desired, &lookup);
+    Ok(desired)
+}
+
+/// Removes temp files of interrupted runs next to every managed path.
+fn clean_leftovers<'a>(root: &Root, paths: impl Iterator<Item = &'a String>) -> Result<usize> {
+    let dirs: BTreeSet<&str> = paths.filter_map(|p| p.rsplit_once('/').map(|(d, _)| if d.is_empty() { "/" } else { d })).collect();
+    let mut cleaned = 0;
+    for dir in dirs {
+        cleaned += root.clean_temp_files(dir)?;
+    }
+    Ok(cleaned)
+}
+
+/// The owned set: the last apply's, plus what an interrupted apply wrote (its records that the
+/// host now matches).
+fn owned_with_recovered(state: &State, observed: &ObservedState) -> BTreeMap<String, Owned> {
+    let mut owned = state.owned();
+    for (path, record) in state.pending_records() {
+        if observed.nodes.get(&path).is_some_and(|seen| plan::matches_record(seen, &record)) {
+            owned.entry(path).or_insert(record);
+        }
+    }
+    owned
+}
+
+fn resolve_id(owner: &Owner, names: &BTreeMap<String, u32>) -> Option<u32> {
+    match owner {
+        Owner::Unset => None,
+        Owner::Id(id) => Some(*id),
+        Owner::Name(n) => names.get(n).copied(),
+    }
+}
+
+/// Records of the desired objects as they are (or will be) on the host.
+fn records_for(desired: &DesiredState, observed: &ObservedState) -> BTreeMap<String, ObjectRecord> {
+    desired
+        .objects
+        .values()
+        .map(|o| {
+            let (seen_uid, seen_gid) = match observed.nodes.get(&o.path) {
+                Some(Observed::File { uid, gid, .. } | Observed::Directory { uid, gid, .. } | Observed::Symlink { uid, gid, .. }) => {
+                    (*uid, *gid)
+                }
+                _ => (0, 0),
+            };
+            let uid = resolve_id(&o.user, &observed.users).unwrap_or(seen_uid);
+            let gid = resolve_id(&o.group, &observed.groups).unwrap_or(seen_gid);
+            let mut record = ObjectRecord::of(o, Some(uid), Some(gid));
+            if o.mode.is_none() {
+                if let Some(Observed::File { mode, .. } | Observed::Directory { mode, .. }) = observed.nodes.get(&o.path) {
+                    record.mode = Some(*mode);
+                }
+            }
+            if o.kind == Kind::HardLink {
+                record.mode = None;
+                record.uid = None;
+                record.gid = None;
+            }
+            (o.path.clone(), record)
+        })
+        .collect()
+}
+
+fn depth(path: &str) -> usize {
+    path.matches('/').count()
+}
+
+/// Writes the plan's changes.
+fn execute(root: &Root, the_plan: &Plan, desired: &DesiredState, observed: &ObservedState) -> Result<()> {
+    let ids = |o: &Object| (resolve_id(&o.user, &observed.users), resolve_id(&o.group, &observed.groups));
+    let changing: Vec<(&plan::Change, &Object)> = the_plan
+        .changes
+        .iter()
+        .filter(|c| matches!(c.action, Action::Create | Action::Update))
+        .filter_map(|c| desired.objects.get(&c.path).map(|o| (c, o)))
+        .collect();
+    let mut dirs: Vec<&(&plan::Change, &Object)> = changing.iter().filter(|(_, o)| o.kind == Kind::Directory).collect();
+    dirs.sort_by_key(|(c, _)| (depth(&c.path), c.path.clone()));
+    for (c, o) in dirs {
+        let (uid, gid) = ids(o);
+        let create = c.action == Action::Create || c.details.iter().any(|d| matches!(d, Detail::Replace { .. }));
+        let mode = if create { Some(o.effective_mode()) } else { o.mode };
+        root.make_dir(&o.path, mode, uid.or(create.then_some(0)), gid.or(create.then_some(0)), o.overwrite)?;
+    }
+    failpoint::hit("after-directories");
+    let rewrites = |c: &plan::Change| {
+        c.action == Action::Create || c.details.iter().any(|d| matches!(d, Detail::Content | Detail::Target { .. } | Detail::Replace { .. }))
+    };
+    let mut staged = Vec::new();
+    let mut attrs_only = Vec::new();
+    let mut hardlinks = Vec::new();
+    for (c, o) in changing.iter().filter(|(_, o)| o.kind != Kind::Directory) {
+        if o.kind == Kind::HardLink {
+            hardlinks.push(*o);
+            continue;
+        }
+        if !rewrites(c) {
+            attrs_only.push(*o);
+            continue;
+        }
+        let (uid, gid) = ids(o);
+        let existing = existing_attrs(observed.nodes.get(&o.path));
+        let item = match o.kind {
+            Kind::File => {
+                let bytes = existing_or_new_content(o, observed.nodes.get(&o.path));
+                let mode = o.mode.or(existing.0).unwrap_or(desired::DEFAULT_FILE_MODE);
+                root.stage_file(&o.path, &bytes, mode, uid.or(existing.1).unwrap_or(0), gid.or(existing.2).unwrap_or(0))
+            }
+            _ => root.stage_symlink(&o.path, o.target.as_deref().unwrap_or(""), uid.unwrap_or(0), gid.unwrap_or(0)),
+        };
+        match item {
+            Ok(s) => staged.push((s, o.overwrite)),
+            Err(e) => {
+                staged.iter().for_each(|(s, _)| root.discard(s));
+                return Err(e);
+            }
+        }
+    }
+    failpoint::hit("after-staging");
+    root.sync()?;
+    staged.sort_by(|a, b| a.0.path().cmp(b.0.path()));
+    for (i, (s, overwrite)) in staged.into_iter().enumerate() {
+        root.commit(s, overwrite)?;
+        if i == 0 {
+            failpoint::hit("between-renames");
+        }
+    }
+    failpoint::hit("after-renames");
+    for o in hardlinks {
+        let target = o.target.as_deref().unwrap_or("");
+        let target = if target.starts_with('/') { target.to_string() } else { crate::model::butane::translate::clean(&format!("{}/{target}", o.path)) };
+        let s = root.stage_hardlink(&o.path, &target)?;
+        root.commit(s, o.overwrite)?;
+    }
+    for o in attrs_only {
+        let (uid, gid) = ids(o);
+        root.set_attrs(&o.path, o.mode, uid, gid)?;
+    }
+    failpoint::hit("after-attributes");
+    let mut removals: Vec<&str> = the_plan.changes.iter().filter(|c| c.action == Action::Delete).map(|c| c.path.as_str()).collect();
+    removals.sort_by_key(|p| std::cmp::Reverse((depth(p), p.to_string())));
+    for path in removals {
+        root.remove(path)?;
+    }
+    failpoint::hit("after-deletions");
+    root.sync()
+}
+
+/// Mode and owner ids of what is at the path now.
+fn existing_attrs(seen: Option<&Observed>) -> (Option<u32>, Option<u32>, Option<u32>) {
+    match seen {
+        Some(Observed::File { mode, uid, gid, .. }) => (Some(*mode), Some(*uid), Some(*gid)),
+        _ => (None, None, None),
+    }
+}
+
+/// A file's bytes: the desired content, or (for a file without contents) what is there now.
+fn existing_or_new_content(o: &Object, seen: Option<&Observed>) -> Vec<u8> {
+    match (o.known_bytes(), seen) {
+        (Some(bytes), _) => bytes,
+        (None, Some(Observed::File { bytes: Some(b), .. })) => b.clone(),
+        _ => Vec::new(),
+    }
+}
+
+fn set_last_run(state: &mut State, report: &ApplyReport) {
+    let message = (!report.errors.is_empty()).then(|| report.errors.join("; "));
+    let repeats = match &state.last_run {
+        Some(prev) if prev.result == report.outcome.name() && prev.revision == report.revision && prev.message == message => prev.repeats + 1,
+        _ => 0,
+    };
+    state.last_run = Some(RunResult { result: report.outcome.name().to_string(), revision: report.revision.clone(), at: store::now(), message, repeats });
+}
+
+fn record_run(root: &Root, state: &mut State, report: &ApplyReport) -> Result<()> {
+    set_last_run(state, report);
+    store::save_state(root, state)?;
+    Ok(())
+}
+
+fn finish_failed(root: &Root, state: &mut State, mut report: ApplyReport, errors: Vec<String>, host: &str) -> Result<ApplyReport> {
+    report.errors = errors;
+    report.outcome = Outcome::Failed;
+    record_run(root, state, &report)?;
+    audit(root, &report, host);
+    Ok(report)
+}
+
+fn audit(root: &Root, report: &ApplyReport, host: &str) {
+    let s = report.plan.summary();
+    let line = serde_json::json!({
+        "at": store::now(),
+        "host": host,
+        "revision": report.revision,
+        "result": report.outcome.name(),
+        "generation": report.generation,
+        "created": s.create,
+        "updated": s.update,
+        "deleted": s.delete,
+        "blocked": s.blocked,
+        "errors": report.errors,
+    });
+    tracing::info!(result = report.outcome.name(), revision = %report.revision, created = s.create, updated = s.update, deleted = s.delete, "core-ops apply finished");
+    if let Err(e) = store::audit(root, &line) {
+        tracing::warn!("could not write the audit log: {e:#}");
+    }
+}

@@ -1,0 +1,69 @@
+//! Remote resources (`source: https://…`) fetched with `reqwest` over rustls, decompressed,
+//! and refused unless their `verification.hash` matches: CoreOps only writes fetched content it
+//! can verify.
+
+use std::io::Read;
+use std::time::Duration;
+
+use crate::model::ignition::children::{Fetch, verify_hash};
+use crate::model::ignition::types::Resource;
+
+/// Largest resource fetched.
+const MAX_FETCH_BYTES: u64 = 256 * 1024 * 1024;
+/// Per-request timeout.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Fetches over HTTP(S).
+#[derive(Debug, Clone)]
+pub struct HttpFetch {
+    client: reqwest::blocking::Client,
+}
+
+impl HttpFetch {
+    /// A fetcher with CoreOps's timeouts.
+    pub fn new() -> anyhow::Result<Self> {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(FETCH_TIMEOUT)
+            .user_agent(concat!("core-ops/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(HttpFetch { client })
+    }
+}
+
+impl Fetch for HttpFetch {
+    fn fetch(&self, resource: &Resource) -> Result<Vec<u8>, String> {
+        let source = resource.source.as_deref().ok_or("the resource has no source")?;
+        let hash = resource
+            .verification
+            .hash
+            .as_deref()
+            .ok_or_else(|| format!("{source} has no verification.hash; CoreOps only writes fetched content it can verify"))?;
+        let scheme = source.split_once(':').map_or("", |(s, _)| s);
+        if scheme != "http" && scheme != "https" {
+            return Err(format!("{source}: the {scheme}: scheme is not fetched on running hosts (http and https are)"));
+        }
+        let mut request = self.client.get(source);
+        for h in &resource.http_headers {
+            request = request.header(h.name.as_str(), h.value.as_deref().unwrap_or(""));
+        }
+        let response = request.send().map_err(|e| format!("fetching {source}: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!("fetching {source}: HTTP {}", response.status()));
+        }
+        let mut raw = Vec::new();
+        response.take(MAX_FETCH_BYTES + 1).read_to_end(&mut raw).map_err(|e| format!("reading {source}: {e}"))?;
+        if raw.len() as u64 > MAX_FETCH_BYTES {
+            return Err(format!("{source} is larger than {MAX_FETCH_BYTES} bytes"));
+        }
+        let bytes = match resource.compression.as_deref() {
+            Some("gzip") => {
+                let mut out = Vec::new();
+                flate2::read::GzDecoder::new(raw.as_slice()).read_to_end(&mut out).map_err(|e| format!("{source}: not gzip data: {e}"))?;
+                out
+            }
+            _ => raw,
+        };
+        verify_hash(hash, &bytes).map_err(|e| format!("{source}: {e}; nothing was written"))?;
+        Ok(bytes)
+    }
+}

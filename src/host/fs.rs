@@ -1,0 +1,350 @@
+//! Writes under the root: atomic file replacement (temp file in the same directory, owner and
+//! mode set, synced, renamed over the old one, directory synced), links, directories and
+//! removals — every path walked without following symlinks, nothing written outside the root.
+//!
+//! Files are written in two steps so that one apply syncs the filesystem once rather than once
+//! per file: [`Root::stage_file`] leaves a complete, synced-on-commit temp file next to its
+//! destination, [`Root::commit`] renames it into place.
+
+use std::io::Write;
+use std::os::fd::OwnedFd;
+
+use anyhow::{Context, Result, anyhow, bail};
+use rustix::fs::{AtFlags, FileType, Gid, Mode, OFlags, Uid};
+use rustix::io::Errno;
+
+use crate::host::root::Root;
+
+/// Prefix of CoreOps's temp files; anything so named next to a managed path is a leftover of
+/// an interrupted run and is removed.
+pub const TEMP_PREFIX: &str = ".core-ops-tmp.";
+/// Mode of directories CoreOps creates as parents.
+const PARENT_DIR_MODE: u32 = 0o755;
+
+/// A staged write, ready to be renamed into place.
+#[derive(Debug)]
+pub struct Staged {
+    dir: OwnedFd,
+    temp: String,
+    name: String,
+    path: String,
+}
+
+impl Staged {
+    /// The destination path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+}
+
+fn split(path: &str) -> Result<(&str, &str)> {
+    let (dir, name) = path.rsplit_once('/').ok_or_else(|| anyhow!("{path} is not an absolute path"))?;
+    if name.is_empty() || name == "." || name == ".." {
+        bail!("{path} does not name a file");
+    }
+    Ok((if dir.is_empty() { "/" } else { dir }, name))
+}
+
+fn temp_name(name: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let short: String = name.chars().take(100).collect();
+    format!("{TEMP_PREFIX}{short}.{}.{n}", std::process::id())
+}
+
+fn ids(uid: u32, gid: u32) -> (Option<Uid>, Option<Gid>) {
+    (Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
+}
+
+impl Root {
+    /// Opens directory `dir` (absolute, under the root) for writing, creating missing
+    /// components as root-owned 0755 directories. A symlink or non-directory on the way is an
+    /// error: nothing is ever written through one.
+    pub fn open_dir(&self, dir: &str, create: bool) -> Result<OwnedFd> {
+        let mut fd = rustix::fs::openat(self.handle(), ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .context("opening the root")?;
+        let mut walked = String::new();
+        for part in dir.split('/').filter(|p| !p.is_empty()) {
+            if part == ".." || part == "." {
+                bail!("{dir} is not a clean absolute path");
+            }
+            walked.push('/');
+            walked.push_str(part);
+            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            fd = match rustix::fs::openat(&fd, part, flags, Mode::empty()) {
+                Ok(next) => next,
+                Err(Errno::NOENT) if create => {
+                    match rustix::fs::mkdirat(&fd, part, Mode::from_raw_mode(PARENT_DIR_MODE)) {
+                        Ok(()) | Err(Errno::EXIST) => {}
+                        Err(e) => return Err(e).with_context(|| format!("creating {walked}")),
+                    }
+                    let next = rustix::fs::openat(&fd, part, flags, Mode::empty()).with_context(|| format!("opening {walked}"))?;
+                    rustix::fs::fchmod(&next, Mode::from_raw_mode(PARENT_DIR_MODE))?;
+                    rustix::fs::fsync(&fd).with_context(|| format!("syncing the parent of {walked}"))?;
+                    next
+                }
+                Err(Errno::NOTDIR | Errno::LOOP) => {
+                    bail!("{walked} is a symlink or not a directory; CoreOps never writes through symlinks under the root")
+                }
+                Err(e) => return Err(e).with_context(|| format!("opening {walked}")),
+            };
+        }
+        Ok(fd)
+    }
+
+    /// Writes `bytes` to a temp file beside `path` with its final owner and mode.
+    pub fn stage_file(&self, path: &str, bytes: &[u8], mode: u32, uid: u32, gid: u32) -> Result<Staged> {
+        let (dir, name) = split(path)?;
+        let dir_fd = self.open_dir(dir, true)?;
+        let temp = temp_name(name);
+        let fd = rustix::fs::openat(
+            &dir_fd,
+            temp.as_str(),
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )
+        .with_context(|| format!("creating a temp file for {path}"))?;
+        let (u, g) = ids(uid, gid);
+        rustix::fs::fchown(&fd, u, g).with_context(|| format!("setting the owner of {path}"))?;
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).with_context(|| format!("setting the mode of {path}"))?;
+        let mut file = std::fs::File::from(fd);
+        file.write_all(bytes).with_context(|| format!("writing {path}"))?;
+        Ok(Staged { dir: dir_fd, temp, name: name.to_string(), path: path.to_string() })
+    }
+
+    /// Creates a symlink beside `path`, to be committed over it.
+    pub fn stage_symlink(&self, path: &str, target: &str, uid: u32, gid: u32) -> Result<Staged> {
+        let (dir, name) = split(path)?;
+        let dir_fd = self.open_dir(dir, true)?;
+        let temp = temp_name(name);
+        rustix::fs::symlinkat(target, &dir_fd, temp.as_str()).with_context(|| format!("creating the link {path}"))?;
+        let (u, g) = ids(uid, gid);
+        rustix::fs::chownat(&dir_fd, temp.as_str(), u, g, AtFlags::SYMLINK_NOFOLLOW)
+            .with_context(|| format!("setting the owner of {path}"))?;
+        Ok(Staged { dir: dir_fd, temp, name: name.to_string(), path: path.to_string() })
+    }
+
+    /// Creates a hard link to `target` (resolved inside the root) beside `path`.
+    pub fn stage_hardlink(&self, path: &str, target: &str) -> Result<Staged> {
+        let (dir, name) = split(path)?;
+        let (tdir, tname) = split(target)?;
+        let target_dir = self.open_dir(tdir, false).with_context(|| format!("hard link target {target}"))?;
+        let st = rustix::fs::statat(&target_dir, tname, AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|e| anyhow!("hard link target {target} cannot be linked: {e}"))?;
+        if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+            bail!("hard link target {target} is a directory");
+        }
+        let dir_fd = self.open_dir(dir, true)?;
+        let temp = temp_name(name);
+        rustix::fs::linkat(&target_dir, tname, &dir_fd, temp.as_str(), AtFlags::empty())
+            .with_context(|| format!("linking {path} to {target}"))?;
+        Ok(Staged { dir: dir_fd, temp, name: name.to_string(), path: path.to_string() })
+    }
+
+    /// Renames a staged object into place. A directory in the way is removed first when
+    /// `replace_directory` (Ignition's `overwrite: true`).
+    pub fn commit(&self, staged: Staged, replace_directory: bool) -> Result<()> {
+        if replace_directory {
+            if let Ok(st) = rustix::fs::statat(&staged.dir, staged.name.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
+                if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+                    remove_tree(&staged.dir, &staged.name).with_context(|| format!("removing the directory at {}", staged.path))?;
+                }
+            }
+        }
+        rustix::fs::renameat(&staged.dir, staged.temp.as_str(), &staged.dir, staged.name.as_str())
+            .with_context(|| format!("renaming the new {} into place", staged.path))
+    }
+
+    /// Removes a staged temp object (after a failure).
+    pub fn discard(&self, staged: &Staged) {
+        let _ = rustix::fs::unlinkat(&staged.dir, staged.temp.as_str(), AtFlags::empty());
+    }
+
+    /// Creates directory `path` (and its parents) or adjusts it; a non-directory in the way is
+    /// replaced only when `replace`.
+    pub fn make_dir(&self, path: &str, mode: Option<u32>, uid: Option<u32>, gid: Option<u32>, replace: bool) -> Result<()> {
+        let (dir, name) = split(path)?;
+        let parent = self.open_dir(dir, true)?;
+        match rustix::fs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {}
+            Ok(_) if replace => rustix::fs::unlinkat(&parent, name, AtFlags::empty()).with_context(|| format!("removing {path}"))?,
+            Ok(_) => bail!("{path} exists and is not a directory"),
+            Err(Errno::NOENT) => {}
+            Err(e) => return Err(e).with_context(|| format!("inspecting {path}")),
+        }
+        match rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(mode.unwrap_or(PARENT_DIR_MODE))) {
+            Ok(()) | Err(Errno::EXIST) => {}
+            Err(e) => return Err(e).with_context(|| format!("creating {path}")),
+        }
+        let fd = rustix::fs::openat(&parent, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+            .with_context(|| format!("opening {path}"))?;
+        self.set_fd_attrs(&fd, path, mode, uid, gid)?;
+        rustix::fs::fsync(&parent).with_context(|| format!("syncing the parent of {path}"))
+    }
+
+    /// Sets mode and owner of an existing file or directory (links keep theirs).
+    pub fn set_attrs(&self, path: &str, mode: Option<u32>, uid: Option<u32>, gid: Option<u32>) -> Result<()> {
+        let (dir, name) = split(path)?;
+        let parent = self.open_dir(dir, false)?;
+        let fd = rustix::fs::openat(&parent, name, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+            .with_context(|| format!("opening {path}"))?;
+        let st = rustix::fs::fstat(&fd)?;
+        if FileType::from_raw_mode(st.st_mode) == FileType::Symlink {
+            let (u, g) = (uid.map(Uid::from_raw), gid.map(Gid::from_raw));
+            return rustix::fs::chownat(&parent, name, u, g, AtFlags::SYMLINK_NOFOLLOW).with_context(|| format!("chown {path}"));
+        }
+        let fd = rustix::fs::openat(&parent, name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK, Mode::empty())
+            .with_context(|| format!("opening {path}"))?;
+        self.set_fd_attrs(&fd, path, mode, uid, gid)
+    }
+
+    fn set_fd_attrs(&self, fd: &OwnedFd, path: &str, mode: Option<u32>, uid: Option<u32>, gid: Option<u32>) -> Result<()> {
+        if uid.is_some() || gid.is_some() {
+            rustix::fs::fchown(fd, uid.map(Uid::from_raw), gid.map(Gid::from_raw)).with_context(|| format!("setting the owner of {path}"))?;
+        }
+        if let Some(mode) = mode {
+            rustix::fs::fchmod(fd, Mode::from_raw_mode(mode)).with_context(|| format!("setting the mode of {path}"))?;
+        }
+        Ok(())
+    }
+
+    /// Removes a file, link or empty directory; an absent path is fine.
+    pub fn remove(&self, path: &str) -> Result<()> {
+        let (dir, name) = split(path)?;
+        let parent = match self.open_dir(dir, false) {
+            Ok(fd) => fd,
+            Err(_) if !self.exists_dir(dir) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let flags = match rustix::fs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => AtFlags::REMOVEDIR,
+            Ok(_) => AtFlags::empty(),
+            Err(Errno::NOENT) => return Ok(()),
+            Err(e) => return Err(e).with_context(|| format!("inspecting {path}")),
+        };
+        match rustix::fs::unlinkat(&parent, name, flags) {
+            Ok(()) | Err(Errno::NOENT) => Ok(()),
+            Err(Errno::NOTEMPTY | Errno::EXIST) => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("removing {path}")),
+        }
+    }
+
+    fn exists_dir(&self, dir: &str) -> bool {
+        matches!(self.observe(dir), crate::model::plan::Observed::Directory { .. }) || dir == "/"
+    }
+
+    /// Removes leftover temp files of interrupted runs from directory `dir`; returns how many.
+    pub fn clean_temp_files(&self, dir: &str) -> Result<usize> {
+        let Ok(fd) = self.open_dir(dir, false) else { return Ok(0) };
+        let mut removed = 0;
+        let mut entries = rustix::fs::Dir::read_from(&fd).with_context(|| format!("listing {dir}"))?;
+        let mut names = Vec::new();
+        while let Some(entry) = entries.next() {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(TEMP_PREFIX) {
+                names.push(name);
+            }
+        }
+        for name in names {
+            rustix::fs::unlinkat(&fd, name.as_str(), AtFlags::empty()).with_context(|| format!("removing {dir}/{name}"))?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    /// Syncs a staged file's data.
+    pub fn sync_staged(&self, staged: &Staged) -> Result<()> {
+        let fd = rustix::fs::openat(&staged.dir, staged.temp.as_str(), OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+        rustix::fs::fsync(&fd).with_context(|| format!("syncing {}", staged.path))
+    }
+
+    /// Syncs the directory holding `path` (after a rename or removal in it).
+    pub fn sync_dir_of(&self, path: &str) -> Result<()> {
+        let (dir, _) = split(path)?;
+        let fd = self.open_dir(dir, false)?;
+        rustix::fs::fsync(&fd).with_context(|| format!("syncing {dir}"))
+    }
+
+    /// Flushes everything written under the root to disk (one `syncfs`).
+    pub fn sync(&self) -> Result<()> {
+        let fd = rustix::fs::openat(self.handle(), ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+        rustix::fs::syncfs(&fd).context("syncing the root filesystem")
+    }
+}
+
+/// Removes `name` in `dir` and everything below it, without following symlinks.
+fn remove_tree(dir: &OwnedFd, name: &str) -> Result<()> {
+    let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
+        rustix::fs::unlinkat(dir, name, AtFlags::empty())?;
+        return Ok(());
+    }
+    let sub = rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+    let mut names = Vec::new();
+    let mut entries = rustix::fs::Dir::read_from(&sub)?;
+    while let Some(entry) = entries.next() {
+        let entry = entry?;
+        let n = entry.file_name().to_string_lossy().into_owned();
+        if n != "." && n != ".." {
+            names.push(n);
+        }
+    }
+    for n in names {
+        remove_tree(&sub, &n)?;
+    }
+    rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::os::unix::fs::{MetadataExt, symlink};
+
+    #[test]
+    fn staged_files_appear_only_on_commit_with_mode_and_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        let staged = root.stage_file("/etc/app/a.conf", b"v1\n", 0o640, 0, 0).unwrap();
+        assert!(!dir.path().join("etc/app/a.conf").exists(), "not visible before commit");
+        root.commit(staged, false).unwrap();
+        let meta = fs::metadata(dir.path().join("etc/app/a.conf")).unwrap();
+        assert_eq!((meta.mode() & 0o7777, fs::read(dir.path().join("etc/app/a.conf")).unwrap()), (0o640, b"v1\n".to_vec()));
+        assert_eq!(fs::metadata(dir.path().join("etc/app")).unwrap().mode() & 0o7777, 0o755);
+        let leftover = root.stage_file("/etc/app/a.conf", b"v2\n", 0o644, 0, 0).unwrap();
+        drop(leftover);
+        assert_eq!(root.clean_temp_files("/etc/app").unwrap(), 1, "an uncommitted temp file is a leftover");
+        assert_eq!(fs::read_dir(dir.path().join("etc/app")).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn refuses_to_write_through_symlinked_parents() {
+        let outside = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        symlink(outside.path(), dir.path().join("etc")).unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        let err = root.stage_file("/etc/x", b"x", 0o644, 0, 0).unwrap_err().to_string();
+        assert!(err.contains("/etc is a symlink or not a directory"), "{err}");
+        assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0, "nothing written outside the root");
+    }
+
+    #[test]
+    fn links_directories_and_removal() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        root.commit(root.stage_file("/etc/orig", b"x", 0o644, 0, 0).unwrap(), false).unwrap();
+        root.commit(root.stage_symlink("/etc/sym", "orig", 0, 0).unwrap(), false).unwrap();
+        root.commit(root.stage_hardlink("/etc/hard", "/etc/orig").unwrap(), false).unwrap();
+        assert_eq!(fs::read_link(dir.path().join("etc/sym")).unwrap().to_str(), Some("orig"));
+        assert_eq!(fs::metadata(dir.path().join("etc/hard")).unwrap().ino(), fs::metadata(dir.path().join("etc/orig")).unwrap().ino());
+        root.make_dir("/var/lib/x", Some(0o711), None, None, false).unwrap();
+        assert_eq!(fs::metadata(dir.path().join("var/lib/x")).unwrap().mode() & 0o7777, 0o711);
+        root.remove("/etc/sym").unwrap();
+        root.remove("/etc/nothing").unwrap();
+        assert!(!dir.path().join("etc/sym").exists());
+        assert!(root.stage_hardlink("/etc/h2", "/var/lib/x").unwrap_err().to_string().contains("is a directory"));
+    }
+}
