@@ -152,3 +152,133 @@ pub fn compare_diags(expected: &[Diag], actual: &[Diag]) -> Vec<String> {
     }
     problems
 }
+
+/// Whether the tests run as root (needed to create files owned by other users).
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// A fresh root as the conformance checker makes it: `etc/` with `passwd` and `group`.
+pub fn conformance_root() -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    let etc = root.path().join("etc");
+    std::fs::create_dir(&etc).unwrap();
+    std::fs::set_permissions(&etc, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(etc.join("passwd"), "root:x:0:0:root:/root:/bin/bash\ncore:x:1000:1000:CoreOS Admin:/var/home/core:/bin/bash\n").unwrap();
+    std::fs::write(etc.join("group"), "root:x:0:\ncore:x:1000:\n").unwrap();
+    root
+}
+
+/// One manifest line per node below `root`, as `tools/tree-manifest.py` prints them: path →
+/// (type, line).
+pub fn manifest(root: &Path) -> BTreeMap<String, (String, String)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let rel = format!("/{}", path.strip_prefix(root).unwrap().display());
+            if ["/etc/passwd", "/etc/group", "/etc/.ignition-result.json"].contains(&rel.as_str()) {
+                continue;
+            }
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let (typ, payload) = if meta.file_type().is_symlink() {
+                ("link", std::fs::read_link(&path).unwrap().display().to_string())
+            } else if meta.is_dir() {
+                stack.push(path.clone());
+                ("dir", "-".to_string())
+            } else if meta.is_file() {
+                use sha2::Digest;
+                ("file", hex::encode(sha2::Sha256::digest(std::fs::read(&path).unwrap())))
+            } else {
+                ("other", "-".to_string())
+            };
+            let line = format!("{typ} {rel} {:04o} {}:{} {payload}", meta.mode() & 0o7777, meta.uid(), meta.gid());
+            out.insert(rel, (typ.to_string(), line));
+        }
+    }
+    out
+}
+
+/// Parses an `expected.tree`.
+pub fn parse_manifest(text: &str) -> BTreeMap<String, (String, String)> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let mut parts = l.splitn(3, ' ');
+            let typ = parts.next().unwrap_or("").to_string();
+            let path = parts.next().unwrap_or("").to_string();
+            (path, (typ, l.to_string()))
+        })
+        .collect()
+}
+
+/// Drops what the conformance checker ignores on both sides: presets, enablement links and
+/// their directories, CoreOps's state, `/run`, `.ssh`, account databases, and directories left
+/// only as parents of dropped nodes that the other side lacks.
+pub fn filter_manifests(
+    exp: &BTreeMap<String, (String, String)>,
+    act: &BTreeMap<String, (String, String)>,
+) -> (BTreeMap<String, (String, String)>, BTreeMap<String, (String, String)>) {
+    const DROP_TREES: [&str; 3] = ["/etc/systemd/system-preset", "/var/lib/core-ops", "/run"];
+    const ACCOUNT_FILES: [&str; 11] = [
+        "/etc/shadow", "/etc/gshadow", "/etc/passwd-", "/etc/group-", "/etc/shadow-", "/etc/gshadow-", "/etc/subuid",
+        "/etc/subgid", "/etc/subuid-", "/etc/subgid-", "/etc/.pwd.lock",
+    ];
+    let unit_link_dir = |name: &str| name.ends_with(".wants") || name.ends_with(".requires");
+    let primary_drop = |path: &str, typ: &str| {
+        let (parent, base) = path.rsplit_once('/').unwrap_or(("", path));
+        ACCOUNT_FILES.contains(&path)
+            || DROP_TREES.iter().any(|t| path == *t || path.starts_with(&format!("{t}/")))
+            || path.ends_with("/.ssh")
+            || path.contains("/.ssh/")
+            || (typ == "link" && unit_link_dir(parent.rsplit('/').next().unwrap_or("")))
+            || (typ == "dir" && unit_link_dir(base))
+    };
+    let ancestors = |p: &str| {
+        let mut out = Vec::new();
+        let mut cur = p.to_string();
+        while let Some((parent, _)) = cur.rsplit_once('/') {
+            if parent.is_empty() {
+                break;
+            }
+            out.push(parent.to_string());
+            cur = parent.to_string();
+        }
+        out
+    };
+    let mut sides: Vec<(BTreeMap<String, (String, String)>, std::collections::BTreeSet<String>)> = [exp, act]
+        .iter()
+        .map(|m| {
+            let kept: BTreeMap<_, _> = m.iter().filter(|(p, v)| !primary_drop(p, &v.0)).map(|(p, v)| (p.clone(), v.clone())).collect();
+            let dropped = m.keys().filter(|p| !kept.contains_key(*p)).cloned().collect();
+            (kept, dropped)
+        })
+        .collect();
+    loop {
+        let mut changed = false;
+        for i in 0..2 {
+            let other: std::collections::BTreeSet<String> = sides[1 - i].0.keys().cloned().collect();
+            let (kept, dropped) = &mut sides[i];
+            let kept_desc: std::collections::BTreeSet<String> = kept.keys().flat_map(|p| ancestors(p)).collect();
+            let dropped_desc: std::collections::BTreeSet<String> = dropped.iter().flat_map(|p| ancestors(p)).collect();
+            let remove: Vec<String> = kept
+                .iter()
+                .filter(|(p, v)| v.0 == "dir" && dropped_desc.contains(*p) && !kept_desc.contains(*p) && !other.contains(*p))
+                .map(|(p, _)| p.clone())
+                .collect();
+            for p in remove {
+                kept.remove(&p);
+                dropped.insert(p);
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let act_side = sides.pop().unwrap().0;
+    let exp_side = sides.pop().unwrap().0;
+    (exp_side, act_side)
+}
