@@ -43,7 +43,8 @@ fn apply_writes_the_tree_the_reference_ignition_writes() {
             (true, Some(0)) => failures.push(format!("{name}: applied, but the reference apply fails on this config")),
             (true, _) => {}
             (false, Some(0)) => {
-                let (exp, act) = common::filter_manifests(&common::parse_manifest(&expected), &common::manifest(root.path()));
+                let (exp, act) =
+                    common::filter_manifests(&common::parse_manifest(&expected), &common::manifest(root.path()));
                 if exp != act {
                     let mut diff = Vec::new();
                     for p in exp.keys().chain(act.keys()).collect::<std::collections::BTreeSet<_>>() {

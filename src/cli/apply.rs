@@ -53,24 +53,35 @@ pub fn run(args: &Args) -> Result<u8> {
     let fetch: Box<dyn Fetch> = if args.offline { Box::new(Offline) } else { Box::new(HttpFetch::new()?) };
     let opts = ApplyOptions { adopt: args.adopt, lock_timeout: Duration::from_secs(args.lock_timeout) };
     let report = execute::apply(&root, &apply_input(&loaded, &args.input), fetch.as_ref(), opts)?;
-    print(&loaded, &report, args)?;
+    print(&loaded, &report, &args.root, args.output, args.verbose)?;
     Ok(if report.outcome == Outcome::Converged { EXIT_OK } else { EXIT_FAILURE })
 }
 
 /// The apply input of a loaded source.
 pub fn apply_input(loaded: &Loaded, args: &InputArgs) -> ApplyInput {
     let source = match &args.source_repo {
-        Some(repo) => SourceRef { kind: "source-repo".into(), location: repo.display().to_string(), host: Some(loaded.host.clone()), reference: None },
+        Some(repo) => SourceRef {
+            kind: "source-repo".into(),
+            location: repo.display().to_string(),
+            host: Some(loaded.host.clone()),
+            reference: None,
+        },
         None => SourceRef { kind: "config".into(), location: loaded.source.clone(), host: None, reference: None },
     };
     ApplyInput { host: loaded.host.clone(), config: loaded.config.clone(), origins: loaded.origins.clone(), source }
 }
 
 /// Prints an apply report.
-pub fn print(loaded: &Loaded, report: &ApplyReport, args: &Args) -> Result<()> {
-    let plan = crate::cli::plan::report(loaded, &report.desired, &report.plan, &args.root.display().to_string());
+pub fn print(
+    loaded: &Loaded,
+    report: &ApplyReport,
+    root: &std::path::Path,
+    output: OutputFormat,
+    verbose: bool,
+) -> Result<()> {
+    let plan = crate::cli::plan::report(loaded, &report.desired, &report.plan, &root.display().to_string());
     let mut out = io::stdout().lock();
-    match args.output {
+    match output {
         OutputFormat::Json => {
             let doc = ApplyReportJson {
                 schema_version: APPLY_SCHEMA_VERSION,
@@ -85,12 +96,14 @@ pub fn print(loaded: &Loaded, report: &ApplyReport, args: &Args) -> Result<()> {
             writeln!(out)?;
         }
         OutputFormat::Human => {
-            render_human(&mut out, &plan, args.verbose, Style::detect(io::stdout().is_terminal()))?;
+            render_human(&mut out, &plan, verbose, Style::detect(io::stdout().is_terminal()))?;
             if report.cleaned > 0 {
                 writeln!(out, "Removed {} leftover temp file(s) of an interrupted run.", report.cleaned)?;
             }
             match report.outcome {
-                Outcome::Converged => writeln!(out, "Apply complete: revision {} is generation {}.", report.revision, report.generation)?,
+                Outcome::Converged => {
+                    writeln!(out, "Apply complete: revision {} is generation {}.", report.revision, report.generation)?
+                }
                 other => {
                     writeln!(out, "Apply {}: revision {} was not recorded as applied.", other.name(), report.revision)?;
                     for e in &report.errors {

@@ -2,14 +2,20 @@
 //! - [`render_ignition`] — `core-ops render-ignition`, a drop-in for `butane`.
 //! - [`plan`] — `core-ops plan`, the read-only preview of a host's changes.
 //! - [`apply`] — `core-ops apply`, converging the host.
+//! - [`status`] — `core-ops status`, the last apply and drift since.
+//! - [`explain`] — `core-ops explain`, one object's action, origin and history.
+//! - [`rollback`] — `core-ops rollback`, back to an earlier applied revision.
 //! - [`input`] — the inputs those share: a source repository or one config.
 //! - [`report`] — the JSON documents and their schemas.
 
 pub mod apply;
+pub mod explain;
 pub mod input;
 pub mod plan;
 pub mod render_ignition;
 pub mod report;
+pub mod rollback;
+pub mod status;
 
 use std::process::ExitCode;
 
@@ -82,6 +88,12 @@ pub enum Command {
     Plan(plan::Args),
     /// Make the host match the desired state, and record what was written.
     Apply(apply::Args),
+    /// Show what was last applied, how the last run ended, and drift since.
+    Status(status::Args),
+    /// Explain one object: its next action and why, its origin, its history.
+    Explain(explain::Args),
+    /// Converge back to an earlier applied revision.
+    Rollback(rollback::Args),
 }
 
 /// Parses `args` and runs the command; returns the process exit code.
@@ -101,6 +113,9 @@ where
         Command::RenderIgnition(args) => render_ignition::run(&args),
         Command::Plan(args) => plan::run(&args),
         Command::Apply(args) => apply::run(&args),
+        Command::Status(args) => status::run(&args),
+        Command::Explain(args) => explain::run(&args),
+        Command::Rollback(args) => rollback::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

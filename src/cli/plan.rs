@@ -1,19 +1,23 @@
 //! `core-ops plan`: what applying would change on the host, and why — read-only.
 
-use std::collections::BTreeMap;
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
+use crate::cli::apply::apply_input;
 use crate::cli::input::{self, InputArgs, Loaded};
 use crate::cli::report::{
     PLAN_SCHEMA_VERSION, PlanDesired, PlanDetail, PlanDiff, PlanObject, PlanOrigin, PlanOverride, PlanReport,
     PlanSkipped, PlanSummary, PlanUnit,
 };
-use crate::cli::{EXIT_CHANGES_PENDING, EXIT_OK, OutputFormat};
+use crate::cli::{EXIT_CHANGES_PENDING, EXIT_FAILURE, EXIT_OK, Exit, OutputFormat};
+use crate::host::execute;
+use crate::host::fetch::HttpFetch;
 use crate::host::root::Root;
+use crate::host::store;
 use crate::model::desired::{DesiredState, Object, Owner, Role};
+use crate::model::ignition::children::{Fetch, Offline};
 use crate::model::plan::{self, Change, ContentDiff, Detail, Plan, PlanOptions};
 use crate::model::source::compose::Origin;
 
@@ -38,6 +42,12 @@ pub struct Args {
     /// Exit with 3 when changes are pending (0 when none).
     #[arg(long)]
     pub exit_code: bool,
+    /// Fetch nothing over the network (remote merge children cannot be planned then).
+    #[arg(long)]
+    pub offline: bool,
+    /// Plan as `apply --adopt` would: differing unowned paths are taken over.
+    #[arg(long)]
+    pub adopt: bool,
 }
 
 /// Runs the command.
@@ -46,10 +56,14 @@ pub fn run(args: &Args) -> Result<u8> {
     for w in &loaded.warnings {
         eprintln!("{w}");
     }
-    let desired = loaded.desired();
     let root = Root::open(&args.root)?;
-    let observed = root.observe_all(desired.objects.keys());
-    let plan = plan::plan(&desired, &observed, &BTreeMap::new(), PlanOptions::default());
+    let state = store::load_state(&root)?;
+    let fetch: Box<dyn Fetch> = if args.offline { Box::new(Offline) } else { Box::new(HttpFetch::new()?) };
+    let input = apply_input(&loaded, &args.input);
+    let desired = execute::build_desired(&root, &input, fetch.as_ref(), false)
+        .map_err(|e| Exit::new(EXIT_FAILURE, format!("error: {e}")))?;
+    let (observed, owned) = execute::observe(&root, &desired, &state);
+    let plan = plan::plan(&desired, &observed, &owned, PlanOptions { adopt: args.adopt });
     let report = report(&loaded, &desired, &plan, &args.root.display().to_string());
     let mut out = io::stdout().lock();
     match args.output {
@@ -195,12 +209,14 @@ impl Style {
         Style { color: false }
     }
 
-    fn paint(self, code: &str, text: &str) -> String {
+    /// `text` in ANSI colour `code`, when colour is on.
+    pub fn paint(self, code: &str, text: &str) -> String {
         if self.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
     }
 }
 
-fn action_mark(action: &str) -> (&'static str, &'static str) {
+/// The mark and colour of an action.
+pub fn action_mark(action: &str) -> (&'static str, &'static str) {
     match action {
         "create" => ("+", "32"),
         "update" => ("~", "33"),

@@ -13,7 +13,9 @@ use crate::cli::input::{self, InputArgs};
 use crate::cli::{EXIT_FAILURE, EXIT_OK};
 use crate::host::files_dir::DiskFilesDir;
 use crate::model::butane::{self, Failure, Stage};
+use crate::model::ignition::dataurl;
 use crate::model::report::{Diagnostic, Report};
+use crate::model::state::{self, SourceRef};
 
 /// Arguments of `render-ignition`.
 #[derive(Debug, clap::Args)]
@@ -93,11 +95,35 @@ fn render_host(args: &Args, repo: &std::path::Path) -> Result<u8> {
     if report.has_errors() {
         return Ok(EXIT_FAILURE);
     }
-    let json = crate::model::decode::ToJson::to_json(&loaded.config);
+    let config = with_initial_state(&loaded, repo);
+    let json = crate::model::decode::ToJson::to_json(&config);
     let mut text = if args.pretty { json.to_pretty() } else { json.to_compact() };
     text.push('\n');
     write_output(args.output.as_deref(), text.as_bytes())?;
     Ok(EXIT_OK)
+}
+
+/// The host's config plus CoreOps's state file, so that the first `apply` on the provisioned
+/// machine already owns everything Ignition wrote.
+fn with_initial_state(loaded: &input::Loaded, repo: &std::path::Path) -> crate::model::ignition::types::Config {
+    use crate::model::ignition::types::{File, Resource};
+    let revision = crate::host::execute::revision_of(&loaded.config);
+    let source = SourceRef {
+        kind: "source-repo".into(),
+        location: repo.display().to_string(),
+        host: Some(loaded.host.clone()),
+        reference: None,
+    };
+    let initial = state::initial(&loaded.desired(), &revision, source, state::FIRST_BOOT);
+    let made = dataurl::make(&state::to_bytes(&initial), None, true);
+    let mut config = loaded.config.clone();
+    config.storage.files.push(File {
+        path: crate::host::store::STATE_FILE.into(),
+        mode: Some(0o600),
+        contents: Resource { source: Some(made.url), compression: made.compression, ..Resource::default() },
+        ..File::default()
+    });
+    config
 }
 
 fn read_input(input: Option<&std::path::Path>) -> Result<(String, String)> {

@@ -173,6 +173,8 @@ pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
         ("plan.schema.json", schemars::schema_for!(PlanReport)),
         ("apply.schema.json", schemars::schema_for!(ApplyReportJson)),
         ("state.schema.json", schemars::schema_for!(crate::model::state::State)),
+        ("status.schema.json", schemars::schema_for!(StatusReport)),
+        ("explain.schema.json", schemars::schema_for!(ExplainReport)),
     ]
 }
 
@@ -196,4 +198,91 @@ pub struct ApplyReportJson {
     pub cleaned_temp_files: usize,
     /// The plan that was executed.
     pub plan: PlanReport,
+}
+
+/// Version of the status document.
+pub const STATUS_SCHEMA_VERSION: u32 = 1;
+
+/// `core-ops status --output json`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct StatusReport {
+    /// Version of this document's shape.
+    pub schema_version: u32,
+    /// The root inspected.
+    pub root: String,
+    /// Where the desired state comes from, once something was applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<crate::model::state::SourceRef>,
+    /// The last converged revision.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// Successful applies so far.
+    pub generation: u64,
+    /// When the last revision converged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied_at: Option<String>,
+    /// How the last run ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<crate::model::state::RunResult>,
+    /// The revision of an apply that was interrupted, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<String>,
+    /// Owned objects and whether the host still holds what was written.
+    pub owned: Vec<StatusObject>,
+    /// Owned objects that changed on the host since the last apply.
+    pub drifted: usize,
+}
+
+/// One owned object in a status report.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct StatusObject {
+    /// Absolute path.
+    pub path: String,
+    /// Kind written.
+    pub kind: String,
+    /// `ok`, `modified` or `missing`.
+    pub state: String,
+    /// Where it was declared.
+    pub origin: PlanOrigin,
+}
+
+/// Version of the explain document.
+pub const EXPLAIN_SCHEMA_VERSION: u32 = 1;
+
+/// `core-ops explain OBJECT --output json`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ExplainReport {
+    /// Version of this document's shape.
+    pub schema_version: u32,
+    /// The object asked about (a path or a unit name).
+    pub object: String,
+    /// The path it resolved to.
+    pub path: String,
+    /// What the next apply would do with it, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanObject>,
+    /// Whether CoreOps owns it.
+    pub owned: bool,
+    /// Where it was declared (desired or, for stale objects, recorded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<PlanOrigin>,
+    /// The oldest kept revision since which it has had its current content.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_changed_in: Option<String>,
+    /// Applied revisions (newest first) that contain it, with its content hash in each.
+    pub history: Vec<ExplainRevision>,
+}
+
+/// The object in one applied revision.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ExplainRevision {
+    /// Revision id.
+    pub revision: String,
+    /// Generation it was applied as.
+    pub generation: u64,
+    /// When.
+    pub applied_at: String,
+    /// Content hash (files), or link target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
 }

@@ -111,14 +111,12 @@ pub fn apply(root: &Root, input: &ApplyInput, fetch: &dyn Fetch, opts: ApplyOpti
         errors: Vec::new(),
         cleaned: 0,
     };
-    let desired = match build_desired(root, input, fetch) {
+    let desired = match build_desired(root, input, fetch, true) {
         Ok(d) => d,
         Err(e) => return finish_failed(root, &mut state, report, vec![e], &input.host),
     };
-    let owned_now = state.owned();
-    report.cleaned = clean_leftovers(root, desired.paths().chain(owned_now.keys()))?;
-    let mut observed = root.observe_all(desired.paths().chain(owned_now.keys()).chain(state.pending_records().keys()));
-    let owned = owned_with_recovered(&state, &observed);
+    report.cleaned = clean_leftovers(root, desired.paths().chain(state.owned().keys()))?;
+    let (mut observed, owned) = observe(root, &desired, &state);
     let the_plan = plan::plan(&desired, &observed, &owned, PlanOptions { adopt: opts.adopt });
     report.plan = the_plan.clone();
     report.desired = desired.clone();
@@ -132,7 +130,11 @@ pub fn apply(root: &Root, input: &ApplyInput, fetch: &dyn Fetch, opts: ApplyOpti
         return finish_failed(root, &mut state, report, blocked, &input.host);
     }
     let records = records_for(&desired, &observed);
-    state.pending = Some(Pending { revision: revision.clone(), started_at: store::now(), objects: records.values().cloned().collect() });
+    state.pending = Some(Pending {
+        revision: revision.clone(),
+        started_at: store::now(),
+        objects: records.values().cloned().collect(),
+    });
     if the_plan.has_changes() {
         store::save_state(root, &state)?;
     }
@@ -146,8 +148,12 @@ pub fn apply(root: &Root, input: &ApplyInput, fetch: &dyn Fetch, opts: ApplyOpti
     }
     observed = root.observe_all(desired.paths());
     let check = plan::plan(&desired, &observed, &owned, PlanOptions { adopt: true });
-    let unconverged: Vec<String> =
-        check.changes.iter().filter(|c| c.action != Action::NoOp && desired.objects.contains_key(&c.path)).map(|c| c.path.clone()).collect();
+    let unconverged: Vec<String> = check
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp && desired.objects.contains_key(&c.path))
+        .map(|c| c.path.clone())
+        .collect();
     if !unconverged.is_empty() {
         report.errors.push(format!("not converged after writing: {}", unconverged.join(", ")));
         report.outcome = Outcome::PartiallyApplied;
@@ -166,7 +172,11 @@ pub fn apply(root: &Root, input: &ApplyInput, fetch: &dyn Fetch, opts: ApplyOpti
     }
     state.generation += 1;
     state.source = Some(input.source.clone());
-    state.last_applied = Some(Applied { revision: revision.clone(), applied_at: store::now(), objects: records_for(&desired, &observed).into_values().collect() });
+    state.last_applied = Some(Applied {
+        revision: revision.clone(),
+        applied_at: store::now(),
+        objects: records_for(&desired, &observed).into_values().collect(),
+    });
     state.pending = None;
     report.generation = state.generation;
     report.outcome = Outcome::Converged;
@@ -189,15 +199,23 @@ pub fn apply(root: &Root, input: &ApplyInput, fetch: &dyn Fetch, opts: ApplyOpti
     Ok(report)
 }
 
-/// The desired state with children merged, inline hashes checked, remote contents fetched and
-/// enablement links computed.
-fn build_desired(root: &Root, input: &ApplyInput, fetch: &dyn Fetch) -> std::result::Result<DesiredState, String> {
+/// The desired state with children merged, inline hashes checked, enablement links computed
+/// and, with `fetch_contents`, remote contents fetched and verified.
+pub fn build_desired(
+    root: &Root,
+    input: &ApplyInput,
+    fetch: &dyn Fetch,
+    fetch_contents: bool,
+) -> std::result::Result<DesiredState, String> {
     let config = children::resolve(input.config.clone(), fetch)?;
     children::check_inline_hashes(&config)?;
-    let mut desired = desired::from_config(&config, &input.origins, &Origin { file: input.source.location.clone(), path: None });
-    let problems = desired.fetch_remote(fetch);
-    if !problems.is_empty() {
-        return Err(problems.join("; "));
+    let mut desired =
+        desired::from_config(&config, &input.origins, &Origin { file: input.source.location.clone(), path: None });
+    if fetch_contents {
+        let problems = desired.fetch_remote(fetch);
+        if !problems.is_empty() {
+            return Err(problems.join("; "));
+        }
     }
     let lookup = |file: &str| {
         VENDOR_UNIT_DIRS.iter().find_map(|dir| {
@@ -212,12 +230,23 @@ fn build_desired(root: &Root, input: &ApplyInput, fetch: &dyn Fetch) -> std::res
 
 /// Removes temp files of interrupted runs next to every managed path.
 fn clean_leftovers<'a>(root: &Root, paths: impl Iterator<Item = &'a String>) -> Result<usize> {
-    let dirs: BTreeSet<&str> = paths.filter_map(|p| p.rsplit_once('/').map(|(d, _)| if d.is_empty() { "/" } else { d })).collect();
+    let dirs: BTreeSet<&str> =
+        paths.filter_map(|p| p.rsplit_once('/').map(|(d, _)| if d.is_empty() { "/" } else { d })).collect();
     let mut cleaned = 0;
     for dir in dirs {
         cleaned += root.clean_temp_files(dir)?;
     }
     Ok(cleaned)
+}
+
+/// Observes every path the desired state and the state speak of; returns the observation and
+/// the owned set.
+pub fn observe(root: &Root, desired: &DesiredState, state: &State) -> (ObservedState, BTreeMap<String, Owned>) {
+    let owned_now = state.owned();
+    let pending = state.pending_records();
+    let observed = root.observe_all(desired.paths().chain(owned_now.keys()).chain(pending.keys()));
+    let owned = owned_with_recovered(state, &observed);
+    (observed, owned)
 }
 
 /// The owned set: the last apply's, plus what an interrupted apply wrote (its records that the
@@ -247,16 +276,20 @@ fn records_for(desired: &DesiredState, observed: &ObservedState) -> BTreeMap<Str
         .values()
         .map(|o| {
             let (seen_uid, seen_gid) = match observed.nodes.get(&o.path) {
-                Some(Observed::File { uid, gid, .. } | Observed::Directory { uid, gid, .. } | Observed::Symlink { uid, gid, .. }) => {
-                    (*uid, *gid)
-                }
+                Some(
+                    Observed::File { uid, gid, .. }
+                    | Observed::Directory { uid, gid, .. }
+                    | Observed::Symlink { uid, gid, .. },
+                ) => (*uid, *gid),
                 _ => (0, 0),
             };
             let uid = resolve_id(&o.user, &observed.users).unwrap_or(seen_uid);
             let gid = resolve_id(&o.group, &observed.groups).unwrap_or(seen_gid);
             let mut record = ObjectRecord::of(o, Some(uid), Some(gid));
             if o.mode.is_none() {
-                if let Some(Observed::File { mode, .. } | Observed::Directory { mode, .. }) = observed.nodes.get(&o.path) {
+                if let Some(Observed::File { mode, .. } | Observed::Directory { mode, .. }) =
+                    observed.nodes.get(&o.path)
+                {
                     record.mode = Some(*mode);
                 }
             }
@@ -293,7 +326,8 @@ fn execute(root: &Root, the_plan: &Plan, desired: &DesiredState, observed: &Obse
     }
     failpoint::hit("after-directories");
     let rewrites = |c: &plan::Change| {
-        c.action == Action::Create || c.details.iter().any(|d| matches!(d, Detail::Content | Detail::Target { .. } | Detail::Replace { .. }))
+        c.action == Action::Create
+            || c.details.iter().any(|d| matches!(d, Detail::Content | Detail::Target { .. } | Detail::Replace { .. }))
     };
     let mut staged = Vec::new();
     let mut attrs_only = Vec::new();
@@ -337,7 +371,11 @@ fn execute(root: &Root, the_plan: &Plan, desired: &DesiredState, observed: &Obse
     failpoint::hit("after-renames");
     for o in hardlinks {
         let target = o.target.as_deref().unwrap_or("");
-        let target = if target.starts_with('/') { target.to_string() } else { crate::model::butane::translate::clean(&format!("{}/{target}", o.path)) };
+        let target = if target.starts_with('/') {
+            target.to_string()
+        } else {
+            crate::model::butane::translate::clean(&format!("{}/{target}", o.path))
+        };
         let s = root.stage_hardlink(&o.path, &target)?;
         root.commit(s, o.overwrite)?;
     }
@@ -346,7 +384,8 @@ fn execute(root: &Root, the_plan: &Plan, desired: &DesiredState, observed: &Obse
         root.set_attrs(&o.path, o.mode, uid, gid)?;
     }
     failpoint::hit("after-attributes");
-    let mut removals: Vec<&str> = the_plan.changes.iter().filter(|c| c.action == Action::Delete).map(|c| c.path.as_str()).collect();
+    let mut removals: Vec<&str> =
+        the_plan.changes.iter().filter(|c| c.action == Action::Delete).map(|c| c.path.as_str()).collect();
     removals.sort_by_key(|p| std::cmp::Reverse((depth(p), p.to_string())));
     for path in removals {
         root.remove(path)?;
@@ -375,10 +414,20 @@ fn existing_or_new_content(o: &Object, seen: Option<&Observed>) -> Vec<u8> {
 fn set_last_run(state: &mut State, report: &ApplyReport) {
     let message = (!report.errors.is_empty()).then(|| report.errors.join("; "));
     let repeats = match &state.last_run {
-        Some(prev) if prev.result == report.outcome.name() && prev.revision == report.revision && prev.message == message => prev.repeats + 1,
+        Some(prev)
+            if prev.result == report.outcome.name() && prev.revision == report.revision && prev.message == message =>
+        {
+            prev.repeats + 1
+        }
         _ => 0,
     };
-    state.last_run = Some(RunResult { result: report.outcome.name().to_string(), revision: report.revision.clone(), at: store::now(), message, repeats });
+    state.last_run = Some(RunResult {
+        result: report.outcome.name().to_string(),
+        revision: report.revision.clone(),
+        at: store::now(),
+        message,
+        repeats,
+    });
 }
 
 fn record_run(root: &Root, state: &mut State, report: &ApplyReport) -> Result<()> {
@@ -387,7 +436,13 @@ fn record_run(root: &Root, state: &mut State, report: &ApplyReport) -> Result<()
     Ok(())
 }
 
-fn finish_failed(root: &Root, state: &mut State, mut report: ApplyReport, errors: Vec<String>, host: &str) -> Result<ApplyReport> {
+fn finish_failed(
+    root: &Root,
+    state: &mut State,
+    mut report: ApplyReport,
+    errors: Vec<String>,
+    host: &str,
+) -> Result<ApplyReport> {
     report.errors = errors;
     report.outcome = Outcome::Failed;
     record_run(root, state, &report)?;

@@ -33,11 +33,9 @@ impl HttpFetch {
 impl Fetch for HttpFetch {
     fn fetch(&self, resource: &Resource) -> Result<Vec<u8>, String> {
         let source = resource.source.as_deref().ok_or("the resource has no source")?;
-        let hash = resource
-            .verification
-            .hash
-            .as_deref()
-            .ok_or_else(|| format!("{source} has no verification.hash; CoreOps only writes fetched content it can verify"))?;
+        let hash = resource.verification.hash.as_deref().ok_or_else(|| {
+            format!("{source} has no verification.hash; CoreOps only writes fetched content it can verify")
+        })?;
         let scheme = source.split_once(':').map_or("", |(s, _)| s);
         if scheme != "http" && scheme != "https" {
             return Err(format!("{source}: the {scheme}: scheme is not fetched on running hosts (http and https are)"));
@@ -58,7 +56,9 @@ impl Fetch for HttpFetch {
         let bytes = match resource.compression.as_deref() {
             Some("gzip") => {
                 let mut out = Vec::new();
-                flate2::read::GzDecoder::new(raw.as_slice()).read_to_end(&mut out).map_err(|e| format!("{source}: not gzip data: {e}"))?;
+                flate2::read::GzDecoder::new(raw.as_slice())
+                    .read_to_end(&mut out)
+                    .map_err(|e| format!("{source}: not gzip data: {e}"))?;
                 out
             }
             _ => raw,

@@ -62,8 +62,9 @@ impl Root {
     /// components as root-owned 0755 directories. A symlink or non-directory on the way is an
     /// error: nothing is ever written through one.
     pub fn open_dir(&self, dir: &str, create: bool) -> Result<OwnedFd> {
-        let mut fd = rustix::fs::openat(self.handle(), ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-            .context("opening the root")?;
+        let mut fd =
+            rustix::fs::openat(self.handle(), ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+                .context("opening the root")?;
         let mut walked = String::new();
         for part in dir.split('/').filter(|p| !p.is_empty()) {
             if part == ".." || part == "." {
@@ -79,13 +80,16 @@ impl Root {
                         Ok(()) | Err(Errno::EXIST) => {}
                         Err(e) => return Err(e).with_context(|| format!("creating {walked}")),
                     }
-                    let next = rustix::fs::openat(&fd, part, flags, Mode::empty()).with_context(|| format!("opening {walked}"))?;
+                    let next = rustix::fs::openat(&fd, part, flags, Mode::empty())
+                        .with_context(|| format!("opening {walked}"))?;
                     rustix::fs::fchmod(&next, Mode::from_raw_mode(PARENT_DIR_MODE))?;
                     rustix::fs::fsync(&fd).with_context(|| format!("syncing the parent of {walked}"))?;
                     next
                 }
                 Err(Errno::NOTDIR | Errno::LOOP) => {
-                    bail!("{walked} is a symlink or not a directory; CoreOps never writes through symlinks under the root")
+                    bail!(
+                        "{walked} is a symlink or not a directory; CoreOps never writes through symlinks under the root"
+                    )
                 }
                 Err(e) => return Err(e).with_context(|| format!("opening {walked}")),
             };
@@ -148,7 +152,8 @@ impl Root {
         if replace_directory {
             if let Ok(st) = rustix::fs::statat(&staged.dir, staged.name.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
                 if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
-                    remove_tree(&staged.dir, &staged.name).with_context(|| format!("removing the directory at {}", staged.path))?;
+                    remove_tree(&staged.dir, &staged.name)
+                        .with_context(|| format!("removing the directory at {}", staged.path))?;
                 }
             }
         }
@@ -163,12 +168,21 @@ impl Root {
 
     /// Creates directory `path` (and its parents) or adjusts it; a non-directory in the way is
     /// replaced only when `replace`.
-    pub fn make_dir(&self, path: &str, mode: Option<u32>, uid: Option<u32>, gid: Option<u32>, replace: bool) -> Result<()> {
+    pub fn make_dir(
+        &self,
+        path: &str,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        replace: bool,
+    ) -> Result<()> {
         let (dir, name) = split(path)?;
         let parent = self.open_dir(dir, true)?;
         match rustix::fs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {}
-            Ok(_) if replace => rustix::fs::unlinkat(&parent, name, AtFlags::empty()).with_context(|| format!("removing {path}"))?,
+            Ok(_) if replace => {
+                rustix::fs::unlinkat(&parent, name, AtFlags::empty()).with_context(|| format!("removing {path}"))?
+            }
             Ok(_) => bail!("{path} exists and is not a directory"),
             Err(Errno::NOENT) => {}
             Err(e) => return Err(e).with_context(|| format!("inspecting {path}")),
@@ -177,8 +191,13 @@ impl Root {
             Ok(()) | Err(Errno::EXIST) => {}
             Err(e) => return Err(e).with_context(|| format!("creating {path}")),
         }
-        let fd = rustix::fs::openat(&parent, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-            .with_context(|| format!("opening {path}"))?;
+        let fd = rustix::fs::openat(
+            &parent,
+            name,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .with_context(|| format!("opening {path}"))?;
         self.set_fd_attrs(&fd, path, mode, uid, gid)?;
         rustix::fs::fsync(&parent).with_context(|| format!("syncing the parent of {path}"))
     }
@@ -192,16 +211,30 @@ impl Root {
         let st = rustix::fs::fstat(&fd)?;
         if FileType::from_raw_mode(st.st_mode) == FileType::Symlink {
             let (u, g) = (uid.map(Uid::from_raw), gid.map(Gid::from_raw));
-            return rustix::fs::chownat(&parent, name, u, g, AtFlags::SYMLINK_NOFOLLOW).with_context(|| format!("chown {path}"));
+            return rustix::fs::chownat(&parent, name, u, g, AtFlags::SYMLINK_NOFOLLOW)
+                .with_context(|| format!("chown {path}"));
         }
-        let fd = rustix::fs::openat(&parent, name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK, Mode::empty())
-            .with_context(|| format!("opening {path}"))?;
+        let fd = rustix::fs::openat(
+            &parent,
+            name,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
+            Mode::empty(),
+        )
+        .with_context(|| format!("opening {path}"))?;
         self.set_fd_attrs(&fd, path, mode, uid, gid)
     }
 
-    fn set_fd_attrs(&self, fd: &OwnedFd, path: &str, mode: Option<u32>, uid: Option<u32>, gid: Option<u32>) -> Result<()> {
+    fn set_fd_attrs(
+        &self,
+        fd: &OwnedFd,
+        path: &str,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+    ) -> Result<()> {
         if uid.is_some() || gid.is_some() {
-            rustix::fs::fchown(fd, uid.map(Uid::from_raw), gid.map(Gid::from_raw)).with_context(|| format!("setting the owner of {path}"))?;
+            rustix::fs::fchown(fd, uid.map(Uid::from_raw), gid.map(Gid::from_raw))
+                .with_context(|| format!("setting the owner of {path}"))?;
         }
         if let Some(mode) = mode {
             rustix::fs::fchmod(fd, Mode::from_raw_mode(mode)).with_context(|| format!("setting the mode of {path}"))?;
@@ -248,7 +281,8 @@ impl Root {
             }
         }
         for name in names {
-            rustix::fs::unlinkat(&fd, name.as_str(), AtFlags::empty()).with_context(|| format!("removing {dir}/{name}"))?;
+            rustix::fs::unlinkat(&fd, name.as_str(), AtFlags::empty())
+                .with_context(|| format!("removing {dir}/{name}"))?;
             removed += 1;
         }
         Ok(removed)
@@ -256,7 +290,12 @@ impl Root {
 
     /// Syncs a staged file's data.
     pub fn sync_staged(&self, staged: &Staged) -> Result<()> {
-        let fd = rustix::fs::openat(&staged.dir, staged.temp.as_str(), OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+        let fd = rustix::fs::openat(
+            &staged.dir,
+            staged.temp.as_str(),
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
         rustix::fs::fsync(&fd).with_context(|| format!("syncing {}", staged.path))
     }
 
@@ -269,7 +308,12 @@ impl Root {
 
     /// Flushes everything written under the root to disk (one `syncfs`).
     pub fn sync(&self) -> Result<()> {
-        let fd = rustix::fs::openat(self.handle(), ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+        let fd = rustix::fs::openat(
+            self.handle(),
+            ".",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
         rustix::fs::syncfs(&fd).context("syncing the root filesystem")
     }
 }
@@ -281,7 +325,12 @@ fn remove_tree(dir: &OwnedFd, name: &str) -> Result<()> {
         rustix::fs::unlinkat(dir, name, AtFlags::empty())?;
         return Ok(());
     }
-    let sub = rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+    let sub = rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
     let mut names = Vec::new();
     let mut entries = rustix::fs::Dir::read_from(&sub)?;
     while let Some(entry) = entries.next() {
@@ -312,7 +361,10 @@ mod tests {
         assert!(!dir.path().join("etc/app/a.conf").exists(), "not visible before commit");
         root.commit(staged, false).unwrap();
         let meta = fs::metadata(dir.path().join("etc/app/a.conf")).unwrap();
-        assert_eq!((meta.mode() & 0o7777, fs::read(dir.path().join("etc/app/a.conf")).unwrap()), (0o640, b"v1\n".to_vec()));
+        assert_eq!(
+            (meta.mode() & 0o7777, fs::read(dir.path().join("etc/app/a.conf")).unwrap()),
+            (0o640, b"v1\n".to_vec())
+        );
         assert_eq!(fs::metadata(dir.path().join("etc/app")).unwrap().mode() & 0o7777, 0o755);
         let leftover = root.stage_file("/etc/app/a.conf", b"v2\n", 0o644, 0, 0).unwrap();
         drop(leftover);
@@ -339,7 +391,10 @@ mod tests {
         root.commit(root.stage_symlink("/etc/sym", "orig", 0, 0).unwrap(), false).unwrap();
         root.commit(root.stage_hardlink("/etc/hard", "/etc/orig").unwrap(), false).unwrap();
         assert_eq!(fs::read_link(dir.path().join("etc/sym")).unwrap().to_str(), Some("orig"));
-        assert_eq!(fs::metadata(dir.path().join("etc/hard")).unwrap().ino(), fs::metadata(dir.path().join("etc/orig")).unwrap().ino());
+        assert_eq!(
+            fs::metadata(dir.path().join("etc/hard")).unwrap().ino(),
+            fs::metadata(dir.path().join("etc/orig")).unwrap().ino()
+        );
         root.make_dir("/var/lib/x", Some(0o711), None, None, false).unwrap();
         assert_eq!(fs::metadata(dir.path().join("var/lib/x")).unwrap().mode() & 0o7777, 0o711);
         root.remove("/etc/sym").unwrap();

@@ -44,8 +44,13 @@ pub struct RunLock {
 pub fn lock(root: &Root, timeout: Duration) -> Result<RunLock> {
     let (dir, name) = LOCK_FILE.rsplit_once('/').expect("the lock path has a directory");
     let dir_fd = root.open_dir(dir, true)?;
-    let fd = rustix::fs::openat(&dir_fd, name, OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::from_raw_mode(0o600))
-        .with_context(|| format!("opening the lock {}{LOCK_FILE}", root.path().display()))?;
+    let fd = rustix::fs::openat(
+        &dir_fd,
+        name,
+        OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )
+    .with_context(|| format!("opening the lock {}{LOCK_FILE}", root.path().display()))?;
     let started = Instant::now();
     loop {
         match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
@@ -151,7 +156,8 @@ pub fn list_history(root: &Root) -> Result<Vec<String>> {
 /// Loads the snapshot of `revision` (or the one before the current, when `None`).
 pub fn load_snapshot(root: &Root, revision: Option<&str>, current: Option<&str>) -> Result<Snapshot> {
     let names = list_history(root)?;
-    let rev_of = |n: &String| n.trim_end_matches(".json").split_once('-').map(|(_, r)| r.to_string()).unwrap_or_default();
+    let rev_of =
+        |n: &String| n.trim_end_matches(".json").split_once('-').map(|(_, r)| r.to_string()).unwrap_or_default();
     let chosen = match revision {
         Some(rev) => match names.iter().rev().find(|n| rev_of(n) == rev) {
             Some(exact) => Some(exact),
@@ -219,7 +225,8 @@ fn entry_key_parse(text: &str) -> Option<EntryKey> {
 /// The config of a snapshot.
 pub fn snapshot_config(snap: &Snapshot) -> Result<Config> {
     let text = serde_json::to_string(&snap.config)?;
-    let parsed = crate::model::ignition::spec::parse(&text).map_err(|e| anyhow::anyhow!("snapshot {} is unreadable: {e:?}", snap.revision))?;
+    let parsed = crate::model::ignition::spec::parse(&text)
+        .map_err(|e| anyhow::anyhow!("snapshot {} is unreadable: {e:?}", snap.revision))?;
     Ok(parsed.config)
 }
 
@@ -293,6 +300,11 @@ mod tests {
         assert_eq!(load_snapshot(&root, Some("r5"), None).unwrap().generation, 5);
         assert_eq!(load_snapshot(&root, None, Some("r12")).unwrap().generation, 11);
         assert!(load_snapshot(&root, Some("r1"), None).unwrap_err().to_string().contains("ambiguous"));
-        assert!(load_snapshot(&root, Some("r2"), None).unwrap_err().to_string().contains("no applied snapshot for revision r2"));
+        assert!(
+            load_snapshot(&root, Some("r2"), None)
+                .unwrap_err()
+                .to_string()
+                .contains("no applied snapshot for revision r2")
+        );
     }
 }

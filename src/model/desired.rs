@@ -205,7 +205,8 @@ const ACCOUNTS_FIRST_BOOT: &str = "first-boot-only until day-2 account support l
 pub fn from_config(cfg: &Config, origins: &BTreeMap<EntryKey, Origin>, fallback: &Origin) -> DesiredState {
     let origin = |key: EntryKey| origins.get(&key).cloned().unwrap_or_else(|| fallback.clone());
     // Before spec 3.6, Ignition drops setuid/setgid/sticky bits when it writes.
-    let special_bits = crate::model::ignition::spec::parse_version(&cfg.ignition.version).is_none_or(|s| s.honors_special_mode_bits());
+    let special_bits =
+        crate::model::ignition::spec::parse_version(&cfg.ignition.version).is_none_or(|s| s.honors_special_mode_bits());
     let to_mode = |mode: i64| to_mode(mode, special_bits);
     let mut state = DesiredState::default();
     for d in &cfg.storage.directories {
@@ -417,7 +418,8 @@ pub fn add_enablement(state: &mut DesiredState, lookup: &dyn Fn(&str) -> Option<
                         origin: intent.origin.clone(),
                     });
                 } else if !state.objects.contains_key(&link.path) {
-                    let absent = Absent { unit: intent.name.clone(), target: link.target, origin: intent.origin.clone() };
+                    let absent =
+                        Absent { unit: intent.name.clone(), target: link.target, origin: intent.origin.clone() };
                     state.absent.insert(link.path, absent);
                 }
             }
@@ -427,7 +429,11 @@ pub fn add_enablement(state: &mut DesiredState, lookup: &dyn Fn(&str) -> Option<
 
 /// The path and contents of the file defining unit `name`: from the desired state when it is
 /// written there, else from `lookup`.
-fn defining_unit_file(state: &DesiredState, name: &str, lookup: &dyn Fn(&str) -> Option<(String, String)>) -> Option<(String, String)> {
+fn defining_unit_file(
+    state: &DesiredState,
+    name: &str,
+    lookup: &dyn Fn(&str) -> Option<(String, String)>,
+) -> Option<(String, String)> {
     let file = unit::unit_file_name(name);
     let path = format!("{SYSTEMD_UNIT_DIR}/{file}");
     match state.objects.get(&path) {

@@ -296,7 +296,9 @@ pub fn plan(
             )
         })
         .collect();
-    for (path, record) in owned.iter().filter(|(p, _)| !desired.objects.contains_key(*p) && !desired.absent.contains_key(*p)) {
+    for (path, record) in
+        owned.iter().filter(|(p, _)| !desired.objects.contains_key(*p) && !desired.absent.contains_key(*p))
+    {
         changes.push(plan_stale(path, record, observed.nodes.get(path).unwrap_or(&Observed::Missing)));
     }
     for (path, absent) in &desired.absent {

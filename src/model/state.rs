@@ -13,6 +13,8 @@ use crate::model::source::compose::Origin;
 
 /// The state format this build writes.
 pub const STATE_SCHEMA_VERSION: u32 = 1;
+/// `applied_at` of the state that `render-ignition` embeds for the first boot.
+pub const FIRST_BOOT: &str = "first-boot";
 /// Snapshots kept in `history/`.
 pub const HISTORY_KEEP: usize = 10;
 
@@ -58,7 +60,7 @@ pub struct SourceRef {
 pub struct Applied {
     /// Revision id (content hash of the desired config, or the git commit).
     pub revision: String,
-    /// When it converged (RFC 3339, UTC).
+    /// When it converged (RFC 3339, UTC), or `first-boot` for the state Ignition wrote.
     pub applied_at: String,
     /// The objects CoreOps wrote and owns, by path.
     pub objects: Vec<ObjectRecord>,
@@ -128,7 +130,9 @@ pub enum StateError {
     #[error("the state file is corrupt ({0})")]
     Corrupt(String),
     /// Written by a newer CoreOps.
-    #[error("the state file has schema version {0}, newer than this core-ops understands ({STATE_SCHEMA_VERSION}); upgrade core-ops")]
+    #[error(
+        "the state file has schema version {0}, newer than this core-ops understands ({STATE_SCHEMA_VERSION}); upgrade core-ops"
+    )]
     TooNew(u32),
 }
 

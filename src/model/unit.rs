@@ -333,7 +333,10 @@ pub fn enable_links(name: &str, file_path: &str, unit: &UnitFile) -> (Vec<Enable
     let mut links = Vec::new();
     for (key, dir_suffix) in [("WantedBy", ".wants"), ("RequiredBy", ".requires"), ("UpheldBy", ".upholds")] {
         for target in unit.values("Install", key).flat_map(str::split_whitespace) {
-            links.push(EnableLink { path: format!("{ENABLE_DIR}/{target}{dir_suffix}/{instance_name}"), target: file_path.to_string() });
+            links.push(EnableLink {
+                path: format!("{ENABLE_DIR}/{target}{dir_suffix}/{instance_name}"),
+                target: file_path.to_string(),
+            });
         }
     }
     for alias in unit.values("Install", "Alias").flat_map(str::split_whitespace) {

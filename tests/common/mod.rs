@@ -164,7 +164,11 @@ pub fn conformance_root() -> tempfile::TempDir {
     let etc = root.path().join("etc");
     std::fs::create_dir(&etc).unwrap();
     std::fs::set_permissions(&etc, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    std::fs::write(etc.join("passwd"), "root:x:0:0:root:/root:/bin/bash\ncore:x:1000:1000:CoreOS Admin:/var/home/core:/bin/bash\n").unwrap();
+    std::fs::write(
+        etc.join("passwd"),
+        "root:x:0:0:root:/root:/bin/bash\ncore:x:1000:1000:CoreOS Admin:/var/home/core:/bin/bash\n",
+    )
+    .unwrap();
     std::fs::write(etc.join("group"), "root:x:0:\ncore:x:1000:\n").unwrap();
     root
 }
@@ -223,8 +227,17 @@ pub fn filter_manifests(
 ) -> (BTreeMap<String, (String, String)>, BTreeMap<String, (String, String)>) {
     const DROP_TREES: [&str; 3] = ["/etc/systemd/system-preset", "/var/lib/core-ops", "/run"];
     const ACCOUNT_FILES: [&str; 11] = [
-        "/etc/shadow", "/etc/gshadow", "/etc/passwd-", "/etc/group-", "/etc/shadow-", "/etc/gshadow-", "/etc/subuid",
-        "/etc/subgid", "/etc/subuid-", "/etc/subgid-", "/etc/.pwd.lock",
+        "/etc/shadow",
+        "/etc/gshadow",
+        "/etc/passwd-",
+        "/etc/group-",
+        "/etc/shadow-",
+        "/etc/gshadow-",
+        "/etc/subuid",
+        "/etc/subgid",
+        "/etc/subuid-",
+        "/etc/subgid-",
+        "/etc/.pwd.lock",
     ];
     let unit_link_dir = |name: &str| name.ends_with(".wants") || name.ends_with(".requires");
     let primary_drop = |path: &str, typ: &str| {
@@ -251,7 +264,8 @@ pub fn filter_manifests(
     let mut sides: Vec<(BTreeMap<String, (String, String)>, std::collections::BTreeSet<String>)> = [exp, act]
         .iter()
         .map(|m| {
-            let kept: BTreeMap<_, _> = m.iter().filter(|(p, v)| !primary_drop(p, &v.0)).map(|(p, v)| (p.clone(), v.clone())).collect();
+            let kept: BTreeMap<_, _> =
+                m.iter().filter(|(p, v)| !primary_drop(p, &v.0)).map(|(p, v)| (p.clone(), v.clone())).collect();
             let dropped = m.keys().filter(|p| !kept.contains_key(*p)).cloned().collect();
             (kept, dropped)
         })
@@ -265,7 +279,9 @@ pub fn filter_manifests(
             let dropped_desc: std::collections::BTreeSet<String> = dropped.iter().flat_map(|p| ancestors(p)).collect();
             let remove: Vec<String> = kept
                 .iter()
-                .filter(|(p, v)| v.0 == "dir" && dropped_desc.contains(*p) && !kept_desc.contains(*p) && !other.contains(*p))
+                .filter(|(p, v)| {
+                    v.0 == "dir" && dropped_desc.contains(*p) && !kept_desc.contains(*p) && !other.contains(*p)
+                })
                 .map(|(p, _)| p.clone())
                 .collect();
             for p in remove {

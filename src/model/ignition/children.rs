@@ -41,7 +41,11 @@ pub fn verify_hash(hash: &str, bytes: &[u8]) -> Result<(), String> {
         "sha512" => hex::encode(Sha512::digest(bytes)),
         other => return Err(format!("unrecognized hash function {other:?}")),
     };
-    if got.eq_ignore_ascii_case(want) { Ok(()) } else { Err(format!("hash mismatch: want {function}-{want}, got {function}-{got}")) }
+    if got.eq_ignore_ascii_case(want) {
+        Ok(())
+    } else {
+        Err(format!("hash mismatch: want {function}-{want}, got {function}-{got}"))
+    }
 }
 
 /// The bytes of a resource: a `data:` URL decoded here, anything else fetched; verified.
@@ -95,11 +99,16 @@ fn resolve_at(mut cfg: Config, fetch: &dyn Fetch, depth: usize) -> Result<Config
 
 fn child_config(r: &Resource, fetch: &dyn Fetch, which: &str) -> Result<Config, String> {
     let bytes = load(r, fetch).map_err(|e| format!("ignition.config.{which}: {e}"))?;
-    let text = String::from_utf8(bytes).map_err(|_| format!("ignition.config.{which}: the child config is not UTF-8"))?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| format!("ignition.config.{which}: the child config is not UTF-8"))?;
     let parsed = spec::parse(&text).map_err(|e| match e {
-        IgnitionError::Syntax(e) => format!("ignition.config.{which}: the child config is not valid JSON: {}", e.message),
+        IgnitionError::Syntax(e) => {
+            format!("ignition.config.{which}: the child config is not valid JSON: {}", e.message)
+        }
         IgnitionError::Version(v) => format!("ignition.config.{which}: unsupported config version {v:?}"),
-        IgnitionError::Types(r) => format!("ignition.config.{which}: {}", r.entries.first().map(|d| d.raw_line()).unwrap_or_default()),
+        IgnitionError::Types(r) => {
+            format!("ignition.config.{which}: {}", r.entries.first().map(|d| d.raw_line()).unwrap_or_default())
+        }
     })?;
     if let Some(err) = parsed.report.entries.iter().find(|d| d.severity == crate::model::report::Severity::Error) {
         return Err(format!("ignition.config.{which}: the child config is invalid: {}", err.raw_line()));
@@ -118,14 +127,19 @@ mod tests {
     fn parent() -> Config {
         let mut cfg = Config::default();
         cfg.ignition.version = "3.5.0".into();
-        cfg.storage.files.push(crate::model::ignition::types::File { path: "/etc/parent".into(), ..Default::default() });
+        cfg.storage
+            .files
+            .push(crate::model::ignition::types::File { path: "/etc/parent".into(), ..Default::default() });
         cfg
     }
 
     #[test]
     fn merges_children_in_order_and_older_specs_translate() {
         let mut cfg = parent();
-        cfg.ignition.config.merge.push(data(r#"{"ignition":{"version":"3.0.0"},"storage":{"files":[{"path":"/etc/child","mode":420}]}}"#));
+        cfg.ignition
+            .config
+            .merge
+            .push(data(r#"{"ignition":{"version":"3.0.0"},"storage":{"files":[{"path":"/etc/child","mode":420}]}}"#));
         let out = resolve(cfg, &Offline).unwrap();
         let paths: Vec<&str> = out.storage.files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(paths, ["/etc/parent", "/etc/child"]);
@@ -135,14 +149,19 @@ mod tests {
     #[test]
     fn replace_wins_and_bad_children_fail() {
         let mut cfg = parent();
-        cfg.ignition.config.replace = data(r#"{"ignition":{"version":"3.5.0"},"storage":{"files":[{"path":"/etc/replaced"}]}}"#);
+        cfg.ignition.config.replace =
+            data(r#"{"ignition":{"version":"3.5.0"},"storage":{"files":[{"path":"/etc/replaced"}]}}"#);
         let out = resolve(cfg, &Offline).unwrap();
         assert_eq!(out.storage.files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(), ["/etc/replaced"]);
         let mut bad = parent();
         bad.ignition.config.merge.push(data(r#"{"ignition":{"version":"9.9.9"}}"#));
         assert!(resolve(bad, &Offline).unwrap_err().contains("unsupported config version"));
         let mut remote = parent();
-        remote.ignition.config.merge.push(Resource { source: Some("https://example.com/c.ign".into()), ..Resource::default() });
+        remote
+            .ignition
+            .config
+            .merge
+            .push(Resource { source: Some("https://example.com/c.ign".into()), ..Resource::default() });
         assert!(resolve(remote, &Offline).unwrap_err().contains("--offline"));
     }
 
@@ -151,7 +170,11 @@ mod tests {
         let good = format!("sha256-{}", hex::encode(Sha256::digest(b"hello")));
         assert!(verify_hash(&good, b"hello").is_ok());
         assert!(verify_hash(&good, b"hellO").unwrap_err().starts_with("hash mismatch"));
-        let r = Resource { source: Some("data:,hello".into()), verification: crate::model::ignition::types::Verification { hash: Some(good) }, ..Resource::default() };
+        let r = Resource {
+            source: Some("data:,hello".into()),
+            verification: crate::model::ignition::types::Verification { hash: Some(good) },
+            ..Resource::default()
+        };
         assert_eq!(load(&r, &Offline).unwrap(), b"hello");
     }
 }
