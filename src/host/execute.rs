@@ -370,13 +370,7 @@ fn execute(root: &Root, the_plan: &Plan, desired: &DesiredState, observed: &Obse
     }
     failpoint::hit("after-renames");
     for o in hardlinks {
-        let target = o.target.as_deref().unwrap_or("");
-        let target = if target.starts_with('/') {
-            target.to_string()
-        } else {
-            crate::model::butane::translate::clean(&format!("{}/{target}", o.path))
-        };
-        let s = root.stage_hardlink(&o.path, &target)?;
+        let s = root.stage_hardlink(&o.path, &plan::hard_link_target(o))?;
         root.commit(s, o.overwrite)?;
     }
     for o in attrs_only {

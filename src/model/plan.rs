@@ -286,14 +286,9 @@ pub fn plan(
     let mut changes: Vec<Change> = desired
         .objects
         .values()
-        .map(|o| {
-            plan_object(
-                o,
-                observed.nodes.get(&o.path).unwrap_or(&Observed::Missing),
-                owned.get(&o.path),
-                observed,
-                opts,
-            )
+        .map(|o| match o.kind {
+            Kind::HardLink => plan_hard_link(o, desired, observed),
+            _ => plan_object(o, observed.nodes.get(&o.path).unwrap_or(&Observed::Missing), owned.get(&o.path), observed, opts),
         })
         .collect();
     for (path, record) in
@@ -394,6 +389,46 @@ fn plan_object(
     }
     c.action = Action::Update;
     c
+}
+
+/// The absolute, clean path a hard link's target names (relative targets are taken from the
+/// link's own path, as Ignition does).
+pub fn hard_link_target(o: &Object) -> String {
+    let target = o.target.as_deref().unwrap_or("");
+    let joined = if target.starts_with('/') { target.to_string() } else { format!("{}/{target}", o.path) };
+    crate::model::butane::translate::clean(&joined)
+}
+
+/// A hard link is in place when the path is the target's inode; its target must be a file that
+/// exists or is desired.
+fn plan_hard_link(o: &Object, desired: &DesiredState, observed: &ObservedState) -> Change {
+    let mut c = change(o, Action::Create);
+    let target = hard_link_target(o);
+    let target_desired = desired.objects.get(&target).is_some_and(|t| t.kind == Kind::File);
+    let target_inode = match observed.nodes.get(&target) {
+        Some(Observed::File { inode, .. }) => Some(*inode),
+        _ => None,
+    };
+    if target_inode.is_none() && !target_desired {
+        return blocked(c, format!("hard link target {target} does not exist and is not a desired file"));
+    }
+    match observed.nodes.get(&o.path).unwrap_or(&Observed::Missing) {
+        Observed::Missing => c,
+        Observed::File { inode, .. } if Some(*inode) == target_inode => {
+            c.action = Action::NoOp;
+            c
+        }
+        Observed::Unsafe(reason) => blocked(c, reason.clone()),
+        other if o.overwrite => {
+            c.action = Action::Update;
+            c.details = vec![Detail::Replace { from: describe(other) }];
+            c
+        }
+        other => blocked(
+            c,
+            format!("{} exists ({}) and is not a hard link to {target}; set `overwrite: true` to replace it", o.path, describe(other)),
+        ),
+    }
 }
 
 fn blocked(mut c: Change, reason: String) -> Change {
