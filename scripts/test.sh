@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
-echo "== cargo clippy --all-targets -- -D warnings"
-cargo clippy --all-targets --quiet -- -D warnings
-echo "== cargo test"
-cargo test --all-targets --quiet 2>&1
+echo "== cargo clippy --all-targets --features failpoints -- -D warnings"
+cargo clippy --all-targets --features failpoints --quiet -- -D warnings
+echo "== cargo test --features failpoints"
+cargo test --all-targets --features failpoints --quiet 2>&1

@@ -126,6 +126,8 @@ fn render_ignition_and_plan_describe_the_same_objects() {
             desired::from_config(&parsed.config, &BTreeMap::new(), &Origin { file: name.clone(), path: None });
         // The state file CoreOps embeds for the first boot is its own, not a desired object.
         assert!(rendered.objects.remove("/var/lib/core-ops/state.json").is_some(), "{name}: no initial state embedded");
+        // Enablement links follow from `enabled` and the units' [Install] sections, on both sides.
+        desired::add_enablement(&mut rendered, &|_| None);
 
         let root = tempfile::tempdir().unwrap();
         let plan = plan_json(&example, root.path());

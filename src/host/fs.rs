@@ -271,16 +271,8 @@ impl Root {
     pub fn clean_temp_files(&self, dir: &str) -> Result<usize> {
         let Ok(fd) = self.open_dir(dir, false) else { return Ok(0) };
         let mut removed = 0;
-        let mut entries = rustix::fs::Dir::read_from(&fd).with_context(|| format!("listing {dir}"))?;
-        let mut names = Vec::new();
-        while let Some(entry) = entries.next() {
-            let entry = entry?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with(TEMP_PREFIX) {
-                names.push(name);
-            }
-        }
-        for name in names {
+        let names = dir_names(&fd).with_context(|| format!("listing {dir}"))?;
+        for name in names.into_iter().filter(|n| n.starts_with(TEMP_PREFIX)) {
             rustix::fs::unlinkat(&fd, name.as_str(), AtFlags::empty())
                 .with_context(|| format!("removing {dir}/{name}"))?;
             removed += 1;
@@ -318,6 +310,18 @@ impl Root {
     }
 }
 
+/// The entry names of an open directory, without `.` and `..`.
+pub fn dir_names(fd: &OwnedFd) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in rustix::fs::Dir::read_from(fd)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if name != "." && name != ".." {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
 /// Removes `name` in `dir` and everything below it, without following symlinks.
 fn remove_tree(dir: &OwnedFd, name: &str) -> Result<()> {
     let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
@@ -331,16 +335,7 @@ fn remove_tree(dir: &OwnedFd, name: &str) -> Result<()> {
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
-    let mut names = Vec::new();
-    let mut entries = rustix::fs::Dir::read_from(&sub)?;
-    while let Some(entry) = entries.next() {
-        let entry = entry?;
-        let n = entry.file_name().to_string_lossy().into_owned();
-        if n != "." && n != ".." {
-            names.push(n);
-        }
-    }
-    for n in names {
+    for n in dir_names(&sub)? {
         remove_tree(&sub, &n)?;
     }
     rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR)?;

@@ -141,14 +141,11 @@ pub fn save_snapshot(root: &Root, snap: &Snapshot) -> Result<()> {
 /// History file names, oldest first.
 pub fn list_history(root: &Root) -> Result<Vec<String>> {
     let Ok(fd) = root.open_dir(HISTORY_DIR, false) else { return Ok(Vec::new()) };
-    let mut dir = rustix::fs::Dir::read_from(&fd).context("listing the history")?;
-    let mut names = Vec::new();
-    while let Some(entry) = dir.next() {
-        let name = entry?.file_name().to_string_lossy().into_owned();
-        if name.ends_with(".json") && !name.starts_with('.') {
-            names.push(name);
-        }
-    }
+    let mut names: Vec<String> = crate::host::fs::dir_names(&fd)
+        .context("listing the history")?
+        .into_iter()
+        .filter(|n| n.ends_with(".json") && !n.starts_with('.'))
+        .collect();
     names.sort();
     Ok(names)
 }

@@ -288,7 +288,13 @@ pub fn plan(
         .values()
         .map(|o| match o.kind {
             Kind::HardLink => plan_hard_link(o, desired, observed),
-            _ => plan_object(o, observed.nodes.get(&o.path).unwrap_or(&Observed::Missing), owned.get(&o.path), observed, opts),
+            _ => plan_object(
+                o,
+                observed.nodes.get(&o.path).unwrap_or(&Observed::Missing),
+                owned.get(&o.path),
+                observed,
+                opts,
+            ),
         })
         .collect();
     for (path, record) in
@@ -426,7 +432,11 @@ fn plan_hard_link(o: &Object, desired: &DesiredState, observed: &ObservedState) 
         }
         other => blocked(
             c,
-            format!("{} exists ({}) and is not a hard link to {target}; set `overwrite: true` to replace it", o.path, describe(other)),
+            format!(
+                "{} exists ({}) and is not a hard link to {target}; set `overwrite: true` to replace it",
+                o.path,
+                describe(other)
+            ),
         ),
     }
 }

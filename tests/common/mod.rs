@@ -153,6 +153,9 @@ pub fn compare_diags(expected: &[Diag], actual: &[Diag]) -> Vec<String> {
     problems
 }
 
+/// A tree manifest: path → (type, whole manifest line).
+pub type Manifest = BTreeMap<String, (String, String)>;
+
 /// Whether the tests run as root (needed to create files owned by other users).
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
@@ -175,7 +178,7 @@ pub fn conformance_root() -> tempfile::TempDir {
 
 /// One manifest line per node below `root`, as `tools/tree-manifest.py` prints them: path →
 /// (type, line).
-pub fn manifest(root: &Path) -> BTreeMap<String, (String, String)> {
+pub fn manifest(root: &Path) -> Manifest {
     use std::os::unix::fs::MetadataExt;
     let mut out = BTreeMap::new();
     let mut stack = vec![root.to_path_buf()];
@@ -206,7 +209,7 @@ pub fn manifest(root: &Path) -> BTreeMap<String, (String, String)> {
 }
 
 /// Parses an `expected.tree`.
-pub fn parse_manifest(text: &str) -> BTreeMap<String, (String, String)> {
+pub fn parse_manifest(text: &str) -> Manifest {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
@@ -221,10 +224,8 @@ pub fn parse_manifest(text: &str) -> BTreeMap<String, (String, String)> {
 /// Drops what the conformance checker ignores on both sides: presets, enablement links and
 /// their directories, CoreOps's state, `/run`, `.ssh`, account databases, and directories left
 /// only as parents of dropped nodes that the other side lacks.
-pub fn filter_manifests(
-    exp: &BTreeMap<String, (String, String)>,
-    act: &BTreeMap<String, (String, String)>,
-) -> (BTreeMap<String, (String, String)>, BTreeMap<String, (String, String)>) {
+pub fn filter_manifests(exp: &Manifest, act: &Manifest) -> (Manifest, Manifest) {
+    type Side = (Manifest, std::collections::BTreeSet<String>);
     const DROP_TREES: [&str; 3] = ["/etc/systemd/system-preset", "/var/lib/core-ops", "/run"];
     const ACCOUNT_FILES: [&str; 11] = [
         "/etc/shadow",
@@ -261,7 +262,7 @@ pub fn filter_manifests(
         }
         out
     };
-    let mut sides: Vec<(BTreeMap<String, (String, String)>, std::collections::BTreeSet<String>)> = [exp, act]
+    let mut sides: Vec<Side> = [exp, act]
         .iter()
         .map(|m| {
             let kept: BTreeMap<_, _> =
