@@ -45,7 +45,7 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: &Args) -> Result<u8> {
-    let loaded = input::load(&args.input)?;
+    let loaded = input::load(&args.input, false)?;
     for w in &loaded.warnings {
         eprintln!("{w}");
     }

@@ -42,7 +42,7 @@ pub fn run(args: &Args) -> Result<u8> {
     let state = store::load_state(&root)?;
     let loaded = load(args, &state)?;
     let input = apply_input(&loaded, &args.input);
-    let desired = execute::build_desired(&root, &input, &Offline, false)
+    let (desired, _) = execute::build_desired(&root, &input, &Offline, false)
         .map_err(|e| Exit::new(EXIT_FAILURE, format!("error: {e}")))?;
     let path = resolve(&args.object, &desired, &state).ok_or_else(|| {
         Exit::new(EXIT_FAILURE, format!("error: {} is neither desired nor owned on this root", args.object))
@@ -80,7 +80,7 @@ pub fn run(args: &Args) -> Result<u8> {
 /// The input named on the command line, else the source the last apply recorded.
 fn load(args: &Args, state: &State) -> Result<Loaded> {
     if args.input.source_repo.is_some() || args.input.config.is_some() {
-        return input::load(&args.input);
+        return input::load(&args.input, false);
     }
     let Some(source) = &state.source else {
         return Err(Exit::new(
@@ -98,7 +98,7 @@ fn load(args: &Args, state: &State) -> Result<Loaded> {
         },
         _ => InputArgs { source_repo: None, host: None, config: Some(source.location.clone().into()), files_dir: None },
     };
-    input::load(&recorded)
+    input::load(&recorded, false)
 }
 
 /// The path an object name stands for.
@@ -137,13 +137,13 @@ fn history(root: &Root, path: &str) -> Result<Vec<ExplainRevision>> {
                 reference: None,
             },
         };
-        let Ok(desired) = execute::build_desired(root, &input, &Offline, false) else { continue };
+        let Ok((desired, _)) = execute::build_desired(root, &input, &Offline, false) else { continue };
         let Some(o) = desired.objects.get(path) else { continue };
         out.push(ExplainRevision {
             revision: snapshot.revision.clone(),
             generation: snapshot.generation,
             applied_at: snapshot.applied_at.clone(),
-            fingerprint: o.known_bytes().map(|b| plan::sha256(&b)).or_else(|| o.target.clone()),
+            fingerprint: o.digest().or_else(|| o.target.clone()),
         });
     }
     Ok(out)

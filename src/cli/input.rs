@@ -58,11 +58,12 @@ impl Loaded {
     }
 }
 
-/// Loads the input named by `args`.
-pub fn load(args: &InputArgs) -> Result<Loaded> {
+/// Loads the input named by `args`. `compress` chooses Butane's data-URL encoding (for output)
+/// over a faster one without gzip (for plan and apply, which decode right away).
+pub fn load(args: &InputArgs, compress: bool) -> Result<Loaded> {
     match (&args.source_repo, &args.host, &args.config) {
-        (Some(repo), Some(host), _) => load_repo(repo, host),
-        (_, _, Some(config)) => load_config(config, args.files_dir.as_ref()),
+        (Some(repo), Some(host), _) => load_repo(repo, host, compress),
+        (_, _, Some(config)) => load_config(config, args.files_dir.as_ref(), compress),
         _ => Err(Exit::usage("give either --source-repo DIR --host HOST or --config FILE").into()),
     }
 }
@@ -72,13 +73,13 @@ fn issues_exit(issues: &[SourceIssue], code: u8) -> Exit {
     Exit::new(code, lines.join("\n"))
 }
 
-fn load_repo(repo: &std::path::Path, host: &str) -> Result<Loaded> {
+fn load_repo(repo: &std::path::Path, host: &str, compress: bool) -> Result<Loaded> {
     let tree = source_dir::read(repo).map_err(|e| match e {
         SourceDirError::NotADirectory(_) => Exit::new(EXIT_UNUSABLE_SOURCE, format!("error: {e}")),
         SourceDirError::Invalid(issues) => issues_exit(&issues, EXIT_INVALID_SOURCE),
     })?;
     let host_layout = layout::load(&tree, host).map_err(|issues| issues_exit(&issues, EXIT_INVALID_SOURCE))?;
-    let composed = compose::compose(&tree, &host_layout).map_err(|issues| issues_exit(&issues, EXIT_INVALID_SOURCE))?;
+    let composed = compose::compose(&tree, &host_layout, compress).map_err(|issues| issues_exit(&issues, EXIT_INVALID_SOURCE))?;
     Ok(Loaded {
         host: composed.host,
         source: repo.display().to_string(),
@@ -89,12 +90,12 @@ fn load_repo(repo: &std::path::Path, host: &str) -> Result<Loaded> {
     })
 }
 
-fn load_config(path: &std::path::Path, files_dir: Option<&PathBuf>) -> Result<Loaded> {
+fn load_config(path: &std::path::Path, files_dir: Option<&PathBuf>, compress: bool) -> Result<Loaded> {
     let name = path.display().to_string();
     let text =
         std::fs::read_to_string(path).map_err(|e| Exit::new(EXIT_FAILURE, format!("error: reading {name}: {e}")))?;
     let files = files_dir.map(DiskFilesDir::new);
-    let rendered = butane::render(&text, files.as_ref().map(|f| f as &dyn FilesDir))
+    let rendered = butane::render_with(&text, files.as_ref().map(|f| f as &dyn FilesDir), compress)
         .map_err(|failure| issues_exit(&compose::failure_issues(&name, &failure), EXIT_FAILURE))?;
     let origins = config_origins(&rendered, &name);
     let warnings = rendered.report.entries.iter().map(|d| SourceIssue::from_diagnostic(&name, d).to_string()).collect();

@@ -52,7 +52,7 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: &Args) -> Result<u8> {
-    let loaded = input::load(&args.input)?;
+    let loaded = input::load(&args.input, false)?;
     for w in &loaded.warnings {
         eprintln!("{w}");
     }
@@ -60,7 +60,7 @@ pub fn run(args: &Args) -> Result<u8> {
     let state = store::load_state(&root)?;
     let fetch: Box<dyn Fetch> = if args.offline { Box::new(Offline) } else { Box::new(HttpFetch::new()?) };
     let input = apply_input(&loaded, &args.input);
-    let desired = execute::build_desired(&root, &input, fetch.as_ref(), false)
+    let (desired, _) = execute::build_desired(&root, &input, fetch.as_ref(), false)
         .map_err(|e| Exit::new(EXIT_FAILURE, format!("error: {e}")))?;
     let (observed, owned) = execute::observe(&root, &desired, &state);
     let plan = plan::plan(&desired, &observed, &owned, PlanOptions { adopt: args.adopt });
@@ -159,7 +159,7 @@ fn with_desired(mut o: PlanObject, desired: Option<&Object>) -> PlanObject {
             Owner::Name(name) => Some(name.clone()),
         };
         PlanDesired {
-            sha256: d.known_bytes().map(|b| plan::sha256(&b)),
+            sha256: d.digest(),
             mode: d.mode.map(|m| format!("{m:04o}")),
             user: owner(&d.user),
             group: owner(&d.group),

@@ -78,7 +78,7 @@ pub fn run(args: &Args) -> Result<u8> {
 fn render_host(args: &Args, repo: &std::path::Path) -> Result<u8> {
     let input =
         InputArgs { source_repo: Some(repo.to_path_buf()), host: args.host.clone(), config: None, files_dir: None };
-    let loaded = input::load(&input)?;
+    let loaded = input::load(&input, true)?;
     for w in &loaded.warnings {
         eprintln!("{w}");
     }
@@ -107,7 +107,7 @@ fn render_host(args: &Args, repo: &std::path::Path) -> Result<u8> {
 /// machine already owns everything Ignition wrote.
 fn with_initial_state(loaded: &input::Loaded, repo: &std::path::Path) -> crate::model::ignition::types::Config {
     use crate::model::ignition::types::{File, Resource};
-    let revision = crate::host::execute::revision_of(&loaded.config);
+    let revision = loaded.desired().revision();
     let source = SourceRef {
         kind: "source-repo".into(),
         location: repo.display().to_string(),
@@ -115,7 +115,7 @@ fn with_initial_state(loaded: &input::Loaded, repo: &std::path::Path) -> crate::
         reference: None,
     };
     let initial = state::initial(&loaded.desired(), &revision, source, state::FIRST_BOOT);
-    let made = dataurl::make(&state::to_bytes(&initial), None, true);
+    let made = dataurl::make(&state::to_bytes(&initial), None, dataurl::Encoding::Shortest);
     let mut config = loaded.config.clone();
     config.storage.files.push(File {
         path: crate::host::store::STATE_FILE.into(),

@@ -90,31 +90,25 @@ pub struct ApplyReport {
     pub cleaned: usize,
 }
 
-/// The revision id of a desired config: a short hash of its JSON.
-pub fn revision_of(config: &Config) -> String {
-    let json = config.to_json().to_compact();
-    plan::sha256(json.as_bytes())["sha256-".len().."sha256-".len() + 12].to_string()
-}
-
 /// Applies `input` to `root`.
 pub fn apply(root: &Root, input: &ApplyInput, fetch: &dyn Fetch, opts: ApplyOptions) -> Result<ApplyReport> {
     let _lock = store::lock(root, opts.lock_timeout)?;
     failpoint::hit("after-lock");
     let mut state = store::load_state(root)?;
-    let revision = revision_of(&input.config);
     let mut report = ApplyReport {
         plan: Plan::default(),
         desired: DesiredState::default(),
-        revision: revision.clone(),
+        revision: String::new(),
         generation: state.generation,
         outcome: Outcome::Failed,
         errors: Vec::new(),
         cleaned: 0,
     };
-    let desired = match build_desired(root, input, fetch, true) {
+    let (desired, revision) = match build_desired(root, input, fetch, true) {
         Ok(d) => d,
         Err(e) => return finish_failed(root, &mut state, report, vec![e], &input.host),
     };
+    report.revision = revision.clone();
     report.cleaned = clean_leftovers(root, desired.paths().chain(state.owned().keys()))?;
     let (mut observed, owned) = observe(root, &desired, &state);
     let the_plan = plan::plan(&desired, &observed, &owned, PlanOptions { adopt: opts.adopt });
@@ -206,11 +200,12 @@ pub fn build_desired(
     input: &ApplyInput,
     fetch: &dyn Fetch,
     fetch_contents: bool,
-) -> std::result::Result<DesiredState, String> {
+) -> std::result::Result<(DesiredState, String), String> {
     let config = children::resolve(input.config.clone(), fetch)?;
     children::check_inline_hashes(&config)?;
     let mut desired =
         desired::from_config(&config, &input.origins, &Origin { file: input.source.location.clone(), path: None });
+    let revision = desired.revision();
     if fetch_contents {
         let problems = desired.fetch_remote(fetch);
         if !problems.is_empty() {
@@ -225,7 +220,7 @@ pub fn build_desired(
         })
     };
     desired::add_enablement(&mut desired, &lookup);
-    Ok(desired)
+    Ok((desired, revision))
 }
 
 /// Removes temp files of interrupted runs next to every managed path.
@@ -399,7 +394,7 @@ fn existing_attrs(seen: Option<&Observed>) -> (Option<u32>, Option<u32>, Option<
 /// A file's bytes: the desired content, or (for a file without contents) what is there now.
 fn existing_or_new_content(o: &Object, seen: Option<&Observed>) -> Vec<u8> {
     match (o.known_bytes(), seen) {
-        (Some(bytes), _) => bytes,
+        (Some(bytes), _) => bytes.into_owned(),
         (None, Some(Observed::File { bytes: Some(b), .. })) => b.clone(),
         _ => Vec::new(),
     }

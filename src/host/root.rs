@@ -3,7 +3,8 @@
 //! symlink planted anywhere under the root is never followed, and nothing outside the root is
 //! ever read.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -16,7 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::model::plan::{Observed, ObservedState};
 
 /// Bytes of a file read for diffs; larger files are hashed but not kept.
-const MAX_DIFF_BYTES: u64 = 4 * 1024 * 1024;
+const MAX_DIFF_BYTES: u64 = 1024 * 1024;
 
 /// An open root directory.
 #[derive(Debug)]
@@ -28,12 +29,23 @@ pub struct Root {
 /// Where a path's parent directory is.
 enum Parent {
     /// Open, with the last component's name.
-    Found(OwnedFd, String),
+    Found(Rc<OwnedFd>, String),
     /// A component is missing.
     Missing,
     /// A component is a symlink or not a directory.
     Unsafe(String),
 }
+
+/// A directory walked to (or why it cannot be).
+#[derive(Clone)]
+enum Dir {
+    Open(Rc<OwnedFd>),
+    Missing,
+    Unsafe(String),
+}
+
+/// Directories already walked during one observation, by path.
+type DirCache = HashMap<String, Dir>;
 
 impl Root {
     /// Opens the root directory.
@@ -53,51 +65,66 @@ impl Root {
         &self.dir
     }
 
-    /// Walks to the parent directory of absolute `path` without following symlinks.
-    fn parent(&self, path: &str) -> Parent {
-        let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
-        let Some((last, dirs)) = parts.split_last() else {
-            return Parent::Unsafe("the root itself is not a managed path".into());
+    /// Walks to directory `dir` (absolute, clean) without following symlinks, reusing the
+    /// directories `cache` already holds.
+    fn walk_dir(&self, dir: &str, cache: &mut DirCache) -> Dir {
+        if let Some(found) = cache.get(dir) {
+            return found.clone();
+        }
+        let result = match dir.rsplit_once('/') {
+            None | Some(("", "")) => {
+                match rustix::fs::openat(&self.dir, ".", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()) {
+                    Ok(fd) => Dir::Open(Rc::new(fd)),
+                    Err(e) => Dir::Unsafe(format!("cannot open the root: {e}")),
+                }
+            }
+            Some((parent, name)) => match self.walk_dir(if parent.is_empty() { "/" } else { parent }, cache) {
+                Dir::Open(fd) => self.open_child_dir(&fd, name, dir),
+                other => other,
+            },
         };
-        if parts.iter().any(|p| *p == ".." || *p == ".") {
+        cache.insert(dir.to_string(), result.clone());
+        result
+    }
+
+    fn open_child_dir(&self, parent: &OwnedFd, name: &str, walked: &str) -> Dir {
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        match rustix::fs::openat(parent, name, flags, Mode::empty()) {
+            Ok(fd) => Dir::Open(Rc::new(fd)),
+            Err(Errno::NOENT) => Dir::Missing,
+            Err(Errno::NOTDIR | Errno::LOOP) => {
+                let what = match rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Symlink => "a symlink",
+                    _ => "not a directory",
+                };
+                Dir::Unsafe(format!("{walked} is {what}; CoreOps never follows symlinks under the root and will not write through it"))
+            }
+            Err(e) => Dir::Unsafe(format!("cannot open {walked}: {e}")),
+        }
+    }
+
+    /// Walks to the parent directory of absolute `path` without following symlinks.
+    fn parent(&self, path: &str, cache: &mut DirCache) -> Parent {
+        if path.split('/').any(|p| p == ".." || p == ".") || !path.starts_with('/') {
             return Parent::Unsafe(format!("{path} is not a clean absolute path"));
         }
-        let mut fd =
-            match rustix::fs::openat(&self.dir, ".", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-            {
-                Ok(fd) => fd,
-                Err(e) => return Parent::Unsafe(format!("cannot open the root: {e}")),
-            };
-        let mut walked = String::new();
-        for dir in dirs {
-            walked.push('/');
-            walked.push_str(dir);
-            match rustix::fs::openat(
-                &fd,
-                *dir,
-                OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            ) {
-                Ok(next) => fd = next,
-                Err(Errno::NOENT) => return Parent::Missing,
-                Err(Errno::NOTDIR | Errno::LOOP) => {
-                    let what = match rustix::fs::statat(&fd, *dir, AtFlags::SYMLINK_NOFOLLOW) {
-                        Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Symlink => "a symlink",
-                        _ => "not a directory",
-                    };
-                    return Parent::Unsafe(format!(
-                        "{walked} is {what}; CoreOps never follows symlinks under the root and will not write through it"
-                    ));
-                }
-                Err(e) => return Parent::Unsafe(format!("cannot open {walked}: {e}")),
-            }
+        let Some((dir, name)) = path.rsplit_once('/').filter(|(_, n)| !n.is_empty()) else {
+            return Parent::Unsafe("the root itself is not a managed path".into());
+        };
+        match self.walk_dir(if dir.is_empty() { "/" } else { dir }, cache) {
+            Dir::Open(fd) => Parent::Found(fd, name.to_string()),
+            Dir::Missing => Parent::Missing,
+            Dir::Unsafe(reason) => Parent::Unsafe(reason),
         }
-        Parent::Found(fd, (*last).to_string())
     }
 
     /// What is at absolute `path` under the root.
     pub fn observe(&self, path: &str) -> Observed {
-        let (dir, name) = match self.parent(path) {
+        self.observe_with(path, &mut DirCache::new())
+    }
+
+    fn observe_with(&self, path: &str, cache: &mut DirCache) -> Observed {
+        let (dir, name) = match self.parent(path, cache) {
             Parent::Found(dir, name) => (dir, name),
             Parent::Missing => return Observed::Missing,
             Parent::Unsafe(reason) => return Observed::Unsafe(reason),
@@ -155,7 +182,8 @@ impl Root {
 
     /// Observes `paths` and reads the account databases.
     pub fn observe_all<'a>(&self, paths: impl IntoIterator<Item = &'a String>) -> ObservedState {
-        let nodes = paths.into_iter().map(|p| (p.clone(), self.observe(p))).collect();
+        let mut cache = DirCache::new();
+        let nodes = paths.into_iter().map(|p| (p.clone(), self.observe_with(p, &mut cache))).collect();
         ObservedState { nodes, users: self.ids("/etc/passwd"), groups: self.ids("/etc/group") }
     }
 

@@ -122,20 +122,44 @@ pub struct Object {
     pub role: Role,
     /// Where it was declared.
     pub origin: Origin,
+    /// The content's hash, computed once.
+    pub cache: DigestCache,
 }
 
+/// A lazily computed content hash; never part of an object's identity.
+#[derive(Debug, Clone, Default)]
+pub struct DigestCache(std::cell::OnceCell<Option<String>>);
+
+impl PartialEq for DigestCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for DigestCache {}
+
 impl Object {
-    /// The content bytes when every piece is known.
-    pub fn known_bytes(&self) -> Option<Vec<u8>> {
-        let pieces = self.content.as_ref()?;
-        let mut out = Vec::new();
-        for piece in pieces {
-            match piece {
-                Piece::Bytes(b) => out.extend_from_slice(b),
-                Piece::Remote { .. } => return None,
+    /// The content bytes when every piece is known (borrowed when there is one piece).
+    pub fn known_bytes(&self) -> Option<std::borrow::Cow<'_, [u8]>> {
+        match self.content.as_deref()? {
+            [] => Some(std::borrow::Cow::Borrowed(&[])),
+            [Piece::Bytes(b)] => Some(std::borrow::Cow::Borrowed(b)),
+            pieces => {
+                let mut out = Vec::new();
+                for piece in pieces {
+                    match piece {
+                        Piece::Bytes(b) => out.extend_from_slice(b),
+                        Piece::Remote { .. } => return None,
+                    }
+                }
+                Some(std::borrow::Cow::Owned(out))
             }
         }
-        Some(out)
+    }
+
+    /// `sha256-<hex>` of the content when it is known (computed once).
+    pub fn digest(&self) -> Option<String> {
+        self.cache.0.get_or_init(|| self.known_bytes().map(|b| crate::model::plan::sha256(&b))).clone()
     }
 
     /// The mode a new object gets.
@@ -221,6 +245,7 @@ pub fn from_config(cfg: &Config, origins: &BTreeMap<EntryKey, Origin>, fallback:
             overwrite: d.overwrite == Some(true),
             role: Role::Plain,
             origin: origin(EntryKey::Node(d.path.clone())),
+            cache: DigestCache::default(),
         });
     }
     for f in &cfg.storage.files {
@@ -239,6 +264,7 @@ pub fn from_config(cfg: &Config, origins: &BTreeMap<EntryKey, Origin>, fallback:
             overwrite: f.overwrite == Some(true),
             role,
             origin: origin(EntryKey::Node(f.path.clone())),
+            cache: DigestCache::default(),
         });
     }
     for l in &cfg.storage.links {
@@ -253,6 +279,7 @@ pub fn from_config(cfg: &Config, origins: &BTreeMap<EntryKey, Origin>, fallback:
             overwrite: l.overwrite == Some(true),
             role: Role::Plain,
             origin: origin(EntryKey::Node(l.path.clone())),
+            cache: DigestCache::default(),
         });
     }
     for u in &cfg.systemd.units {
@@ -292,6 +319,7 @@ fn add_unit(
             overwrite: true,
             role: Role::Mask(u.name.clone()),
             origin: origin.clone(),
+            cache: DigestCache::default(),
         });
     } else if let Some(contents) = &u.contents {
         state.insert(unit_file(path, contents, Role::UnitFile(u.name.clone()), origin.clone()));
@@ -313,6 +341,7 @@ fn unit_file(path: String, contents: &str, role: Role, origin: Origin) -> Object
         overwrite: true,
         role,
         origin,
+        cache: DigestCache::default(),
     }
 }
 
@@ -371,8 +400,34 @@ impl DesiredState {
                     Err(e) => problems.push(format!("{}: {e}", o.path)),
                 }
             }
+            o.cache = DigestCache::default();
         }
         problems
+    }
+
+    /// A short content hash of the desired state (objects, unit intents), independent of how
+    /// contents were encoded: the revision id recorded by `apply` and by `render-ignition`.
+    pub fn revision(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for o in self.objects.values() {
+            h.update(format!("{}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0{}\0", o.path, o.kind, o.target, o.mode, o.user, o.group, o.overwrite));
+            match o.digest() {
+                Some(digest) => h.update(digest),
+                None => {
+                    for piece in o.content.iter().flatten() {
+                        if let Piece::Remote { source, compression, hash } = piece {
+                            h.update(format!("{source}\0{compression:?}\0{hash:?}"));
+                        }
+                    }
+                }
+            }
+            h.update([1u8]);
+        }
+        for u in &self.units {
+            h.update(format!("{}\0{:?}\0{}\0", u.name, u.enabled, u.mask));
+        }
+        hex::encode(h.finalize())[..12].to_string()
     }
 
     /// Every path the desired state speaks of: objects and paths that must be absent.
@@ -416,6 +471,7 @@ pub fn add_enablement(state: &mut DesiredState, lookup: &dyn Fn(&str) -> Option<
                         overwrite: false,
                         role: Role::Enable(intent.name.clone()),
                         origin: intent.origin.clone(),
+                        cache: DigestCache::default(),
                     });
                 } else if !state.objects.contains_key(&link.path) {
                     let absent =
@@ -438,7 +494,7 @@ fn defining_unit_file(
     let path = format!("{SYSTEMD_UNIT_DIR}/{file}");
     match state.objects.get(&path) {
         Some(o) if matches!(o.role, Role::UnitFile(_)) => {
-            let text = String::from_utf8(o.known_bytes()?).ok()?;
+            let text = String::from_utf8(o.known_bytes()?.into_owned()).ok()?;
             Some((path, text))
         }
         Some(_) => None,
@@ -499,7 +555,7 @@ mod tests {
         );
         let a = &state.objects["/etc/a"];
         assert_eq!(
-            (a.kind, a.mode, a.known_bytes().unwrap()),
+            (a.kind, a.mode, a.known_bytes().unwrap().into_owned()),
             (Kind::File, Some(0o600), b"AB".to_vec()),
             "contents then appends"
         );

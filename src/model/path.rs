@@ -71,6 +71,11 @@ impl Path {
         Path(segs)
     }
 
+    /// The first `len` steps.
+    pub fn prefix(&self, len: usize) -> Self {
+        Path(self.0[..len.min(self.0.len())].to_vec())
+    }
+
     /// The number of steps.
     pub fn len(&self) -> usize {
         self.0.len()

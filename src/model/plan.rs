@@ -487,8 +487,8 @@ fn compare(o: &Object, seen: &Observed, uid: Option<u32>, gid: Option<u32>) -> (
 
 /// The hash of the desired content, when it is known before fetching.
 fn desired_sha(o: &Object) -> Option<String> {
-    match o.known_bytes() {
-        Some(bytes) => Some(sha256(&bytes)),
+    match o.digest() {
+        Some(digest) => Some(digest),
         None => match o.content.as_deref() {
             Some([crate::model::desired::Piece::Remote { hash: Some(h), compression: None, .. }])
                 if h.starts_with("sha256-") =>
@@ -630,6 +630,7 @@ mod tests {
             overwrite,
             role: Role::Plain,
             origin: Origin { file: "services/x/config/a".into(), path: None },
+            cache: Default::default(),
         }
     }
 

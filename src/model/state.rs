@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::model::desired::{DesiredState, Kind, Object};
-use crate::model::plan::{Owned, sha256};
+use crate::model::plan::Owned;
 use crate::model::source::compose::Origin;
 
 /// The state format this build writes.
@@ -162,7 +162,7 @@ impl ObjectRecord {
         ObjectRecord {
             path: o.path.clone(),
             kind: o.kind.name().to_string(),
-            sha256: o.known_bytes().map(|b| sha256(&b)),
+            sha256: o.digest(),
             target: o.target.clone(),
             mode: match o.kind {
                 Kind::File | Kind::Directory => Some(o.effective_mode()),

@@ -84,9 +84,15 @@ pub enum Failure {
     },
 }
 
-/// Translates Butane YAML to Ignition (or validates Ignition JSON given as input). `files` is
-/// the files directory, when one was given.
+/// Translates Butane YAML to Ignition (or validates Ignition JSON given as input), with
+/// Butane's data-URL encoding. `files` is the files directory, when one was given.
 pub fn render(src: &str, files: Option<&dyn FilesDir>) -> Result<Rendered, Failure> {
+    render_with(src, files, true)
+}
+
+/// As [`render`]; `compress: false` encodes data URLs without gzip, for configs that are
+/// decoded right away (plan and apply), where compressing would only cost time.
+pub fn render_with(src: &str, files: Option<&dyn FilesDir>, compress: bool) -> Result<Rendered, Failure> {
     let doc = yaml::parse(src).map_err(Failure::Yaml)?;
     if spec::looks_like_ignition(&doc) {
         return render_ignition_input(&doc);
@@ -109,7 +115,7 @@ pub fn render(src: &str, files: Option<&dyn FilesDir>) -> Result<Rendered, Failu
         return Err(Failure::Invalid { report, stage: Stage::Source });
     }
 
-    let translated = translate::translate(&cfg, target, files);
+    let translated = translate::translate(&cfg, target, files, compress);
     let translations = translated.translations;
     let mut translate_report = correlate(translated.report, &doc, &Translations::default(), false);
     translate_report.merge(correlate(translated.output_report, &doc, &translations, true));

@@ -45,8 +45,9 @@ pub struct Translated {
 
 /// Translates a decoded Butane config for `target`, in Butane's order: fields and resources,
 /// mount units, trees, quadlets, then fcos's `boot_device` and `grub`.
-pub fn translate(cfg: &Config, target: Target, files: Option<&dyn FilesDir>) -> Translated {
-    let mut cx = Cx { target, files, report: Report::default(), tr: Translations::default() };
+pub fn translate(cfg: &Config, target: Target, files: Option<&dyn FilesDir>, compress: bool) -> Translated {
+    let encoding = encoding_for(target, compress);
+    let mut cx = Cx { files, encoding, report: Report::default(), tr: Translations::default() };
     let mut out = cfg.clone();
     out.ignition.version = target.spec.version();
     cx.tr.add(Path::root().key("version"), Path::root().key("ignition").key("version"));
@@ -65,14 +66,14 @@ pub fn translate(cfg: &Config, target: Target, files: Option<&dyn FilesDir>) -> 
         output_report = generate::partition_warnings(&out);
     }
     if target.gates().grub {
-        (out, tr) = generate::grub(cfg, target, out, tr);
+        (out, tr) = generate::grub(cfg, encoding, out, tr);
     }
     Translated { config: out, translations: tr, report: cx.report, output_report }
 }
 
 struct Cx<'a> {
-    target: Target,
     files: Option<&'a dyn FilesDir>,
+    encoding: dataurl::Encoding,
     report: Report,
     tr: Translations,
 }
@@ -91,7 +92,7 @@ impl<'a> Cx<'a> {
     }
 
     fn data_url(&self, bytes: &[u8], user_compression: Option<&str>) -> (String, Option<String>) {
-        let made = dataurl::make(bytes, user_compression, self.target.spec.has_compression());
+        let made = dataurl::make(bytes, user_compression, self.encoding);
         (made.url, made.compression)
     }
 
@@ -390,6 +391,16 @@ impl<'a> Cx<'a> {
             mode: Some(QUADLET_MODE),
             ..File::default()
         });
+    }
+}
+
+/// How data URLs are encoded for `target`: Butane's shortest choice, or (when `compress` is
+/// off, for configs that are decoded right away) without gzip.
+pub fn encoding_for(target: Target, compress: bool) -> dataurl::Encoding {
+    match (target.spec.has_compression(), compress) {
+        (false, _) => dataurl::Encoding::Escaped,
+        (true, true) => dataurl::Encoding::Shortest,
+        (true, false) => dataurl::Encoding::Fast,
     }
 }
 

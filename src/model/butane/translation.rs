@@ -5,33 +5,43 @@
 //! `files.N`, a quadlet → `files.N`, and so on. An output path resolves through its longest
 //! recorded prefix, and the rest of it is renamed key by key.
 
+use std::collections::HashMap;
+
 use crate::model::path::{Path, Seg};
 
-/// Recorded output-prefix → source-prefix pairs.
+/// Recorded output-prefix → source-prefix pairs, with an index by output prefix.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Translations {
     pairs: Vec<(Path, Path)>,
+    /// Output prefix → source prefix of the last pair recorded for it.
+    index: HashMap<Path, Path>,
 }
 
 impl Translations {
     /// Records that output `to` (and everything below it) comes from source `from`.
     pub fn add(&mut self, from: Path, to: Path) {
+        self.index.insert(to.clone(), from.clone());
         self.pairs.push((to, from));
     }
 
-    /// The source path an output path came from.
+    fn reindex(&mut self) {
+        self.index = self.pairs.iter().map(|(to, from)| (to.clone(), from.clone())).collect();
+    }
+
+    /// The source path an output path came from: through its longest recorded prefix (among
+    /// equals, the one recorded last), the rest renamed to snake_case.
     pub fn source_of(&self, out: &Path) -> Path {
-        // The longest prefix wins; among equals, the one recorded last.
-        let best = self.pairs.iter().filter(|(to, _)| out.starts_with(to)).max_by_key(|(to, _)| to.len());
-        match best {
-            Some((to, from)) => rename_tail(&out.rebase(to.len(), from), from.len()),
-            None => rename_tail(out, 0),
+        for len in (0..=out.len()).rev() {
+            if let Some(from) = self.index.get(&out.prefix(len)) {
+                return rename_tail(&out.rebase(len, from), from.len());
+            }
         }
+        rename_tail(out, 0)
     }
 
     /// Whether an explicit translation was recorded for exactly this output path.
     pub fn has_exact(&self, out: &Path) -> bool {
-        self.pairs.iter().any(|(to, _)| to == out)
+        self.index.contains_key(out)
     }
 
     /// Moves the entries of output list `list` to their places after a merge: item `j` goes to
@@ -64,11 +74,13 @@ impl Translations {
         for (from, to) in moved {
             self.pairs.insert(0, (to, from));
         }
+        self.reindex();
     }
 
     /// Appends every pair of `other` (later pairs win ties).
     pub fn extend(&mut self, other: Translations) {
         self.pairs.extend(other.pairs);
+        self.reindex();
     }
 }
 

@@ -18,26 +18,45 @@ pub struct DataUrl {
     pub compression: Option<String>,
 }
 
+/// How a data URL is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// Butane's choice (fcos ≥ 1.1): the shortest of escaped, base64 and gzip+base64, with a
+    /// `compression` key.
+    Shortest,
+    /// Butane's fcos 1.0 (spec 3.0): always escaped, no `compression` key.
+    Escaped,
+    /// Plain base64 with `compression: ""`: for configs decoded right away (plan and apply),
+    /// where choosing the shortest form would only cost time.
+    Fast,
+}
+
 /// Builds the data URL for `bytes` as Butane does. `user_compression` is what the config
 /// said: unset or `""` lets Butane gzip on its own; anything else is kept and the bytes are
-/// taken as already compressed. `auto_compress` is false for specs without `compression`.
-pub fn make(bytes: &[u8], user_compression: Option<&str>, auto_compress: bool) -> DataUrl {
+/// taken as already compressed.
+pub fn make(bytes: &[u8], user_compression: Option<&str>, encoding: Encoding) -> DataUrl {
+    let user_set = matches!(user_compression, Some(c) if !c.is_empty());
+    let kept = if user_set { user_compression.map(str::to_string) } else { Some(String::new()) };
+    match encoding {
+        Encoding::Escaped => {
+            let compression = if user_set { kept } else { None };
+            return DataUrl { url: format!("data:,{}", escape(bytes)), compression };
+        }
+        Encoding::Fast => return DataUrl { url: format!("data:;base64,{}", STANDARD.encode(bytes)), compression: kept },
+        Encoding::Shortest => {}
+    }
     let escaped = format!(",{}", escape(bytes));
     let b64 = format!(";base64,{}", STANDARD.encode(bytes));
     let mut opaque = if b64.len() < escaped.len() { b64 } else { escaped };
-    let user_set = matches!(user_compression, Some(c) if !c.is_empty());
-    let mut compression = if user_set { user_compression.map(str::to_string) } else { Some(String::new()) };
+    let mut compression = kept;
     // Base64 of even the smallest gzip stream cannot beat a short URL.
     let gz_floor = ";base64,".len() + MIN_GZIP_LEN.div_ceil(3) * 4 + "gzip".len();
-    if !user_set && auto_compress && gz_floor < opaque.len() {
+    if !user_set && gz_floor < opaque.len() {
         let gz = format!(";base64,{}", STANDARD.encode(gzip(bytes)));
         if gz.len() + "gzip".len() < opaque.len() {
             opaque = gz;
             compression = Some("gzip".to_string());
         }
-    }
-    if !auto_compress && !user_set {
-        compression = None;
     }
     DataUrl { url: format!("data:{opaque}"), compression }
 }
@@ -165,7 +184,7 @@ mod tests {
             ),
         ];
         for (label, input, want) in cases {
-            let got = make(input, None, true);
+            let got = make(input, None, Encoding::Shortest);
             assert_eq!(got.url, want, "case {label}");
             assert_eq!(got.compression.as_deref(), Some(""), "case {label}");
         }
@@ -174,7 +193,7 @@ mod tests {
     #[test]
     fn long_repetitive_content_is_gzipped_and_round_trips() {
         let input = [b'x'; 60];
-        let got = make(&input, None, true);
+        let got = make(&input, None, Encoding::Shortest);
         assert_eq!(got.compression.as_deref(), Some("gzip"));
         assert_eq!(decode_contents(&got.url, Some("gzip")).unwrap(), input);
     }
@@ -192,15 +211,17 @@ mod tests {
 
     #[test]
     fn user_compression_is_kept_and_not_recompressed() {
-        let got = make(&[b'x'; 60], Some("gzip"), true);
+        let got = make(&[b'x'; 60], Some("gzip"), Encoding::Shortest);
         assert_eq!(got.compression.as_deref(), Some("gzip"));
         assert_eq!(decode(&got.url).unwrap(), vec![b'x'; 60]);
     }
 
     #[test]
     fn spec_3_0_has_no_compression_key() {
-        let got = make(&[b'x'; 60], None, false);
+        let got = make(b"#!/bin/sh\n", None, Encoding::Escaped);
         assert_eq!(got.compression, None);
-        assert!(got.url.starts_with("data:,"));
+        assert_eq!(got.url, "data:,%23!%2Fbin%2Fsh%0A", "fcos 1.0 always escapes");
+        let fast = make(b"hi", None, Encoding::Fast);
+        assert_eq!((fast.url.as_str(), fast.compression.as_deref()), ("data:;base64,aGk=", Some("")));
     }
 }

@@ -95,8 +95,11 @@ pub struct Composed {
 }
 
 /// Composes `layout` from `tree`.
-pub fn compose(tree: &SourceTree, layout: &HostLayout) -> Result<Composed, Vec<SourceIssue>> {
+pub fn compose(tree: &SourceTree, layout: &HostLayout, compress: bool) -> Result<Composed, Vec<SourceIssue>> {
+    let encoding = if compress { dataurl::Encoding::Shortest } else { dataurl::Encoding::Fast };
     let mut cx = Cx {
+        encoding,
+        compress,
         issues: Vec::new(),
         warnings: Vec::new(),
         acc: Config::default(),
@@ -142,6 +145,8 @@ enum Mode {
 }
 
 struct Cx {
+    encoding: dataurl::Encoding,
+    compress: bool,
     issues: Vec<SourceIssue>,
     warnings: Vec<SourceIssue>,
     acc: Config,
@@ -158,7 +163,7 @@ impl Cx {
             return None;
         };
         let files = tree.files_dir(files_dir);
-        match butane::render(text, Some(&files as &dyn FilesDir)) {
+        match butane::render_with(text, Some(&files as &dyn FilesDir), self.compress) {
             Ok(rendered) => {
                 self.warnings.extend(rendered.report.entries.iter().map(|d| SourceIssue::from_diagnostic(path, d)));
                 self.spec = self.spec.max(Some(rendered.target.spec));
@@ -336,7 +341,7 @@ impl Cx {
         {
             return;
         }
-        let made = dataurl::make(&file.bytes, None, true);
+        let made = dataurl::make(&file.bytes, None, self.encoding);
         self.acc.storage.files.push(File {
             path: path.to_string(),
             contents: Resource { source: Some(made.url), compression: made.compression, ..Resource::default() },
