@@ -15,7 +15,6 @@ use crate::host::execute::{self, ApplyInput, ApplyOptions, ApplyReport, Outcome}
 use crate::host::fetch::HttpFetch;
 use crate::host::root::Root;
 use crate::model::ignition::children::{Fetch, Offline};
-use crate::model::state::SourceRef;
 
 /// Arguments of `apply`.
 #[derive(Debug, clap::Args)]
@@ -45,13 +44,27 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: &Args) -> Result<u8> {
+    let root = Root::open(&args.root)?;
+    let opts = ApplyOptions { adopt: args.adopt, lock_timeout: Duration::from_secs(args.lock_timeout) };
+    let meta = input::meta(&args.input)?;
+    if let Some(report) = execute::try_converged(&root, &meta, opts.lock_timeout)? {
+        let loaded = Loaded {
+            host: meta.host.clone(),
+            source: meta.source.location.clone(),
+            config: Default::default(),
+            origins: Default::default(),
+            overrides: Vec::new(),
+            warnings: Vec::new(),
+            input_digest: meta.input_digest.clone(),
+        };
+        print(&loaded, &report, &args.root, args.output, args.verbose)?;
+        return Ok(EXIT_OK);
+    }
     let loaded = input::load(&args.input, false)?;
     for w in &loaded.warnings {
         eprintln!("{w}");
     }
-    let root = Root::open(&args.root)?;
     let fetch: Box<dyn Fetch> = if args.offline { Box::new(Offline) } else { Box::new(HttpFetch::new()?) };
-    let opts = ApplyOptions { adopt: args.adopt, lock_timeout: Duration::from_secs(args.lock_timeout) };
     let report = execute::apply(&root, &apply_input(&loaded, &args.input), fetch.as_ref(), opts)?;
     print(&loaded, &report, &args.root, args.output, args.verbose)?;
     Ok(if report.outcome == Outcome::Converged { EXIT_OK } else { EXIT_FAILURE })
@@ -60,15 +73,16 @@ pub fn run(args: &Args) -> Result<u8> {
 /// The apply input of a loaded source.
 pub fn apply_input(loaded: &Loaded, args: &InputArgs) -> ApplyInput {
     let source = match &args.source_repo {
-        Some(repo) => SourceRef {
-            kind: "source-repo".into(),
-            location: repo.display().to_string(),
-            host: Some(loaded.host.clone()),
-            reference: None,
-        },
-        None => SourceRef { kind: "config".into(), location: loaded.source.clone(), host: None, reference: None },
+        Some(repo) => input::repo_source(repo, &loaded.host),
+        None => input::config_source(std::path::Path::new(&loaded.source)),
     };
-    ApplyInput { host: loaded.host.clone(), config: loaded.config.clone(), origins: loaded.origins.clone(), source }
+    ApplyInput {
+        host: loaded.host.clone(),
+        config: loaded.config.clone(),
+        origins: loaded.origins.clone(),
+        source,
+        input_digest: loaded.input_digest.clone(),
+    }
 }
 
 /// Prints an apply report.
@@ -80,7 +94,7 @@ pub fn print(
     verbose: bool,
 ) -> Result<()> {
     let plan = crate::cli::plan::report(loaded, &report.desired, &report.plan, &root.display().to_string());
-    let mut out = io::stdout().lock();
+    let mut out = io::BufWriter::new(io::stdout().lock());
     match output {
         OutputFormat::Json => {
             let doc = ApplyReportJson {

@@ -66,7 +66,7 @@ pub fn run(args: &Args) -> Result<u8> {
         plan: object,
         history,
     };
-    let mut out = io::stdout().lock();
+    let mut out = io::BufWriter::new(io::stdout().lock());
     match args.output {
         OutputFormat::Json => {
             serde_json::to_writer_pretty(&mut out, &report).context("writing the explanation")?;
@@ -136,6 +136,7 @@ fn history(root: &Root, path: &str) -> Result<Vec<ExplainRevision>> {
                 host: None,
                 reference: None,
             },
+            input_digest: None,
         };
         let Ok((desired, _)) = execute::build_desired(root, &input, &Offline, false) else { continue };
         let Some(o) = desired.objects.get(path) else { continue };

@@ -15,7 +15,9 @@ use crate::model::desired::{self, DesiredState};
 use crate::model::ignition::types::Config;
 use crate::model::path::Path as JsonPath;
 use crate::model::source::compose::{self, EntryKey, Origin, Override};
+use crate::host::execute::ApplyMeta;
 use crate::model::source::{SourceIssue, layout};
+use crate::model::state::SourceRef;
 
 /// Where the desired state comes from.
 #[derive(Debug, Clone, clap::Args)]
@@ -49,6 +51,9 @@ pub struct Loaded {
     pub overrides: Vec<Override>,
     /// Warnings to show.
     pub warnings: Vec<String>,
+    /// A hash of every input byte (the repository's files, or the config and its files
+    /// directory).
+    pub input_digest: Option<String>,
 }
 
 impl Loaded {
@@ -56,6 +61,35 @@ impl Loaded {
     pub fn desired(&self) -> DesiredState {
         desired::from_config(&self.config, &self.origins, &Origin { file: self.source.clone(), path: None })
     }
+}
+
+/// What an input is before it is loaded: host, source and a hash of every input byte.
+pub fn meta(args: &InputArgs) -> Result<ApplyMeta> {
+    match (&args.source_repo, &args.host, &args.config) {
+        (Some(repo), Some(host), _) => {
+            let digest = source_dir::stamp_digest(repo, true, host.as_bytes());
+            Ok(ApplyMeta { host: host.clone(), source: repo_source(repo, host), input_digest: digest })
+        }
+        (_, _, Some(config)) => {
+            let digest = config_digest(config, args.files_dir.as_deref());
+            Ok(ApplyMeta { host: config_host(config), source: config_source(config), input_digest: digest })
+        }
+        _ => Err(Exit::usage("give either --source-repo DIR --host HOST or --config FILE").into()),
+    }
+}
+
+/// The recorded source of a repository input.
+pub fn repo_source(repo: &std::path::Path, host: &str) -> SourceRef {
+    SourceRef { kind: "source-repo".into(), location: repo.display().to_string(), host: Some(host.to_string()), reference: None }
+}
+
+/// The recorded source of a config input.
+pub fn config_source(config: &std::path::Path) -> SourceRef {
+    SourceRef { kind: "config".into(), location: config.display().to_string(), host: None, reference: None }
+}
+
+fn config_host(path: &std::path::Path) -> String {
+    path.file_stem().map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned())
 }
 
 /// Loads the input named by `args`. `compress` chooses Butane's data-URL encoding (for output)
@@ -87,6 +121,7 @@ fn load_repo(repo: &std::path::Path, host: &str, compress: bool) -> Result<Loade
         origins: composed.origins,
         overrides: composed.overrides,
         warnings: composed.warnings.iter().map(ToString::to_string).collect(),
+        input_digest: source_dir::stamp_digest(repo, true, host.as_bytes()),
     })
 }
 
@@ -99,8 +134,20 @@ fn load_config(path: &std::path::Path, files_dir: Option<&PathBuf>, compress: bo
         .map_err(|failure| issues_exit(&compose::failure_issues(&name, &failure), EXIT_FAILURE))?;
     let origins = config_origins(&rendered, &name);
     let warnings = rendered.report.entries.iter().map(|d| SourceIssue::from_diagnostic(&name, d).to_string()).collect();
-    let host = path.file_stem().map_or(name.clone(), |s| s.to_string_lossy().into_owned());
-    Ok(Loaded { host, source: name, config: rendered.config, origins, overrides: Vec::new(), warnings })
+    let host = config_host(path);
+    let input_digest = config_digest(path, files_dir.map(PathBuf::as_path));
+    Ok(Loaded { host, source: name, config: rendered.config, origins, overrides: Vec::new(), warnings, input_digest })
+}
+
+/// A hash of a config's bytes and the stamps of its files directory.
+fn config_digest(config: &std::path::Path, files_dir: Option<&std::path::Path>) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let bytes = std::fs::read(config).ok()?;
+    let salt = hex::encode(Sha256::digest(&bytes));
+    match files_dir {
+        Some(dir) => source_dir::stamp_digest(dir, false, salt.as_bytes()),
+        None => Some(format!("sha256-{salt}")),
+    }
 }
 
 /// Origins of a single config's entries: the file and the YAML path each came from.

@@ -65,7 +65,7 @@ pub fn run(args: &Args) -> Result<u8> {
     let (observed, owned) = execute::observe(&root, &desired, &state);
     let plan = plan::plan(&desired, &observed, &owned, PlanOptions { adopt: args.adopt });
     let report = report(&loaded, &desired, &plan, &args.root.display().to_string());
-    let mut out = io::stdout().lock();
+    let mut out = io::BufWriter::new(io::stdout().lock());
     match args.output {
         OutputFormat::Json => {
             serde_json::to_writer_pretty(&mut out, &report).context("writing the plan")?;

@@ -62,8 +62,9 @@ pub fn run(args: &Args) -> Result<u8> {
         origins: origins.clone(),
         overrides: Vec::new(),
         warnings: Vec::new(),
+        input_digest: None,
     };
-    let input = ApplyInput { host: snapshot.host.clone(), config, origins, source };
+    let input = ApplyInput { host: snapshot.host.clone(), config, origins, source, input_digest: None };
     let fetch: Box<dyn Fetch> = if args.offline { Box::new(Offline) } else { Box::new(HttpFetch::new()?) };
     let opts = ApplyOptions { adopt: args.adopt, lock_timeout: Duration::from_secs(args.lock_timeout) };
     let report = execute::apply(&root, &input, fetch.as_ref(), opts).context("rolling back")?;

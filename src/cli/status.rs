@@ -30,7 +30,7 @@ pub struct Args {
 pub fn run(args: &Args) -> Result<u8> {
     let root = Root::open(&args.root)?;
     let report = status(&root)?;
-    let mut out = io::stdout().lock();
+    let mut out = io::BufWriter::new(io::stdout().lock());
     match args.output {
         OutputFormat::Json => {
             serde_json::to_writer_pretty(&mut out, &report).context("writing the status")?;

@@ -124,6 +124,12 @@ impl Root {
     }
 
     fn observe_with(&self, path: &str, cache: &mut DirCache) -> Observed {
+        self.inspect(path, cache, true)
+    }
+
+    /// What is at `path`; with `read_content` false a file's bytes and hash are left empty
+    /// (its stamp says whether it changed).
+    fn inspect(&self, path: &str, cache: &mut DirCache, read_content: bool) -> Observed {
         let (dir, name) = match self.parent(path, cache) {
             Parent::Found(dir, name) => (dir, name),
             Parent::Missing => return Observed::Missing,
@@ -142,10 +148,20 @@ impl Root {
                 Ok(target) => Observed::Symlink { target: target.to_string_lossy().into_owned(), uid, gid },
                 Err(e) => Observed::Unsafe(format!("cannot read the link {path}: {e}")),
             },
-            FileType::RegularFile => match self.read_file(&dir, &name) {
-                Ok((bytes, sha256)) => Observed::File { bytes, sha256, mode, uid, gid, inode: (st.st_dev, st.st_ino) },
-                Err(e) => Observed::Unsafe(format!("cannot read {path}: {e}")),
-            },
+            FileType::RegularFile => {
+                let stamp = format!(
+                    "{}:{}:{}:{}.{}:{}.{}",
+                    st.st_dev, st.st_ino, st.st_size, st.st_mtime, st.st_mtime_nsec, st.st_ctime, st.st_ctime_nsec
+                );
+                let inode = (st.st_dev, st.st_ino);
+                if !read_content {
+                    return Observed::File { bytes: None, sha256: String::new(), mode, uid, gid, inode, stamp };
+                }
+                match self.read_file(&dir, &name) {
+                    Ok((bytes, sha256)) => Observed::File { bytes, sha256, mode, uid, gid, inode, stamp },
+                    Err(e) => Observed::Unsafe(format!("cannot read {path}: {e}")),
+                }
+            }
             _ => Observed::Other,
         }
     }
@@ -185,6 +201,12 @@ impl Root {
         let mut cache = DirCache::new();
         let nodes = paths.into_iter().map(|p| (p.clone(), self.observe_with(p, &mut cache))).collect();
         ObservedState { nodes, users: self.ids("/etc/passwd"), groups: self.ids("/etc/group") }
+    }
+
+    /// What is at each path, without reading file contents (stamps only).
+    pub fn stat_all<'a>(&self, paths: impl IntoIterator<Item = &'a String>) -> BTreeMap<String, Observed> {
+        let mut cache = DirCache::new();
+        paths.into_iter().map(|p| (p.clone(), self.inspect(p, &mut cache, false))).collect()
     }
 
     /// `name → id` from a passwd- or group-format file under the root.

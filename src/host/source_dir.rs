@@ -70,6 +70,40 @@ fn walk(dir: &Path, rel: &str, tree: &mut SourceTree, issues: &mut Vec<SourceIss
     }
 }
 
+/// A hash of every entry's stamp below `dir` (name, kind, mode, size, inode, modification and
+/// change times, link targets), without reading contents — the way git's index notices edits.
+/// `skip_ignored` leaves out `.…` and `_…` names, as the repository layout does. `None` when
+/// something cannot be inspected.
+pub fn stamp_digest(dir: &Path, skip_ignored: bool, salt: &[u8]) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(salt);
+    stamp_walk(dir, "", skip_ignored, &mut h)?;
+    Some(format!("sha256-{}", hex::encode(h.finalize())))
+}
+
+fn stamp_walk(dir: &Path, rel: &str, skip_ignored: bool, h: &mut sha2::Sha256) -> Option<()> {
+    use sha2::Digest;
+    use std::os::unix::fs::MetadataExt;
+    let mut names: Vec<String> = fs::read_dir(dir).ok()?.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    for name in names.into_iter().filter(|n| !skip_ignored || !is_ignored(n)) {
+        let path = dir.join(&name);
+        let meta = fs::symlink_metadata(&path).ok()?;
+        let child = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+        h.update(format!(
+            "{child}\0{}:{}:{}:{}.{}:{}.{}\0",
+            meta.mode(), meta.ino(), meta.size(), meta.mtime(), meta.mtime_nsec(), meta.ctime(), meta.ctime_nsec()
+        ));
+        if meta.file_type().is_symlink() {
+            h.update(fs::read_link(&path).ok()?.to_string_lossy().as_bytes());
+        } else if meta.is_dir() {
+            stamp_walk(&path, &child, skip_ignored, h)?;
+        }
+    }
+    Some(())
+}
+
 fn display(rel: &str) -> String {
     if rel.is_empty() { ".".to_string() } else { rel.to_string() }
 }

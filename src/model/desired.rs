@@ -157,6 +157,11 @@ impl Object {
         }
     }
 
+    /// Sets the content hash of an object whose content is not held (rebuilt from a record).
+    pub fn preset_digest(&self, digest: Option<String>) {
+        let _ = self.cache.0.set(digest);
+    }
+
     /// `sha256-<hex>` of the content when it is known (computed once).
     pub fn digest(&self) -> Option<String> {
         self.cache.0.get_or_init(|| self.known_bytes().map(|b| crate::model::plan::sha256(&b))).clone()

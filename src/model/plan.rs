@@ -33,6 +33,9 @@ pub enum Observed {
         gid: u32,
         /// Device and inode, to recognise hard links.
         inode: (u64, u64),
+        /// Device, inode, size, modification and change times: equal stamps mean unchanged
+        /// content (as git's index assumes).
+        stamp: String,
     },
     /// A directory.
     Directory {
@@ -642,6 +645,7 @@ mod tests {
             uid: 0,
             gid: 0,
             inode: (1, 1),
+            stamp: String::new(),
         }
     }
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::model::desired::{DesiredState, Kind, Object};
+use crate::model::desired::{DesiredState, DigestCache, Kind, Object, Owner, Role, UnitIntent};
 use crate::model::plan::Owned;
 use crate::model::source::compose::Origin;
 
@@ -64,6 +64,17 @@ pub struct Applied {
     pub applied_at: String,
     /// The objects CoreOps wrote and owns, by path.
     pub objects: Vec<ObjectRecord>,
+    /// Paths that must not exist (links of disabled units).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub absent: Vec<String>,
+    /// Unit intents (`enable x.service`, `disable y.service`, `mask z.service`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub units: Vec<String>,
+    /// A hash of every input byte (config, files directory or repository, and the core-ops
+    /// build) that produced this revision; when the next run's inputs hash the same and the host
+    /// still matches every record, nothing needs to be rebuilt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_digest: Option<String>,
 }
 
 /// One owned object as written.
@@ -93,6 +104,13 @@ pub struct ObjectRecord {
     /// YAML path in it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin_path: Option<String>,
+    /// `unit`, `dropin`, `mask`, `quadlet` or `enable`, with the unit, when it belongs to one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// The file's stamp (device, inode, size, times) as written: an equal stamp later means the
+    /// content is unchanged without reading it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stamp: Option<String>,
 }
 
 /// An apply in progress: what it intends to write.
@@ -172,7 +190,30 @@ impl ObjectRecord {
             gid,
             origin_file: o.origin.file.clone(),
             origin_path: o.origin.path.clone(),
+            role: role_text(&o.role),
+            stamp: None,
         }
+    }
+
+    /// The object this record describes, as far as a record can: kind, target, mode, owner ids,
+    /// role, origin, and the content hash (the content itself is not kept).
+    pub fn object(&self) -> Object {
+        let id = |v: Option<u32>| v.map_or(Owner::Unset, Owner::Id);
+        let object = Object {
+            path: self.path.clone(),
+            kind: kind_from_name(&self.kind),
+            content: None,
+            target: self.target.clone(),
+            mode: self.mode,
+            user: id(self.uid),
+            group: id(self.gid),
+            overwrite: false,
+            role: self.role.as_deref().map_or(Role::Plain, role_from_text),
+            origin: Origin { file: self.origin_file.clone(), path: self.origin_path.clone() },
+            cache: DigestCache::default(),
+        };
+        object.preset_digest(self.sha256.clone());
+        object
     }
 
     /// The planner's view of the record.
@@ -187,6 +228,52 @@ impl ObjectRecord {
             origin: Origin { file: self.origin_file.clone(), path: self.origin_path.clone() },
         }
     }
+}
+
+fn role_text(role: &Role) -> Option<String> {
+    match role {
+        Role::Plain => None,
+        Role::UnitFile(u) => Some(format!("unit {u}")),
+        Role::Dropin(u) => Some(format!("dropin {u}")),
+        Role::Mask(u) => Some(format!("mask {u}")),
+        Role::Quadlet(u) => Some(format!("quadlet {u}")),
+        Role::Enable(u) => Some(format!("enable {u}")),
+    }
+}
+
+fn role_from_text(text: &str) -> Role {
+    let (kind, unit) = text.split_once(' ').unwrap_or((text, ""));
+    let unit = unit.to_string();
+    match kind {
+        "unit" => Role::UnitFile(unit),
+        "dropin" => Role::Dropin(unit),
+        "mask" => Role::Mask(unit),
+        "quadlet" => Role::Quadlet(unit),
+        "enable" => Role::Enable(unit),
+        _ => Role::Plain,
+    }
+}
+
+/// A unit intent as recorded: `enable x.service`, `disable x.service` or `mask x.service`.
+pub fn unit_intent_text(u: &UnitIntent) -> String {
+    let verb = match (u.mask, u.enabled) {
+        (true, _) => "mask",
+        (false, Some(true)) => "enable",
+        _ => "disable",
+    };
+    format!("{verb} {}", u.name)
+}
+
+/// A recorded unit intent back, with `origin` as its declaration.
+pub fn unit_intent_from_text(text: &str, origin: Origin) -> Option<UnitIntent> {
+    let (verb, name) = text.split_once(' ')?;
+    let (enabled, mask) = match verb {
+        "mask" => (None, true),
+        "enable" => (Some(true), false),
+        "disable" => (Some(false), false),
+        _ => return None,
+    };
+    Some(UnitIntent { name: name.to_string(), enabled, mask, origin })
 }
 
 fn kind_from_name(name: &str) -> Kind {
@@ -239,7 +326,14 @@ pub fn initial(desired: &DesiredState, revision: &str, source: SourceRef, now: &
         schema_version: STATE_SCHEMA_VERSION,
         source: Some(source),
         generation: 0,
-        last_applied: Some(Applied { revision: revision.to_string(), applied_at: now.to_string(), objects }),
+        last_applied: Some(Applied {
+            revision: revision.to_string(),
+            applied_at: now.to_string(),
+            objects,
+            absent: Vec::new(),
+            units: desired.units.iter().map(unit_intent_text).collect(),
+            input_digest: None,
+        }),
         pending: None,
         last_run: None,
     }
