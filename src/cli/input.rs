@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use crate::cli::{EXIT_FAILURE, EXIT_INVALID_SOURCE, EXIT_UNUSABLE_SOURCE, Exit};
+use crate::host::execute::ApplyMeta;
 use crate::host::files_dir::DiskFilesDir;
 use crate::host::source_dir::{self, SourceDirError};
 use crate::model::butane::{self, files::FilesDir};
@@ -15,7 +16,6 @@ use crate::model::desired::{self, DesiredState};
 use crate::model::ignition::types::Config;
 use crate::model::path::Path as JsonPath;
 use crate::model::source::compose::{self, EntryKey, Origin, Override};
-use crate::host::execute::ApplyMeta;
 use crate::model::source::{SourceIssue, layout};
 use crate::model::state::SourceRef;
 
@@ -80,7 +80,12 @@ pub fn meta(args: &InputArgs) -> Result<ApplyMeta> {
 
 /// The recorded source of a repository input.
 pub fn repo_source(repo: &std::path::Path, host: &str) -> SourceRef {
-    SourceRef { kind: "source-repo".into(), location: repo.display().to_string(), host: Some(host.to_string()), reference: None }
+    SourceRef {
+        kind: "source-repo".into(),
+        location: repo.display().to_string(),
+        host: Some(host.to_string()),
+        reference: None,
+    }
 }
 
 /// The recorded source of a config input.
@@ -113,7 +118,8 @@ fn load_repo(repo: &std::path::Path, host: &str, compress: bool) -> Result<Loade
         SourceDirError::Invalid(issues) => issues_exit(&issues, EXIT_INVALID_SOURCE),
     })?;
     let host_layout = layout::load(&tree, host).map_err(|issues| issues_exit(&issues, EXIT_INVALID_SOURCE))?;
-    let composed = compose::compose(&tree, &host_layout, compress).map_err(|issues| issues_exit(&issues, EXIT_INVALID_SOURCE))?;
+    let composed =
+        compose::compose(&tree, &host_layout, compress).map_err(|issues| issues_exit(&issues, EXIT_INVALID_SOURCE))?;
     Ok(Loaded {
         host: composed.host,
         source: repo.display().to_string(),

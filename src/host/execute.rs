@@ -241,12 +241,17 @@ fn converged_fast(root: &Root, state: &State, input: &ApplyMeta) -> Option<Apply
         let Some(node) = observed.nodes.get_mut(&r.path) else { continue };
         match node {
             // An unchanged stamp means unchanged content: take the recorded hash.
-            Observed::File { sha256, stamp, .. } if r.stamp.as_ref() == Some(stamp) => *sha256 = r.sha256.clone().unwrap_or_default(),
+            Observed::File { sha256, stamp, .. } if r.stamp.as_ref() == Some(stamp) => {
+                *sha256 = r.sha256.clone().unwrap_or_default()
+            }
             Observed::File { .. } => *node = root.observe(&r.path),
             _ => {}
         }
     }
-    let holds = applied.objects.iter().all(|r| observed.nodes.get(&r.path).is_some_and(|seen| plan::matches_record(seen, &r.owned())));
+    let holds = applied
+        .objects
+        .iter()
+        .all(|r| observed.nodes.get(&r.path).is_some_and(|seen| plan::matches_record(seen, &r.owned())));
     let absent = applied.absent.iter().all(|p| observed.nodes.get(p) == Some(&Observed::Missing));
     if !holds || !absent {
         return None;

@@ -4,10 +4,10 @@
 //! ever read.
 
 use std::collections::{BTreeMap, HashMap};
-use std::rc::Rc;
 use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use anyhow::{Context, Result};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
@@ -73,7 +73,12 @@ impl Root {
         }
         let result = match dir.rsplit_once('/') {
             None | Some(("", "")) => {
-                match rustix::fs::openat(&self.dir, ".", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()) {
+                match rustix::fs::openat(
+                    &self.dir,
+                    ".",
+                    OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                ) {
                     Ok(fd) => Dir::Open(Rc::new(fd)),
                     Err(e) => Dir::Unsafe(format!("cannot open the root: {e}")),
                 }
@@ -97,7 +102,9 @@ impl Root {
                     Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Symlink => "a symlink",
                     _ => "not a directory",
                 };
-                Dir::Unsafe(format!("{walked} is {what}; CoreOps never follows symlinks under the root and will not write through it"))
+                Dir::Unsafe(format!(
+                    "{walked} is {what}; CoreOps never follows symlinks under the root and will not write through it"
+                ))
             }
             Err(e) => Dir::Unsafe(format!("cannot open {walked}: {e}")),
         }

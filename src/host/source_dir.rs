@@ -85,7 +85,8 @@ pub fn stamp_digest(dir: &Path, skip_ignored: bool, salt: &[u8]) -> Option<Strin
 fn stamp_walk(dir: &Path, rel: &str, skip_ignored: bool, h: &mut sha2::Sha256) -> Option<()> {
     use sha2::Digest;
     use std::os::unix::fs::MetadataExt;
-    let mut names: Vec<String> = fs::read_dir(dir).ok()?.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<String> =
+        fs::read_dir(dir).ok()?.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     names.sort();
     for name in names.into_iter().filter(|n| !skip_ignored || !is_ignored(n)) {
         let path = dir.join(&name);
@@ -93,7 +94,13 @@ fn stamp_walk(dir: &Path, rel: &str, skip_ignored: bool, h: &mut sha2::Sha256) -
         let child = if rel.is_empty() { name } else { format!("{rel}/{name}") };
         h.update(format!(
             "{child}\0{}:{}:{}:{}.{}:{}.{}\0",
-            meta.mode(), meta.ino(), meta.size(), meta.mtime(), meta.mtime_nsec(), meta.ctime(), meta.ctime_nsec()
+            meta.mode(),
+            meta.ino(),
+            meta.size(),
+            meta.mtime(),
+            meta.mtime_nsec(),
+            meta.ctime(),
+            meta.ctime_nsec()
         ));
         if meta.file_type().is_symlink() {
             h.update(fs::read_link(&path).ok()?.to_string_lossy().as_bytes());

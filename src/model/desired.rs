@@ -416,7 +416,10 @@ impl DesiredState {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
         for o in self.objects.values() {
-            h.update(format!("{}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0{}\0", o.path, o.kind, o.target, o.mode, o.user, o.group, o.overwrite));
+            h.update(format!(
+                "{}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0{}\0",
+                o.path, o.kind, o.target, o.mode, o.user, o.group, o.overwrite
+            ));
             match o.digest() {
                 Some(digest) => h.update(digest),
                 None => {

@@ -42,7 +42,9 @@ pub fn make(bytes: &[u8], user_compression: Option<&str>, encoding: Encoding) ->
             let compression = if user_set { kept } else { None };
             return DataUrl { url: format!("data:,{}", escape(bytes)), compression };
         }
-        Encoding::Fast => return DataUrl { url: format!("data:;base64,{}", STANDARD.encode(bytes)), compression: kept },
+        Encoding::Fast => {
+            return DataUrl { url: format!("data:;base64,{}", STANDARD.encode(bytes)), compression: kept };
+        }
         Encoding::Shortest => {}
     }
     let escaped = format!(",{}", escape(bytes));
