@@ -22,6 +22,14 @@ pub struct Args {
     /// Where the desired state comes from.
     #[command(flatten)]
     pub input: InputArgs,
+    /// How to converge.
+    #[command(flatten)]
+    pub converge: ConvergeArgs,
+}
+
+/// The options every converging command (`apply`, `rollback`) takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConvergeArgs {
     /// The root directory to converge.
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
@@ -42,10 +50,28 @@ pub struct Args {
     pub verbose: bool,
 }
 
+impl ConvergeArgs {
+    /// The executor's options.
+    pub fn options(&self) -> ApplyOptions {
+        ApplyOptions { adopt: self.adopt, lock_timeout: Duration::from_secs(self.lock_timeout) }
+    }
+
+    /// The fetcher: none with `--offline`.
+    pub fn fetcher(&self) -> Result<Box<dyn Fetch>> {
+        Ok(if self.offline { Box::new(Offline) } else { Box::new(HttpFetch::new()?) })
+    }
+
+    /// Prints a report as these options ask.
+    pub fn print(&self, loaded: &Loaded, report: &ApplyReport) -> Result<()> {
+        print(loaded, report, &self.root, self.output, self.verbose)
+    }
+}
+
 /// Runs the command.
 pub fn run(args: &Args) -> Result<u8> {
-    let root = Root::open(&args.root)?;
-    let opts = ApplyOptions { adopt: args.adopt, lock_timeout: Duration::from_secs(args.lock_timeout) };
+    let c = &args.converge;
+    let root = Root::open(&c.root)?;
+    let opts = c.options();
     let meta = input::meta(&args.input)?;
     if let Some(report) = execute::try_converged(&root, &meta, opts.lock_timeout)? {
         let loaded = Loaded {
@@ -57,16 +83,16 @@ pub fn run(args: &Args) -> Result<u8> {
             warnings: Vec::new(),
             input_digest: meta.input_digest.clone(),
         };
-        print(&loaded, &report, &args.root, args.output, args.verbose)?;
+        c.print(&loaded, &report)?;
         return Ok(EXIT_OK);
     }
     let loaded = input::load(&args.input, false)?;
     for w in &loaded.warnings {
         eprintln!("{w}");
     }
-    let fetch: Box<dyn Fetch> = if args.offline { Box::new(Offline) } else { Box::new(HttpFetch::new()?) };
+    let fetch = c.fetcher()?;
     let report = execute::apply(&root, &apply_input(&loaded, &args.input), fetch.as_ref(), opts)?;
-    print(&loaded, &report, &args.root, args.output, args.verbose)?;
+    c.print(&loaded, &report)?;
     Ok(if report.outcome == Outcome::Converged { EXIT_OK } else { EXIT_FAILURE })
 }
 

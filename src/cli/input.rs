@@ -14,7 +14,6 @@ use crate::host::source_dir::{self, SourceDirError};
 use crate::model::butane::{self, files::FilesDir};
 use crate::model::desired::{self, DesiredState};
 use crate::model::ignition::types::Config;
-use crate::model::path::Path as JsonPath;
 use crate::model::source::compose::{self, EntryKey, Origin, Override};
 use crate::model::source::{SourceIssue, layout};
 use crate::model::state::SourceRef;
@@ -138,7 +137,7 @@ fn load_config(path: &std::path::Path, files_dir: Option<&PathBuf>, compress: bo
     let files = files_dir.map(DiskFilesDir::new);
     let rendered = butane::render_with(&text, files.as_ref().map(|f| f as &dyn FilesDir), compress)
         .map_err(|failure| issues_exit(&compose::failure_issues(&name, &failure), EXIT_FAILURE))?;
-    let origins = config_origins(&rendered, &name);
+    let origins = compose::origins_of(&rendered.config, &rendered.translations, &name);
     let warnings = rendered.report.entries.iter().map(|d| SourceIssue::from_diagnostic(&name, d).to_string()).collect();
     let host = config_host(path);
     let input_digest = config_digest(path, files_dir.map(PathBuf::as_path));
@@ -154,49 +153,4 @@ fn config_digest(config: &std::path::Path, files_dir: Option<&std::path::Path>) 
         Some(dir) => source_dir::stamp_digest(dir, false, salt.as_bytes()),
         None => Some(format!("sha256-{salt}")),
     }
-}
-
-/// Origins of a single config's entries: the file and the YAML path each came from.
-fn config_origins(rendered: &butane::Rendered, file: &str) -> BTreeMap<EntryKey, Origin> {
-    let origin = |out: JsonPath| Origin {
-        file: file.to_string(),
-        path: Some(rendered.translations.source_of(&out).to_string()),
-    };
-    let st = JsonPath::root().key("storage");
-    let cfg = &rendered.config;
-    let mut out = BTreeMap::new();
-    for (i, f) in cfg.storage.files.iter().enumerate() {
-        out.insert(EntryKey::Node(f.path.clone()), origin(st.key("files").index(i)));
-    }
-    for (i, d) in cfg.storage.directories.iter().enumerate() {
-        out.insert(EntryKey::Node(d.path.clone()), origin(st.key("directories").index(i)));
-    }
-    for (i, l) in cfg.storage.links.iter().enumerate() {
-        out.insert(EntryKey::Node(l.path.clone()), origin(st.key("links").index(i)));
-    }
-    let units = JsonPath::root().key("systemd").key("units");
-    for (i, u) in cfg.systemd.units.iter().enumerate() {
-        out.insert(EntryKey::Unit(u.name.clone()), origin(units.index(i)));
-        for (j, d) in u.dropins.iter().enumerate() {
-            out.insert(
-                EntryKey::Dropin(u.name.clone(), d.name.clone()),
-                origin(units.index(i).key("dropins").index(j)),
-            );
-        }
-    }
-    let keyed: [(&str, Vec<String>); 6] = [
-        ("storage.disks", cfg.storage.disks.iter().map(|d| d.device.clone()).collect()),
-        ("storage.raid", cfg.storage.raid.iter().map(|r| r.name.clone()).collect()),
-        ("storage.filesystems", cfg.storage.filesystems.iter().map(|f| f.device.clone()).collect()),
-        ("storage.luks", cfg.storage.luks.iter().map(|l| l.name.clone()).collect()),
-        ("passwd.users", cfg.passwd.users.iter().map(|u| u.name.clone()).collect()),
-        ("passwd.groups", cfg.passwd.groups.iter().map(|g| g.name.clone()).collect()),
-    ];
-    for (section, keys) in keyed {
-        let list = section.split('.').fold(JsonPath::root(), |p, k| p.key(k));
-        for (i, key) in keys.into_iter().enumerate() {
-            out.insert(EntryKey::Other(section.to_string(), key), origin(list.index(i)));
-        }
-    }
-    out
 }

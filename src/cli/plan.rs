@@ -9,7 +9,7 @@ use crate::cli::apply::apply_input;
 use crate::cli::input::{self, InputArgs, Loaded};
 use crate::cli::report::{
     PLAN_SCHEMA_VERSION, PlanDesired, PlanDetail, PlanDiff, PlanObject, PlanOrigin, PlanOverride, PlanReport,
-    PlanSkipped, PlanSummary, PlanUnit,
+    PlanSkipped, PlanUnit,
 };
 use crate::cli::{EXIT_CHANGES_PENDING, EXIT_FAILURE, EXIT_OK, Exit, OutputFormat};
 use crate::host::execute;
@@ -115,14 +115,7 @@ pub fn report(loaded: &Loaded, desired: &DesiredState, plan: &Plan, root: &str) 
             .iter()
             .map(|o| PlanOverride { entry: o.key.to_string(), replaced: origin(&o.replaced), by: origin(&o.by) })
             .collect(),
-        summary: PlanSummary {
-            create: s.create,
-            update: s.update,
-            delete: s.delete,
-            no_op: s.no_op,
-            blocked: s.blocked,
-            skipped: s.skipped,
-        },
+        summary: s,
         changes_pending: plan.has_changes(),
     }
 }
@@ -348,7 +341,7 @@ mod tests {
             units: Vec::new(),
             skipped: Vec::new(),
             overrides: Vec::new(),
-            summary: PlanSummary { create: 0, update: 1, delete: 0, no_op: 0, blocked: 0, skipped: 0 },
+            summary: plan::Summary { update: 1, ..plan::Summary::default() },
             changes_pending: true,
         };
         let mut out = Vec::new();

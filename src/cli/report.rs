@@ -27,7 +27,7 @@ pub struct PlanReport {
     /// Entries the host layer replaced.
     pub overrides: Vec<PlanOverride>,
     /// Counts per action.
-    pub summary: PlanSummary,
+    pub summary: crate::model::plan::Summary,
     /// Whether applying would change anything.
     pub changes_pending: bool,
 }
@@ -148,23 +148,6 @@ pub struct PlanOverride {
     pub replaced: PlanOrigin,
     /// The host layer's declaration.
     pub by: PlanOrigin,
-}
-
-/// Counts per action.
-#[derive(Debug, Clone, Copy, Serialize, JsonSchema)]
-pub struct PlanSummary {
-    /// Objects to create.
-    pub create: usize,
-    /// Objects to update.
-    pub update: usize,
-    /// Objects to delete.
-    pub delete: usize,
-    /// Objects already as desired.
-    pub no_op: usize,
-    /// Objects that cannot be converged.
-    pub blocked: usize,
-    /// First-boot-only entries.
-    pub skipped: usize,
 }
 
 /// Every published document with its schema file name.

@@ -228,7 +228,7 @@ pub struct Plan {
 }
 
 /// Counts of actions.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Summary {
     /// Objects to create.
     pub create: usize,

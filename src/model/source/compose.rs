@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::butane::files::FilesDir;
+use crate::model::butane::translation::Translations;
 use crate::model::butane::variant::Spec;
 use crate::model::butane::{self, Failure, Rendered};
 use crate::model::ignition::dataurl;
@@ -178,12 +179,10 @@ impl Cx {
 
     /// Adds every entry of a rendered Butane config.
     fn add_config(&mut self, rendered: Rendered, file: &str, mode: Mode) {
-        let translations = rendered.translations;
-        let config = rendered.config;
-        let origin_of =
-            |out: Path| Origin { file: file.to_string(), path: Some(translations.source_of(&out).to_string()) };
-        let st = Path::root().key("storage");
-        let Config { ignition, kernel_arguments, passwd, storage, systemd, .. } = config;
+        let origins = origins_of(&rendered.config, &rendered.translations, file);
+        let origin =
+            |key: &EntryKey| origins.get(key).cloned().unwrap_or_else(|| Origin { file: file.to_string(), path: None });
+        let Config { ignition, kernel_arguments, passwd, storage, systemd, .. } = rendered.config;
         if ignition.config != Default::default()
             || ignition.security != Default::default()
             || ignition.proxy != Default::default()
@@ -202,57 +201,47 @@ impl Cx {
                 acc.timeouts = ignition.timeouts;
             }
         }
-        for (i, f) in storage.files.into_iter().enumerate() {
+        for f in storage.files {
             let key = EntryKey::Node(f.path.clone());
-            if self.claim(key, origin_of(st.key("files").index(i)), mode) {
+            if self.claim(key.clone(), origin(&key), mode) {
                 replace_node(&mut self.acc, &f.path);
                 self.acc.storage.files.push(f);
             }
         }
-        for (i, d) in storage.directories.into_iter().enumerate() {
-            if self.claim(EntryKey::Node(d.path.clone()), origin_of(st.key("directories").index(i)), mode) {
+        for d in storage.directories {
+            let key = EntryKey::Node(d.path.clone());
+            if self.claim(key.clone(), origin(&key), mode) {
                 replace_node(&mut self.acc, &d.path);
                 self.acc.storage.directories.push(d);
             }
         }
-        for (i, l) in storage.links.into_iter().enumerate() {
-            if self.claim(EntryKey::Node(l.path.clone()), origin_of(st.key("links").index(i)), mode) {
+        for l in storage.links {
+            let key = EntryKey::Node(l.path.clone());
+            if self.claim(key.clone(), origin(&key), mode) {
                 replace_node(&mut self.acc, &l.path);
                 self.acc.storage.links.push(l);
             }
         }
-        let units = Path::root().key("systemd").key("units");
-        for (i, u) in systemd.units.into_iter().enumerate() {
-            self.add_unit(u, origin_of(units.index(i)), mode);
+        for u in systemd.units {
+            let unit_origin = origin(&EntryKey::Unit(u.name.clone()));
+            self.add_unit(u, unit_origin, &origins, mode);
         }
-        let at = |list: Path| move |i: usize| origin_of(list.index(i));
-        add_keyed(
-            self,
-            "passwd.users",
-            passwd.users,
-            |c| &mut c.acc.passwd.users,
-            at(Path::parse("$.passwd.users")),
-            mode,
-        );
-        add_keyed(
-            self,
-            "passwd.groups",
-            passwd.groups,
-            |c| &mut c.acc.passwd.groups,
-            at(Path::parse("$.passwd.groups")),
-            mode,
-        );
-        add_keyed(self, "storage.disks", storage.disks, |c| &mut c.acc.storage.disks, at(st.key("disks")), mode);
-        add_keyed(self, "storage.raid", storage.raid, |c| &mut c.acc.storage.raid, at(st.key("raid")), mode);
+        let by =
+            |section: &'static str| move |key: &str| origin(&EntryKey::Other(section.to_string(), key.to_string()));
+        add_keyed(self, "passwd.users", passwd.users, |c| &mut c.acc.passwd.users, by("passwd.users"), mode);
+        add_keyed(self, "passwd.groups", passwd.groups, |c| &mut c.acc.passwd.groups, by("passwd.groups"), mode);
+        add_keyed(self, "storage.disks", storage.disks, |c| &mut c.acc.storage.disks, by("storage.disks"), mode);
+        add_keyed(self, "storage.raid", storage.raid, |c| &mut c.acc.storage.raid, by("storage.raid"), mode);
+        let filesystems = by("storage.filesystems");
         add_keyed(
             self,
             "storage.filesystems",
             storage.filesystems,
             |c| &mut c.acc.storage.filesystems,
-            at(st.key("filesystems")),
+            filesystems,
             mode,
         );
-        add_keyed(self, "storage.luks", storage.luks, |c| &mut c.acc.storage.luks, at(st.key("luks")), mode);
+        add_keyed(self, "storage.luks", storage.luks, |c| &mut c.acc.storage.luks, by("storage.luks"), mode);
         let kargs = &mut self.acc.kernel_arguments;
         for arg in kernel_arguments.should_exist {
             if !kargs.should_exist.contains(&arg) {
@@ -266,12 +255,14 @@ impl Cx {
         }
     }
 
-    fn add_unit(&mut self, u: Unit, origin: Origin, mode: Mode) {
+    fn add_unit(&mut self, u: Unit, origin: Origin, known: &BTreeMap<EntryKey, Origin>, mode: Mode) {
         if !self.claim(EntryKey::Unit(u.name.clone()), origin.clone(), mode) {
             return;
         }
         for d in &u.dropins {
-            self.origins.insert(EntryKey::Dropin(u.name.clone(), d.name.clone()), origin.clone());
+            let key = EntryKey::Dropin(u.name.clone(), d.name.clone());
+            let dropin_origin = known.get(&key).cloned().unwrap_or_else(|| origin.clone());
+            self.origins.insert(key, dropin_origin);
         }
         self.acc.systemd.units.retain(|existing| existing.name != u.name);
         self.acc.systemd.units.push(u);
@@ -374,17 +365,58 @@ fn add_keyed<T: Keyed>(
     section: &str,
     items: Vec<T>,
     list: impl Fn(&mut Cx) -> &mut Vec<T>,
-    origin: impl Fn(usize) -> Origin,
+    origin: impl Fn(&str) -> Origin,
     mode: Mode,
 ) {
-    for (i, item) in items.into_iter().enumerate() {
+    for item in items {
         let key = item.merge_key();
-        if cx.claim(EntryKey::Other(section.to_string(), key.clone()), origin(i), mode) {
+        if cx.claim(EntryKey::Other(section.to_string(), key.clone()), origin(&key), mode) {
             let acc = list(cx);
             acc.retain(|existing| existing.merge_key() != key);
             acc.push(item);
         }
     }
+}
+
+/// Origins of a rendered config's entries: the file and the YAML path each came from.
+pub fn origins_of(cfg: &Config, translations: &Translations, file: &str) -> BTreeMap<EntryKey, Origin> {
+    let origin = |out: Path| Origin { file: file.to_string(), path: Some(translations.source_of(&out).to_string()) };
+    let st = Path::root().key("storage");
+    let mut out = BTreeMap::new();
+    for (i, f) in cfg.storage.files.iter().enumerate() {
+        out.insert(EntryKey::Node(f.path.clone()), origin(st.key("files").index(i)));
+    }
+    for (i, d) in cfg.storage.directories.iter().enumerate() {
+        out.insert(EntryKey::Node(d.path.clone()), origin(st.key("directories").index(i)));
+    }
+    for (i, l) in cfg.storage.links.iter().enumerate() {
+        out.insert(EntryKey::Node(l.path.clone()), origin(st.key("links").index(i)));
+    }
+    let units = Path::root().key("systemd").key("units");
+    for (i, u) in cfg.systemd.units.iter().enumerate() {
+        out.insert(EntryKey::Unit(u.name.clone()), origin(units.index(i)));
+        for (j, d) in u.dropins.iter().enumerate() {
+            out.insert(
+                EntryKey::Dropin(u.name.clone(), d.name.clone()),
+                origin(units.index(i).key("dropins").index(j)),
+            );
+        }
+    }
+    let keyed: [(&str, Vec<String>); 6] = [
+        ("storage.disks", cfg.storage.disks.iter().map(|d| d.device.clone()).collect()),
+        ("storage.raid", cfg.storage.raid.iter().map(|r| r.name.clone()).collect()),
+        ("storage.filesystems", cfg.storage.filesystems.iter().map(|f| f.device.clone()).collect()),
+        ("storage.luks", cfg.storage.luks.iter().map(|l| l.name.clone()).collect()),
+        ("passwd.users", cfg.passwd.users.iter().map(|u| u.name.clone()).collect()),
+        ("passwd.groups", cfg.passwd.groups.iter().map(|g| g.name.clone()).collect()),
+    ];
+    for (section, keys) in keyed {
+        let list = section.split('.').fold(Path::root(), |p, k| p.key(k));
+        for (i, key) in keys.into_iter().enumerate() {
+            out.insert(EntryKey::Other(section.to_string(), key), origin(list.index(i)));
+        }
+    }
+    out
 }
 
 /// The issues a failed Butane render gives, located in `file`.
