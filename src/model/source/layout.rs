@@ -484,3 +484,71 @@ impl Cx<'_> {
 fn has_extension(name: &str, extensions: &[&str]) -> bool {
     name.rsplit_once('.').is_some_and(|(stem, ext)| !stem.is_empty() && extensions.contains(&ext))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(files: &[(&str, &str)]) -> SourceTree {
+        let mut t = SourceTree::default();
+        for (path, text) in files {
+            t.insert(path, text.as_bytes().to_vec(), false);
+        }
+        t
+    }
+
+    fn messages(files: &[(&str, &str)]) -> Vec<String> {
+        match load(&tree(files), "h") {
+            Ok(_) => Vec::new(),
+            Err(issues) => issues.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    const HOST: (&str, &str) = ("hosts/h/host.yaml", "host: h\nservices: [web]\n");
+    const UNIT: (&str, &str) = ("services/web/quadlet/web.container", "[Container]\n");
+
+    #[test]
+    fn a_valid_layout_names_every_file() {
+        let layout = load(
+            &tree(&[
+                HOST,
+                UNIT,
+                ("services/web/quadlet/web.container.d/10-a.conf", "x"),
+                ("services/web/config/site/index.html", "x"),
+                ("services/web/service.yaml", "config-root: www\n"),
+                ("hosts/h/web/quadlet/web.container.d/20-host.conf", "x"),
+                ("hosts/h/web/config/site/index.html", "host"),
+                ("_notes/x", "ignored"),
+                ("README.md", "ignored"),
+            ]),
+            "h",
+        )
+        .unwrap();
+        let web = &layout.services[0];
+        assert_eq!(web.config_root, "www");
+        let dropins: Vec<(&str, bool)> =
+            web.quadlets[0].dropins.iter().map(|d| (d.name.as_str(), d.from_host)).collect();
+        assert_eq!(dropins, [("10-a.conf", false), ("20-host.conf", true)]);
+        assert_eq!(web.configs[0].path, "hosts/h/web/config/site/index.html");
+        assert_eq!(web.configs[0].replaces.as_deref(), Some("services/web/config/site/index.html"));
+    }
+
+    #[test]
+    fn every_mistake_is_reported_at_once() {
+        let got = messages(&[
+            ("hosts/h/host.yaml", "host: h\nservices: [web, nope]\nextra: 1\n"),
+            UNIT,
+            ("services/web/config/../escape", "x"),
+            ("stray.txt", "x"),
+        ]);
+        let want = [
+            "error: stray.txt: unknown top-level entry `stray.txt`",
+            "error: hosts/h/host.yaml:3:8: unknown key `extra` in host.yaml",
+            "error: hosts/h/host.yaml:2:17: unknown service `nope`",
+            "error: services/web/config/../escape: config paths may not contain `..`",
+        ];
+        for w in want {
+            assert!(got.iter().any(|g| g.starts_with(w)), "missing {w:?} in {got:#?}");
+        }
+    }
+}
