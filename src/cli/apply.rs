@@ -119,7 +119,7 @@ pub fn print(
     output: OutputFormat,
     verbose: bool,
 ) -> Result<()> {
-    let plan = crate::cli::plan::report(loaded, &report.desired, &report.plan, &root.display().to_string());
+    let plan = crate::cli::plan::report(loaded, &report.desired, &report.plan, &root.display().to_string(), verbose);
     let mut out = io::BufWriter::new(io::stdout().lock());
     match output {
         OutputFormat::Json => {

@@ -49,7 +49,7 @@ pub fn run(args: &Args) -> Result<u8> {
     })?;
     let (observed, owned) = execute::observe(&root, &desired, &state);
     let the_plan = plan::plan(&desired, &observed, &owned, PlanOptions::default());
-    let full = plan_report(&loaded, &desired, &the_plan, &args.root.display().to_string());
+    let full = plan_report(&loaded, &desired, &the_plan, &args.root.display().to_string(), true);
     let object = full.objects.into_iter().find(|o| o.path == path);
     let record = state.last_applied.iter().flat_map(|a| &a.objects).find(|r| r.path == path);
     let history = history(&root, &path)?;

@@ -64,7 +64,7 @@ pub fn run(args: &Args) -> Result<u8> {
         .map_err(|e| Exit::new(EXIT_FAILURE, format!("error: {e}")))?;
     let (observed, owned) = execute::observe(&root, &desired, &state);
     let plan = plan::plan(&desired, &observed, &owned, PlanOptions { adopt: args.adopt });
-    let report = report(&loaded, &desired, &plan, &args.root.display().to_string());
+    let report = report(&loaded, &desired, &plan, &args.root.display().to_string(), args.verbose);
     let mut out = io::BufWriter::new(io::stdout().lock());
     match args.output {
         OutputFormat::Json => {
@@ -84,15 +84,16 @@ fn origin(o: &Origin) -> PlanOrigin {
     PlanOrigin { file: o.file.clone(), path: o.path.clone() }
 }
 
-/// The JSON document for a plan.
-pub fn report(loaded: &Loaded, desired: &DesiredState, plan: &Plan, root: &str) -> PlanReport {
+/// The JSON document for a plan. Without `verbose`, a created file's diff (its whole content)
+/// is summarised as a line count, as the human output does.
+pub fn report(loaded: &Loaded, desired: &DesiredState, plan: &Plan, root: &str, verbose: bool) -> PlanReport {
     let s = plan.summary();
     PlanReport {
         schema_version: PLAN_SCHEMA_VERSION,
         host: loaded.host.clone(),
         source: loaded.source.clone(),
         root: root.to_string(),
-        objects: plan.changes.iter().map(|c| with_desired(object(c), desired.objects.get(&c.path))).collect(),
+        objects: plan.changes.iter().map(|c| with_desired(object(c, verbose), desired.objects.get(&c.path))).collect(),
         units: desired
             .units
             .iter()
@@ -120,7 +121,7 @@ pub fn report(loaded: &Loaded, desired: &DesiredState, plan: &Plan, root: &str) 
     }
 }
 
-fn object(c: &Change) -> PlanObject {
+fn object(c: &Change, verbose: bool) -> PlanObject {
     let (role, unit) = match &c.role {
         Role::Plain => (None, None),
         Role::UnitFile(u) => (Some("unit"), Some(u.clone())),
@@ -135,7 +136,13 @@ fn object(c: &Change) -> PlanObject {
         action: c.action.name().into(),
         drift: c.drift.map(|d| d.name().to_string()),
         changes: c.details.iter().map(detail).collect(),
-        diff: c.diff.as_ref().map(diff),
+        diff: c.diff.as_ref().map(|d| match d {
+            ContentDiff::Unified(text) if c.action == plan::Action::Create && !verbose => {
+                let lines = text.lines().filter(|l| l.starts_with('+') && !l.starts_with("+++")).count();
+                PlanDiff { kind: "new".into(), text: format!("new content: {lines} lines (-v includes it)") }
+            }
+            other => diff(other),
+        }),
         reason: c.reason.clone(),
         role: role.map(str::to_string),
         unit,
@@ -253,11 +260,7 @@ pub fn render_human(out: &mut impl Write, r: &PlanReport, verbose: bool, style: 
             writeln!(out, "      {}", style.paint("31", reason))?;
         }
         match &o.diff {
-            Some(d) if o.action == "create" && d.kind == "unified" && !verbose => {
-                let lines = d.text.lines().filter(|l| l.starts_with('+') && !l.starts_with("+++")).count();
-                let noun = if lines == 1 { "line" } else { "lines" };
-                writeln!(out, "      new content: {lines} {noun} (-v shows it)")?;
-            }
+            Some(d) if d.kind == "new" => writeln!(out, "      {}", d.text.replace("-v includes it", "-v shows it"))?,
             Some(d) => write_diff(out, d, verbose, style)?,
             None => {}
         }
@@ -327,17 +330,20 @@ mod tests {
             host: "example".into(),
             source: "repo".into(),
             root: "/r".into(),
-            objects: vec![object(&Change {
-                path: "/etc/a".into(),
-                kind: Kind::File,
-                action: Action::Update,
-                drift: Some(plan::Drift::ExternalDrift),
-                details: vec![Detail::Content, Detail::Mode { from: 0o600, to: 0o644 }],
-                diff: Some(ContentDiff::Unified("--- a\n+++ b\n@@ -1 +1 @@\n-x\n+y\n".into())),
-                reason: None,
-                role: Role::Plain,
-                origin: Origin { file: "services/a/config/a".into(), path: None },
-            })],
+            objects: vec![object(
+                &Change {
+                    path: "/etc/a".into(),
+                    kind: Kind::File,
+                    action: Action::Update,
+                    drift: Some(plan::Drift::ExternalDrift),
+                    details: vec![Detail::Content, Detail::Mode { from: 0o600, to: 0o644 }],
+                    diff: Some(ContentDiff::Unified("--- a\n+++ b\n@@ -1 +1 @@\n-x\n+y\n".into())),
+                    reason: None,
+                    role: Role::Plain,
+                    origin: Origin { file: "services/a/config/a".into(), path: None },
+                },
+                false,
+            )],
             units: Vec::new(),
             skipped: Vec::new(),
             overrides: Vec::new(),

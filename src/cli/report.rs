@@ -101,7 +101,8 @@ pub struct PlanDetail {
 /// A content change.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct PlanDiff {
-    /// `unified`, `sensitive`, `binary` or `remote`.
+    /// `unified`, `new` (a created file's content, summarised without `-v`), `sensitive`,
+    /// `binary` or `remote`.
     pub kind: String,
     /// The unified diff (for `unified`), or a description.
     pub text: String,
