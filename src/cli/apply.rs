@@ -86,26 +86,27 @@ pub fn run(args: &Args) -> Result<u8> {
         c.print(&loaded, &report)?;
         return Ok(EXIT_OK);
     }
-    let loaded = input::load(&args.input, false)?;
+    let mut loaded = input::load(&args.input, false)?;
     for w in &loaded.warnings {
         eprintln!("{w}");
     }
     let fetch = c.fetcher()?;
-    let report = execute::apply(&root, &apply_input(&loaded, &args.input), fetch.as_ref(), opts)?;
+    let report = execute::apply(&root, &apply_input(&mut loaded, &args.input), fetch.as_ref(), opts)?;
     c.print(&loaded, &report)?;
     Ok(if report.outcome == Outcome::Converged { EXIT_OK } else { EXIT_FAILURE })
 }
 
-/// The apply input of a loaded source.
-pub fn apply_input(loaded: &Loaded, args: &InputArgs) -> ApplyInput {
+/// The apply input of a loaded source; its config and origins move into it (the rest of
+/// `loaded` still serves the report).
+pub fn apply_input(loaded: &mut Loaded, args: &InputArgs) -> ApplyInput {
     let source = match &args.source_repo {
         Some(repo) => input::repo_source(repo, &loaded.host),
         None => input::config_source(std::path::Path::new(&loaded.source)),
     };
     ApplyInput {
         host: loaded.host.clone(),
-        config: loaded.config.clone(),
-        origins: loaded.origins.clone(),
+        config: std::mem::take(&mut loaded.config),
+        origins: std::mem::take(&mut loaded.origins),
         source,
         input_digest: loaded.input_digest.clone(),
     }

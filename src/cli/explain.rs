@@ -40,8 +40,8 @@ pub struct Args {
 pub fn run(args: &Args) -> Result<u8> {
     let root = Root::open(&args.root)?;
     let state = store::load_state(&root)?;
-    let loaded = load(args, &state)?;
-    let input = apply_input(&loaded, &args.input);
+    let mut loaded = load(args, &state)?;
+    let input = apply_input(&mut loaded, &args.input);
     let (desired, _) = execute::build_desired(&root, &input, &Offline, false)
         .map_err(|e| Exit::new(EXIT_FAILURE, format!("error: {e}")))?;
     let path = resolve(&args.object, &desired, &state).ok_or_else(|| {

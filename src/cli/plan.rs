@@ -52,14 +52,14 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: &Args) -> Result<u8> {
-    let loaded = input::load(&args.input, false)?;
+    let mut loaded = input::load(&args.input, false)?;
     for w in &loaded.warnings {
         eprintln!("{w}");
     }
     let root = Root::open(&args.root)?;
     let state = store::load_state(&root)?;
     let fetch: Box<dyn Fetch> = if args.offline { Box::new(Offline) } else { Box::new(HttpFetch::new()?) };
-    let input = apply_input(&loaded, &args.input);
+    let input = apply_input(&mut loaded, &args.input);
     let (desired, _) = execute::build_desired(&root, &input, fetch.as_ref(), false)
         .map_err(|e| Exit::new(EXIT_FAILURE, format!("error: {e}")))?;
     let (observed, owned) = execute::observe(&root, &desired, &state);

@@ -142,7 +142,7 @@ pub fn apply(root: &Root, input: &ApplyInput, fetch: &dyn Fetch, opts: ApplyOpti
         audit(root, &report, &input.host);
         return Ok(report);
     }
-    observed = root.observe_all(desired.paths());
+    observed = root.hash_all(desired.paths());
     let check = plan::plan(&desired, &observed, &owned, PlanOptions { adopt: true });
     let unconverged: Vec<String> = check
         .changes
@@ -298,10 +298,18 @@ pub fn build_desired(
     fetch: &dyn Fetch,
     fetch_contents: bool,
 ) -> std::result::Result<(DesiredState, String), String> {
-    let config = children::resolve(input.config.clone(), fetch)?;
-    children::check_inline_hashes(&config)?;
+    let has_children =
+        input.config.ignition.config.replace.source.is_some() || !input.config.ignition.config.merge.is_empty();
+    let resolved;
+    let config = if has_children {
+        resolved = children::resolve(input.config.clone(), fetch)?;
+        &resolved
+    } else {
+        &input.config
+    };
+    children::check_inline_hashes(config)?;
     let mut desired =
-        desired::from_config(&config, &input.origins, &Origin { file: input.source.location.clone(), path: None });
+        desired::from_config(config, &input.origins, &Origin { file: input.source.location.clone(), path: None });
     let revision = desired.revision();
     if fetch_contents {
         let problems = desired.fetch_remote(fetch);

@@ -44,6 +44,17 @@ enum Dir {
     Unsafe(String),
 }
 
+/// How much of a file's content an observation reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// Metadata only.
+    Stat,
+    /// The hash, not keeping the bytes.
+    Hash,
+    /// The hash and (up to a limit) the bytes, for diffs.
+    Keep,
+}
+
 /// Directories already walked during one observation, by path.
 type DirCache = HashMap<String, Dir>;
 
@@ -131,12 +142,11 @@ impl Root {
     }
 
     fn observe_with(&self, path: &str, cache: &mut DirCache) -> Observed {
-        self.inspect(path, cache, true)
+        self.inspect(path, cache, Reading::Keep)
     }
 
-    /// What is at `path`; with `read_content` false a file's bytes and hash are left empty
-    /// (its stamp says whether it changed).
-    fn inspect(&self, path: &str, cache: &mut DirCache, read_content: bool) -> Observed {
+    /// What is at `path`, reading a file's content as `reading` says.
+    fn inspect(&self, path: &str, cache: &mut DirCache, reading: Reading) -> Observed {
         let (dir, name) = match self.parent(path, cache) {
             Parent::Found(dir, name) => (dir, name),
             Parent::Missing => return Observed::Missing,
@@ -161,10 +171,10 @@ impl Root {
                     st.st_dev, st.st_ino, st.st_size, st.st_mtime, st.st_mtime_nsec, st.st_ctime, st.st_ctime_nsec
                 );
                 let inode = (st.st_dev, st.st_ino);
-                if !read_content {
+                if reading == Reading::Stat {
                     return Observed::File { bytes: None, sha256: String::new(), mode, uid, gid, inode, stamp };
                 }
-                match self.read_file(&dir, &name) {
+                match self.read_file(&dir, &name, reading == Reading::Keep) {
                     Ok((bytes, sha256)) => Observed::File { bytes, sha256, mode, uid, gid, inode, stamp },
                     Err(e) => Observed::Unsafe(format!("cannot read {path}: {e}")),
                 }
@@ -173,7 +183,7 @@ impl Root {
         }
     }
 
-    fn read_file(&self, dir: &OwnedFd, name: &str) -> std::io::Result<(Option<Vec<u8>>, String)> {
+    fn read_file(&self, dir: &OwnedFd, name: &str, keep: bool) -> std::io::Result<(Option<Vec<u8>>, String)> {
         let fd = rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
         let mut file = std::fs::File::from(fd);
         let mut hasher = Sha256::new();
@@ -187,11 +197,11 @@ impl Root {
             }
             hasher.update(&buf[..n]);
             total += n as u64;
-            if total <= MAX_DIFF_BYTES {
+            if keep && total <= MAX_DIFF_BYTES {
                 kept.extend_from_slice(&buf[..n]);
             }
         }
-        let bytes = (total <= MAX_DIFF_BYTES).then_some(kept);
+        let bytes = (keep && total <= MAX_DIFF_BYTES).then_some(kept);
         Ok((bytes, format!("sha256-{}", hex::encode(hasher.finalize()))))
     }
 
@@ -213,7 +223,14 @@ impl Root {
     /// What is at each path, without reading file contents (stamps only).
     pub fn stat_all<'a>(&self, paths: impl IntoIterator<Item = &'a String>) -> BTreeMap<String, Observed> {
         let mut cache = DirCache::new();
-        paths.into_iter().map(|p| (p.clone(), self.inspect(p, &mut cache, false))).collect()
+        paths.into_iter().map(|p| (p.clone(), self.inspect(p, &mut cache, Reading::Stat))).collect()
+    }
+
+    /// Observes `paths` with file hashes but without keeping their bytes.
+    pub fn hash_all<'a>(&self, paths: impl IntoIterator<Item = &'a String>) -> ObservedState {
+        let mut cache = DirCache::new();
+        let nodes = paths.into_iter().map(|p| (p.clone(), self.inspect(p, &mut cache, Reading::Hash))).collect();
+        ObservedState { nodes, users: self.ids("/etc/passwd"), groups: self.ids("/etc/group") }
     }
 
     /// `name → id` from a passwd- or group-format file under the root.
