@@ -269,3 +269,28 @@ fn host_layer_overrides_are_reported() {
     assert!(text.contains("note: /etc/motd from butane/base.bu at $.storage.files.0 is replaced by hosts/h/host.bu at $.storage.files.0"), "{text}");
     assert!(text.contains("from hosts/h/host.bu at $.storage.files.0"), "{text}");
 }
+
+#[test]
+fn a_changed_config_file_restarts_its_services_workload_with_the_cause() {
+    let network = ("services/web/quadlet/web.network", "[Network]\n");
+    let dir = repo(&[HOST, WEB, WEB_CONF, network]);
+    let root = tempfile::tempdir().unwrap();
+    let applied = common::bin()
+        .args(["apply", "--source-repo"])
+        .arg(dir.path())
+        .args(["--host", "h", "--root"])
+        .arg(root.path())
+        .arg("--offline")
+        .output()
+        .unwrap();
+    assert_eq!(applied.status.code(), Some(0), "{}", String::from_utf8_lossy(&applied.stdout));
+    fs::write(dir.path().join("services/web/config/site.conf"), "listen 8080;\n").unwrap();
+    let out = plan(dir.path(), root.path(), &["--output", "json", "--offline"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let actions = doc["systemd"]["actions"].as_array().unwrap();
+    assert_eq!(actions.len(), 1, "only the container restarts, not the network: {actions:?}");
+    assert_eq!(actions[0]["verb"], "restart");
+    assert_eq!(actions[0]["unit"], "web.service");
+    assert_eq!(actions[0]["cause"], "services/web/config/site.conf changed");
+    assert_eq!(doc["systemd"]["daemon_reload"], false);
+}

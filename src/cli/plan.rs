@@ -9,13 +9,14 @@ use crate::cli::apply::apply_input;
 use crate::cli::input::{self, InputArgs, Loaded};
 use crate::cli::report::{
     PLAN_SCHEMA_VERSION, PlanDesired, PlanDetail, PlanDiff, PlanObject, PlanOrigin, PlanOverride, PlanReport,
-    PlanSkipped, PlanUnit,
+    PlanSkipped, PlanSystemd, PlanUnit, PlanUnitAction,
 };
 use crate::cli::{EXIT_CHANGES_PENDING, EXIT_FAILURE, EXIT_OK, Exit, OutputFormat};
 use crate::host::execute;
 use crate::host::fetch::HttpFetch;
 use crate::host::root::Root;
 use crate::host::store;
+use crate::model::activation::{self, Activation, UnitAction};
 use crate::model::desired::{DesiredState, Object, Owner, Role};
 use crate::model::ignition::children::{Fetch, Offline};
 use crate::model::plan::{self, Change, ContentDiff, Detail, Plan, PlanOptions};
@@ -64,7 +65,8 @@ pub fn run(args: &Args) -> Result<u8> {
         .map_err(|e| Exit::new(EXIT_FAILURE, format!("error: {e}")))?;
     let (observed, owned) = execute::observe(&root, &desired, &state);
     let plan = plan::plan(&desired, &observed, &owned, PlanOptions { adopt: args.adopt });
-    let report = report(&loaded, &desired, &plan, &args.root.display().to_string(), args.verbose);
+    let activation = activation::decide(&plan, &desired, &observed, &|_| None);
+    let report = report_with(&loaded, &desired, &plan, &activation, &args.root.display().to_string(), args.verbose);
     let mut out = io::BufWriter::new(io::stdout().lock());
     match args.output {
         OutputFormat::Json => {
@@ -87,7 +89,21 @@ fn origin(o: &Origin) -> PlanOrigin {
 /// The JSON document for a plan. Without `verbose`, a created file's diff (its whole content)
 /// is summarised as a line count, as the human output does.
 pub fn report(loaded: &Loaded, desired: &DesiredState, plan: &Plan, root: &str, verbose: bool) -> PlanReport {
+    report_with(loaded, desired, plan, &Activation::default(), root, verbose)
+}
+
+/// The JSON document for a plan and the systemd actions it needs.
+pub fn report_with(
+    loaded: &Loaded,
+    desired: &DesiredState,
+    plan: &Plan,
+    activation: &Activation,
+    root: &str,
+    verbose: bool,
+) -> PlanReport {
     let s = plan.summary();
+    let action =
+        |a: &UnitAction| PlanUnitAction { verb: a.verb.name().into(), unit: a.unit.clone(), cause: a.cause.clone() };
     PlanReport {
         schema_version: PLAN_SCHEMA_VERSION,
         host: loaded.host.clone(),
@@ -106,6 +122,11 @@ pub fn report(loaded: &Loaded, desired: &DesiredState, plan: &Plan, root: &str, 
                 PlanUnit { name: u.name.clone(), intent: intent.into(), origin: origin(&u.origin) }
             })
             .collect(),
+        systemd: PlanSystemd {
+            daemon_reload: activation.daemon_reload,
+            actions: activation.actions.iter().map(action).collect(),
+            held: activation.held.iter().map(action).collect(),
+        },
         skipped: plan
             .skipped
             .iter()
@@ -269,6 +290,15 @@ pub fn render_human(out: &mut impl Write, r: &PlanReport, verbose: bool, style: 
         writeln!(out, "  {} {:<8} {} (unit)", style.paint("36", "*"), u.intent, u.name)?;
         writeln!(out, "      from {}", origin_text(&u.origin))?;
     }
+    if r.systemd.daemon_reload {
+        writeln!(out, "  {} systemd reloads its units", style.paint("36", "*"))?;
+    }
+    for a in &r.systemd.actions {
+        writeln!(out, "  {} {:<8} {} — {}", style.paint("36", "↻"), a.verb, a.unit, a.cause)?;
+    }
+    for a in &r.systemd.held {
+        writeln!(out, "  {} {:<8} {} — {}", style.paint("2", "·"), "held", a.unit, a.cause)?;
+    }
     for k in &r.skipped {
         writeln!(out, "  {} {:<8} {} — {}", style.paint("2", "·"), "skipped", k.what, k.reason)?;
         writeln!(out, "      from {}", origin_text(&k.origin))?;
@@ -345,6 +375,7 @@ mod tests {
                 false,
             )],
             units: Vec::new(),
+            systemd: PlanSystemd::default(),
             skipped: Vec::new(),
             overrides: Vec::new(),
             summary: plan::Summary { update: 1, ..plan::Summary::default() },

@@ -22,6 +22,8 @@ pub struct PlanReport {
     pub objects: Vec<PlanObject>,
     /// Units to enable, disable or mask.
     pub units: Vec<PlanUnit>,
+    /// What systemd must do after the writes.
+    pub systemd: PlanSystemd,
     /// First-boot-only entries that day 2 leaves alone.
     pub skipped: Vec<PlanSkipped>,
     /// Entries the host layer replaced.
@@ -116,6 +118,29 @@ pub struct PlanOrigin {
     /// YAML path inside it, for Butane entries.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+}
+
+/// The systemd side of a plan.
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+pub struct PlanSystemd {
+    /// Whether systemd reloads its units (once, after all writes).
+    pub daemon_reload: bool,
+    /// Stops first, then starts, reloads and restarts, each with its cause. Planned without
+    /// knowing which units run, a restart or stop applies only to an active unit.
+    pub actions: Vec<PlanUnitAction>,
+    /// Units deliberately left alone, and why.
+    pub held: Vec<PlanUnitAction>,
+}
+
+/// One action on a unit.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PlanUnitAction {
+    /// `stop`, `start`, `reload` or `restart`.
+    pub verb: String,
+    /// The unit.
+    pub unit: String,
+    /// Why.
+    pub cause: String,
 }
 
 /// A unit's activation intent.

@@ -9,12 +9,14 @@
 //! - [`json`] — Go-compatible JSON output.
 //! - [`ignition`] — Ignition types, validation and data URLs.
 //! - [`unit`] — systemd unit files: parsing and name escaping.
+//! - [`activation`] — what systemd must do after a change: the decision table.
 //! - [`desired`] — the desired state: objects on disk, unit intents, first-boot-only entries.
 //! - [`plan`] — the three-way plan: actions, drift classes, diffs.
 //! - [`source`] — source repositories: layout rules and per-host composition.
 //! - [`state`] — the persisted state: owned objects, pending apply, last run.
 //! - [`butane`] — the Butane front end: variants, translation, validation.
 
+pub mod activation;
 pub mod butane;
 pub mod decode;
 pub mod desired;

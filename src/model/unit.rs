@@ -401,3 +401,62 @@ mod enable_tests {
         assert_eq!(unit_file_name("w.service"), "w.service");
     }
 }
+
+/// The options of a unit, normalised for comparison: per section, per key, the values in order.
+/// Comments, blank lines and the order of different keys within a section do not matter; the
+/// order of repeated keys (`ExecStartPre=`) does.
+pub fn normalized(unit: &UnitFile) -> std::collections::BTreeMap<(String, String), Vec<String>> {
+    let mut out: std::collections::BTreeMap<(String, String), Vec<String>> = std::collections::BTreeMap::new();
+    for o in &unit.options {
+        out.entry((o.section.clone(), o.name.clone())).or_default().push(o.value.clone());
+    }
+    out
+}
+
+/// Whether two unit files mean the same to systemd (see [`normalized`]). Text that does not
+/// parse is compared byte for byte.
+pub fn semantically_equal(a: &str, b: &str) -> bool {
+    match (parse(a), parse(b)) {
+        (Ok(x), Ok(y)) => normalized(&x) == normalized(&y),
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod semantic_tests {
+    use super::*;
+
+    #[test]
+    fn cosmetic_changes_are_equal_and_real_ones_are_not() {
+        let base = "[Unit]\nDescription=x\n\n[Service]\nExecStart=/bin/a\nEnvironment=A=1\n";
+        let cases = [
+            (
+                "comment and blank lines",
+                "# note\n[Unit]\nDescription=x\n[Service]\n\nExecStart=/bin/a\nEnvironment=A=1\n",
+                true,
+            ),
+            (
+                "key order within a section",
+                "[Service]\nEnvironment=A=1\nExecStart=/bin/a\n[Unit]\nDescription=x\n",
+                true,
+            ),
+            ("a value changed", "[Unit]\nDescription=x\n[Service]\nExecStart=/bin/b\nEnvironment=A=1\n", false),
+            ("a key added", "[Unit]\nDescription=x\n[Service]\nExecStart=/bin/a\nEnvironment=A=1\nUser=x\n", false),
+            (
+                "a key moved to another section",
+                "[Unit]\nDescription=x\nEnvironment=A=1\n[Service]\nExecStart=/bin/a\n",
+                false,
+            ),
+        ];
+        for (label, other, want) in cases {
+            assert_eq!(semantically_equal(base, other), want, "case {label}");
+        }
+        assert!(
+            !semantically_equal(
+                "[Service]\nExecStartPre=/a\nExecStartPre=/b\n",
+                "[Service]\nExecStartPre=/b\nExecStartPre=/a\n"
+            ),
+            "order of repeated keys matters"
+        );
+    }
+}

@@ -1,0 +1,500 @@
+//! What systemd must do after a plan's changes are written (DESIGN §3.3): the decision table.
+//!
+//! - A new unit that is enabled, or a new Quadlet with `[Install]`, is started.
+//! - A changed unit (content or drop-in; compared semantically) that is active is restarted,
+//!   reloaded with `X-ReloadIfChanged=true`, or left alone with `X-RestartIfChanged=false`.
+//!   A changed `.socket` stops its service and restarts the socket; changed `.timer` and `.path`
+//!   units are restarted.
+//! - A removed unit is stopped (its files are deleted and its links removed by the plan).
+//! - A changed file that a unit uses restarts that unit: `EnvironmentFile=`, a Quadlet's
+//!   `Volume=`/`Mount=` host paths, anything of the same service's config, a `.network` or
+//!   `.volume` the Quadlet names.
+//!
+//! Every action names its cause. Pure: unit states come in as a function.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::model::desired::{DesiredState, Object, QUADLET_DIR, Role};
+use crate::model::plan::{Action, Change, Detail, Observed, ObservedState, Plan};
+use crate::model::unit;
+
+/// What is done to a unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Verb {
+    /// Stop it (removed units; a socket's service before the socket restarts).
+    Stop,
+    /// Start it.
+    Start,
+    /// Reload it (`X-ReloadIfChanged=true`).
+    Reload,
+    /// Restart it.
+    Restart,
+}
+
+impl Verb {
+    /// The name used in output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verb::Stop => "stop",
+            Verb::Start => "start",
+            Verb::Reload => "reload",
+            Verb::Restart => "restart",
+        }
+    }
+}
+
+/// One action on a unit, with its cause.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitAction {
+    /// What is done.
+    pub verb: Verb,
+    /// The unit.
+    pub unit: String,
+    /// Why, e.g. `services/caddy/config/Caddyfile changed`.
+    pub cause: String,
+}
+
+/// The systemd side of an apply.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Activation {
+    /// Whether unit files changed, so systemd must reload (once, after all writes).
+    pub daemon_reload: bool,
+    /// Actions in execution order: stops, then starts, reloads and restarts.
+    pub actions: Vec<UnitAction>,
+    /// Units deliberately left alone, with the reason (`X-RestartIfChanged=false`, inactive).
+    pub held: Vec<UnitAction>,
+}
+
+/// Whether a unit is active, as far as is known (`None`: unknown, e.g. planning offline).
+pub type UnitActive<'a> = &'a dyn Fn(&str) -> Option<bool>;
+
+/// How a unit's own files changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum UnitChange {
+    New,
+    Modified(String),
+    Removed,
+}
+
+/// Decides the systemd actions for `plan`; `before` is the host as observed before writing.
+pub fn decide(plan: &Plan, desired: &DesiredState, before: &ObservedState, active: UnitActive) -> Activation {
+    let mut activation = Activation::default();
+    let mut unit_changes: BTreeMap<String, UnitChange> = BTreeMap::new();
+    let mut changed_files: Vec<&Change> = Vec::new();
+    for c in plan.changes.iter().filter(|c| matches!(c.action, Action::Create | Action::Update | Action::Delete)) {
+        match unit_of(c, desired) {
+            Some(u) => {
+                activation.daemon_reload = true;
+                let change = classify(c, desired, before);
+                if let Some(change) = change {
+                    merge_change(&mut unit_changes, u, change);
+                }
+            }
+            None if c.details.contains(&Detail::Content) || c.action == Action::Create => changed_files.push(c),
+            None => {}
+        }
+    }
+    let enabled: BTreeSet<&str> =
+        desired.units.iter().filter(|u| u.enabled == Some(true)).map(|u| u.name.as_str()).collect();
+    for (u, change) in &unit_changes {
+        decide_unit(&mut activation, u, change, desired, &enabled, active);
+    }
+    for c in changed_files {
+        for consumer in consumers(&c.path, desired) {
+            if unit_changes.contains_key(&consumer) {
+                continue;
+            }
+            let cause = format!("{} changed", c.origin.file);
+            push_if_active(&mut activation, Verb::Restart, &consumer, cause, active);
+        }
+    }
+    order(&mut activation);
+    activation
+}
+
+/// The unit a changed object belongs to: a unit file, drop-in or mask, or the service of a
+/// Quadlet (or of a Quadlet drop-in).
+fn unit_of(c: &Change, desired: &DesiredState) -> Option<String> {
+    match &c.role {
+        Role::UnitFile(u) | Role::Dropin(u) | Role::Mask(u) | Role::Quadlet(u) => Some(u.clone()),
+        Role::Enable(_) => None,
+        Role::Plain => quadlet_dropin_service(&c.path, desired).or_else(|| removed_unit(c)),
+    }
+}
+
+/// `/etc/containers/systemd/web.container.d/10.conf` → the service of `web.container`.
+fn quadlet_dropin_service(path: &str, desired: &DesiredState) -> Option<String> {
+    let rest = path.strip_prefix(QUADLET_DIR)?.strip_prefix('/')?;
+    let (dir, _) = rest.split_once(".d/")?;
+    let quadlet = desired.objects.get(&format!("{QUADLET_DIR}/{dir}"));
+    let text = quadlet.and_then(Object::known_bytes).map(|b| String::from_utf8_lossy(&b).into_owned());
+    unit::quadlet_service_name(dir.rsplit('/').next()?, text.as_deref())
+}
+
+/// A deleted (stale) unit file or Quadlet, named by its path.
+fn removed_unit(c: &Change) -> Option<String> {
+    if c.action != Action::Delete {
+        return None;
+    }
+    let name = c.path.rsplit('/').next()?;
+    if c.path.starts_with(&format!("{QUADLET_DIR}/")) && unit::is_quadlet_name(name) {
+        return unit::quadlet_service_name(name, None);
+    }
+    c.path.strip_prefix("/etc/systemd/system/").filter(|n| !n.contains('/')).map(str::to_string)
+}
+
+fn classify(c: &Change, desired: &DesiredState, before: &ObservedState) -> Option<UnitChange> {
+    let is_main = matches!(c.role, Role::UnitFile(_) | Role::Quadlet(_))
+        || (c.action == Action::Delete && c.role == Role::Plain && !c.path.contains(".d/"));
+    match c.action {
+        Action::Create if is_main => Some(UnitChange::New),
+        Action::Delete if is_main => Some(UnitChange::Removed),
+        Action::Update if !c.details.contains(&Detail::Content) => None,
+        Action::Update => {
+            let old = match before.nodes.get(&c.path) {
+                Some(Observed::File { bytes: Some(b), .. }) => Some(String::from_utf8_lossy(b).into_owned()),
+                _ => None,
+            };
+            let new = desired
+                .objects
+                .get(&c.path)
+                .and_then(Object::known_bytes)
+                .map(|b| String::from_utf8_lossy(&b).into_owned());
+            match (old, new) {
+                (Some(o), Some(n)) if unit::semantically_equal(&o, &n) => None,
+                _ => Some(UnitChange::Modified(format!("{} changed", c.origin.file))),
+            }
+        }
+        _ => Some(UnitChange::Modified(format!(
+            "{} {}",
+            c.origin.file,
+            if c.action == Action::Delete { "removed" } else { "added" }
+        ))),
+    }
+}
+
+fn merge_change(changes: &mut BTreeMap<String, UnitChange>, unit: String, change: UnitChange) {
+    match (changes.get(&unit), &change) {
+        (Some(UnitChange::New | UnitChange::Removed), _) => {}
+        (Some(UnitChange::Modified(prev)), UnitChange::Modified(cause)) => {
+            let joined = format!("{prev}; {cause}");
+            changes.insert(unit, UnitChange::Modified(joined));
+        }
+        _ => {
+            changes.insert(unit, change);
+        }
+    }
+}
+
+/// The `[X-…]`-style switches of a unit: `X-RestartIfChanged=` and `X-ReloadIfChanged=` in any
+/// section of the unit file or its drop-ins.
+fn switches(u: &str, desired: &DesiredState) -> (bool, bool) {
+    let (mut restart, mut reload) = (true, false);
+    let texts = desired.objects.values().filter(|o| match &o.role {
+        Role::UnitFile(n) | Role::Dropin(n) | Role::Quadlet(n) => n == u,
+        _ => false,
+    });
+    for o in texts {
+        let Some(bytes) = o.known_bytes() else { continue };
+        let Ok(parsed) = unit::parse(&String::from_utf8_lossy(&bytes)) else { continue };
+        for opt in &parsed.options {
+            let on = matches!(opt.value.as_str(), "1" | "yes" | "true" | "on");
+            match opt.name.as_str() {
+                "X-RestartIfChanged" => restart = on,
+                "X-ReloadIfChanged" => reload = on,
+                _ => {}
+            }
+        }
+    }
+    (restart, reload)
+}
+
+fn decide_unit(
+    a: &mut Activation,
+    u: &str,
+    change: &UnitChange,
+    desired: &DesiredState,
+    enabled: &BTreeSet<&str>,
+    active: UnitActive,
+) {
+    match change {
+        UnitChange::New => {
+            let quadlet_install =
+                desired.objects.values().any(|o| o.role == Role::Quadlet(u.to_string()) && has_install(o));
+            if enabled.contains(u) || quadlet_install {
+                a.actions.push(UnitAction { verb: Verb::Start, unit: u.to_string(), cause: "new unit".into() });
+            }
+        }
+        UnitChange::Removed => push_if_active(a, Verb::Stop, u, "removed from the source".into(), active),
+        UnitChange::Modified(cause) => {
+            let (restart, reload) = switches(u, desired);
+            if u.ends_with(".socket") {
+                let service = socket_service(u, desired);
+                push_if_active(a, Verb::Stop, &service, format!("its socket {u} changed"), active);
+                push_if_active(a, Verb::Restart, u, cause.clone(), active);
+            } else if reload {
+                push_if_active(a, Verb::Reload, u, format!("{cause} (X-ReloadIfChanged=true)"), active);
+            } else if !restart {
+                a.held.push(UnitAction {
+                    verb: Verb::Restart,
+                    unit: u.to_string(),
+                    cause: format!("{cause}; not restarted: X-RestartIfChanged=false"),
+                });
+            } else {
+                push_if_active(a, Verb::Restart, u, cause.clone(), active);
+            }
+        }
+    }
+}
+
+fn has_install(o: &Object) -> bool {
+    o.known_bytes()
+        .and_then(|b| unit::parse(&String::from_utf8_lossy(&b)).ok())
+        .is_some_and(|u| u.has_install_options())
+}
+
+/// The service a socket activates: `Service=` in `[Socket]`, else the same name.
+fn socket_service(socket: &str, desired: &DesiredState) -> String {
+    let path = format!("/etc/systemd/system/{socket}");
+    let configured = desired
+        .objects
+        .get(&path)
+        .and_then(Object::known_bytes)
+        .and_then(|b| unit::parse(&String::from_utf8_lossy(&b)).ok())
+        .and_then(|u| u.values("Socket", "Service").last().map(str::to_string));
+    configured.unwrap_or_else(|| format!("{}.service", socket.trim_end_matches(".socket")))
+}
+
+/// Active units get the action; inactive ones are held; unknown ones get it too (systemd's
+/// `try-restart` semantics are applied when executing).
+fn push_if_active(a: &mut Activation, verb: Verb, unit: &str, cause: String, active: UnitActive) {
+    let action = UnitAction { verb, unit: unit.to_string(), cause };
+    if active(unit) == Some(false) {
+        a.held.push(UnitAction { cause: format!("{}; {unit} is not active", action.cause), ..action });
+    } else {
+        a.actions.push(action);
+    }
+}
+
+/// The units that use the file at `path`.
+fn consumers(path: &str, desired: &DesiredState) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let changed = desired.objects.get(path);
+    let service_of = |o: &Object| service_folder(&o.origin.file);
+    let changed_service = changed.and_then(service_of);
+    for o in desired.objects.values() {
+        let name = match &o.role {
+            Role::UnitFile(n) | Role::Dropin(n) | Role::Quadlet(n) => n.clone(),
+            _ => continue,
+        };
+        if changed_service.is_some() && service_of(o) == changed_service && o.path != path && runs_workload(o) {
+            out.insert(name);
+            continue;
+        }
+        let Some(bytes) = o.known_bytes() else { continue };
+        let Ok(parsed) = unit::parse(&String::from_utf8_lossy(&bytes)) else { continue };
+        if references(&parsed, path) {
+            out.insert(name);
+        }
+    }
+    out
+}
+
+/// Whether an object is a unit that runs the service's workload (a `.service` unit, or a
+/// `.container`, `.kube` or `.pod` Quadlet) rather than a one-shot that makes a Podman
+/// network, volume or image, which a changed config file does not concern.
+fn runs_workload(o: &Object) -> bool {
+    let name = o.path.rsplit('/').next().unwrap_or("");
+    match &o.role {
+        Role::Quadlet(_) => name.ends_with(".container") || name.ends_with(".kube") || name.ends_with(".pod"),
+        Role::UnitFile(u) => u.ends_with(".service"),
+        _ => false,
+    }
+}
+
+/// `services/<svc>/…` or `hosts/<host>/<svc>/…` → the service folder.
+fn service_folder(origin: &str) -> Option<String> {
+    let parts: Vec<&str> = origin.split('/').collect();
+    match parts.as_slice() {
+        ["services", svc, _, ..] => Some((*svc).to_string()),
+        ["hosts", _, svc, kind, ..] if matches!(*kind, "quadlet" | "systemd" | "config") => Some((*svc).to_string()),
+        _ => None,
+    }
+}
+
+/// Whether a unit or Quadlet names `path`: `EnvironmentFile=`, a `Volume=`/`Mount=` host path
+/// (the file or a directory above it), or (for `.network`/`.volume` Quadlets) its file name.
+fn references(unit: &unit::UnitFile, path: &str) -> bool {
+    let file_name = path.rsplit('/').next().unwrap_or(path);
+    unit.options.iter().any(|o| match o.name.as_str() {
+        "EnvironmentFile" => o.value.split_whitespace().any(|v| v.trim_start_matches('-') == path),
+        "Volume" => {
+            let host = o.value.split(':').next().unwrap_or("");
+            host == file_name
+                || (host.starts_with('/')
+                    && (host == path || path.starts_with(&format!("{}/", host.trim_end_matches('/')))))
+        }
+        "Mount" => o.value.split(',').any(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            matches!(k, "source" | "src") && (v == path || path.starts_with(&format!("{}/", v.trim_end_matches('/'))))
+        }),
+        "Network" | "Pod" => o.value == file_name,
+        _ => false,
+    })
+}
+
+/// Stops first, then starts, reloads and restarts; one action per unit and verb.
+fn order(a: &mut Activation) {
+    let mut seen = BTreeSet::new();
+    a.actions.retain(|x| seen.insert((x.verb, x.unit.clone())));
+    a.actions.sort_by_key(|x| (x.verb != Verb::Stop, x.unit.clone()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::butane::render;
+    use crate::model::desired::from_config;
+    use crate::model::plan::{PlanOptions, plan, sha256};
+    use crate::model::source::compose::Origin;
+
+    fn desired(src: &str) -> DesiredState {
+        let rendered = render(src, None).unwrap();
+        from_config(&rendered.config, &BTreeMap::new(), &Origin { file: "c.bu".into(), path: None })
+    }
+
+    /// Plans `new` against a host that holds exactly `old`, and decides with every unit active.
+    fn decide_change(old: &str, new: &str) -> Activation {
+        let before_state = desired(old);
+        let after = desired(new);
+        let mut observed = ObservedState::default();
+        for o in before_state.objects.values() {
+            let bytes = o.known_bytes().map(|b| b.into_owned()).unwrap_or_default();
+            observed.nodes.insert(
+                o.path.clone(),
+                Observed::File {
+                    sha256: sha256(&bytes),
+                    bytes: Some(bytes),
+                    mode: 0o644,
+                    uid: 0,
+                    gid: 0,
+                    inode: (0, 0),
+                    stamp: String::new(),
+                },
+            );
+        }
+        let owned = before_state
+            .objects
+            .values()
+            .map(|o| (o.path.clone(), crate::model::state::ObjectRecord::of(o, Some(0), Some(0)).owned()))
+            .collect();
+        let p = plan(&after, &observed, &owned, PlanOptions::default());
+        decide(&p, &after, &observed, &|_| Some(true))
+    }
+
+    fn summary(a: &Activation) -> Vec<String> {
+        a.actions.iter().map(|x| format!("{} {}", x.verb.name(), x.unit)).collect()
+    }
+
+    const HEAD: &str = "variant: fcos\nversion: 1.6.0\n";
+
+    fn units(body: &str) -> String {
+        format!("{HEAD}systemd:\n  units:\n{body}")
+    }
+
+    #[test]
+    fn decision_table() {
+        let svc = |name: &str, extra: &str| {
+            format!(
+                "    - name: {name}\n      enabled: true\n      contents: \"[Service]\\nExecStart=/bin/app{extra}\\n\\n[Install]\\nWantedBy=multi-user.target\\n\"\n"
+            )
+        };
+        let cases: Vec<(&str, String, String, Vec<&str>)> = vec![
+            ("new enabled unit starts", HEAD.to_string(), units(&svc("a.service", "")), vec!["start a.service"]),
+            (
+                "content change restarts",
+                units(&svc("a.service", "")),
+                units(&svc("a.service", " --v2")),
+                vec!["restart a.service"],
+            ),
+            (
+                "comment-only change restarts nothing",
+                units(&svc("a.service", "")),
+                units(&svc("a.service", "").replace("[Service]", "# note\\n[Service]")),
+                vec![],
+            ),
+            (
+                "X-ReloadIfChanged reloads",
+                units(&svc("a.service", "\\nX-ReloadIfChanged=true")),
+                units(&svc("a.service", " -v\\nX-ReloadIfChanged=true")),
+                vec!["reload a.service"],
+            ),
+            (
+                "X-RestartIfChanged=false holds",
+                units(&svc("a.service", "\\nX-RestartIfChanged=false")),
+                units(&svc("a.service", " -v\\nX-RestartIfChanged=false")),
+                vec![],
+            ),
+            ("removed unit stops", units(&svc("a.service", "")), HEAD.to_string(), vec!["stop a.service"]),
+            (
+                "timer change restarts the timer",
+                units("    - name: t.timer\n      contents: \"[Timer]\\nOnCalendar=daily\\n\"\n"),
+                units("    - name: t.timer\n      contents: \"[Timer]\\nOnCalendar=hourly\\n\"\n"),
+                vec!["restart t.timer"],
+            ),
+            (
+                "socket change stops its service and restarts the socket",
+                units("    - name: s.socket\n      contents: \"[Socket]\\nListenStream=1\\n\"\n"),
+                units("    - name: s.socket\n      contents: \"[Socket]\\nListenStream=2\\n\"\n"),
+                vec!["stop s.service", "restart s.socket"],
+            ),
+        ];
+        for (label, old, new, want) in cases {
+            let a = decide_change(&old, &new);
+            assert_eq!(summary(&a), want, "case {label}: {a:#?}");
+        }
+    }
+
+    #[test]
+    fn environment_files_and_quadlet_volumes_restart_their_consumers() {
+        let cfg = |env: &str, caddyfile: &str| {
+            format!(
+                "{HEAD}storage:\n  files:\n    - path: /etc/app/env\n      contents: {{inline: \"{env}\"}}\n    - path: /etc/caddy/Caddyfile\n      contents: {{inline: \"{caddyfile}\"}}\n    - path: /etc/containers/systemd/caddy.container\n      contents: {{inline: \"[Container]\\nImage=caddy\\nVolume=/etc/caddy/Caddyfile:/etc/caddy/Caddyfile:ro\\n\"}}\nsystemd:\n  units:\n    - name: app.service\n      contents: \"[Service]\\nEnvironmentFile=-/etc/app/env\\nExecStart=/bin/app\\n\"\n"
+            )
+        };
+        let a = decide_change(&cfg("A=1", "x"), &cfg("A=2", "x"));
+        assert_eq!(summary(&a), ["restart app.service"]);
+        assert_eq!(a.actions[0].cause, "c.bu changed");
+        let a = decide_change(&cfg("A=1", "x"), &cfg("A=1", "y"));
+        assert_eq!(summary(&a), ["restart caddy.service"]);
+        assert!(!a.daemon_reload, "no unit file changed");
+    }
+
+    #[test]
+    fn inactive_units_are_held_not_restarted() {
+        let old = units("    - name: a.service\n      contents: \"[Service]\\nExecStart=/bin/a\\n\"\n");
+        let new = units("    - name: a.service\n      contents: \"[Service]\\nExecStart=/bin/b\\n\"\n");
+        let before_state = desired(&old);
+        let after = desired(&new);
+        let mut observed = ObservedState::default();
+        let o = &before_state.objects["/etc/systemd/system/a.service"];
+        let bytes = o.known_bytes().unwrap().into_owned();
+        observed.nodes.insert(
+            o.path.clone(),
+            Observed::File {
+                sha256: sha256(&bytes),
+                bytes: Some(bytes),
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                inode: (0, 0),
+                stamp: String::new(),
+            },
+        );
+        let p = plan(&after, &observed, &BTreeMap::new(), PlanOptions { adopt: true });
+        let a = decide(&p, &after, &observed, &|_| Some(false));
+        assert!(a.actions.is_empty());
+        assert!(a.held[0].cause.contains("is not active"));
+        assert!(a.daemon_reload);
+    }
+}
