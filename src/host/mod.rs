@@ -6,6 +6,7 @@
 //! - [`fs`] — atomic writes, links, directories and removals under the root.
 //! - [`root`] — the managed root, reached without following symlinks.
 //! - [`source_dir`] — a source repository read from a directory.
+//! - [`systemd`] — systemd over D-Bus (`zbus`), and a fake for tests.
 //! - [`store`] — state, history, audit log and the run lock under `/var/lib/core-ops`.
 
 pub mod execute;
@@ -16,3 +17,4 @@ pub mod fs;
 pub mod root;
 pub mod source_dir;
 pub mod store;
+pub mod systemd;
