@@ -9,11 +9,13 @@ use anyhow::{Context, Result};
 
 use crate::cli::input::{self, InputArgs, Loaded};
 use crate::cli::plan::{Style, render_human};
-use crate::cli::report::{APPLY_SCHEMA_VERSION, ApplyReportJson};
+use crate::cli::report::{APPLY_SCHEMA_VERSION, ApplyJob, ApplyReportJson, ApplySystemd, ApplyUnitFailure};
 use crate::cli::{EXIT_FAILURE, EXIT_OK, OutputFormat};
+use crate::host::activate::SystemdRun;
 use crate::host::execute::{self, ApplyInput, ApplyOptions, ApplyReport, Outcome};
 use crate::host::fetch::HttpFetch;
 use crate::host::root::Root;
+use crate::host::systemd::{DbusSystemd, Systemd};
 use crate::model::ignition::children::{Fetch, Offline};
 
 /// Arguments of `apply`.
@@ -33,9 +35,13 @@ pub struct ConvergeArgs {
     /// The root directory to converge.
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
-    /// Fetch nothing over the network and talk to no systemd: only write files.
+    /// Fetch nothing over the network and talk to no systemd: only write files. Implied for
+    /// systemd when --root is not `/`.
     #[arg(long)]
     pub offline: bool,
+    /// Seconds each started or restarted unit gets to become active.
+    #[arg(long, value_name = "SECONDS", default_value_t = 90)]
+    pub unit_timeout: u64,
     /// Take over paths that exist, differ and were not written by CoreOps.
     #[arg(long)]
     pub adopt: bool,
@@ -53,7 +59,19 @@ pub struct ConvergeArgs {
 impl ConvergeArgs {
     /// The executor's options.
     pub fn options(&self) -> ApplyOptions {
-        ApplyOptions { adopt: self.adopt, lock_timeout: Duration::from_secs(self.lock_timeout) }
+        ApplyOptions {
+            adopt: self.adopt,
+            lock_timeout: Duration::from_secs(self.lock_timeout),
+            unit_timeout: Duration::from_secs(self.unit_timeout),
+        }
+    }
+
+    /// systemd on the system bus, unless offline or converging another root than `/`.
+    pub fn systemd(&self) -> Result<Option<DbusSystemd>> {
+        if self.offline || self.root != std::path::Path::new("/") {
+            return Ok(None);
+        }
+        DbusSystemd::connect().map(Some)
     }
 
     /// The fetcher: none with `--offline`.
@@ -91,7 +109,9 @@ pub fn run(args: &Args) -> Result<u8> {
         eprintln!("{w}");
     }
     let fetch = c.fetcher()?;
-    let report = execute::apply(&root, &apply_input(&mut loaded, &args.input), fetch.as_ref(), opts)?;
+    let systemd = c.systemd()?;
+    let input = apply_input(&mut loaded, &args.input);
+    let report = execute::apply(&root, &input, fetch.as_ref(), opts, systemd.as_ref().map(|s| s as &dyn Systemd))?;
     c.print(&loaded, &report)?;
     Ok(if report.outcome == Outcome::Converged { EXIT_OK } else { EXIT_FAILURE })
 }
@@ -120,7 +140,14 @@ pub fn print(
     output: OutputFormat,
     verbose: bool,
 ) -> Result<()> {
-    let plan = crate::cli::plan::report(loaded, &report.desired, &report.plan, &root.display().to_string(), verbose);
+    let plan = crate::cli::plan::report_with(
+        loaded,
+        &report.desired,
+        &report.plan,
+        &report.activation,
+        &root.display().to_string(),
+        verbose,
+    );
     let mut out = io::BufWriter::new(io::stdout().lock());
     match output {
         OutputFormat::Json => {
@@ -132,6 +159,8 @@ pub fn print(
                 errors: report.errors.clone(),
                 cleaned_temp_files: report.cleaned,
                 plan,
+                systemd: systemd_json(&report.systemd),
+                repeats: report.repeats,
             };
             serde_json::to_writer_pretty(&mut out, &doc).context("writing the report")?;
             writeln!(out)?;
@@ -150,10 +179,57 @@ pub fn print(
                     for e in &report.errors {
                         writeln!(out, "  error: {e}")?;
                     }
+                    write_journals(&mut out, &report.systemd)?;
+                    if report.repeats > 0 {
+                        writeln!(
+                            out,
+                            "Not converging: the {} previous run(s) of this revision failed the same way.",
+                            report.repeats
+                        )?;
+                    }
                 }
             }
         }
     }
     out.flush()?;
+    Ok(())
+}
+
+fn systemd_json(run: &SystemdRun) -> ApplySystemd {
+    ApplySystemd {
+        reloaded: run.reloaded,
+        jobs: run
+            .done
+            .iter()
+            .map(|(a, result)| ApplyJob {
+                verb: a.verb.name().into(),
+                unit: a.unit.clone(),
+                cause: a.cause.clone(),
+                result: result.clone(),
+            })
+            .collect(),
+        failures: run
+            .failures
+            .iter()
+            .map(|f| ApplyUnitFailure {
+                unit: f.unit.clone(),
+                reason: f.reason.clone(),
+                active_state: f.state.active_state.clone(),
+                sub_state: f.state.sub_state.clone(),
+                result: f.state.result.clone(),
+                journal: f.journal.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// The journal excerpts of failed units, indented under their name.
+fn write_journals(out: &mut impl Write, run: &SystemdRun) -> io::Result<()> {
+    for f in run.failures.iter().filter(|f| !f.journal.is_empty()) {
+        writeln!(out, "  journal of {}:", f.unit)?;
+        for line in &f.journal {
+            writeln!(out, "    {line}")?;
+        }
+    }
     Ok(())
 }

@@ -12,10 +12,12 @@ use crate::cli::report::{
     PlanSkipped, PlanSystemd, PlanUnit, PlanUnitAction,
 };
 use crate::cli::{EXIT_CHANGES_PENDING, EXIT_FAILURE, EXIT_OK, Exit, OutputFormat};
+use crate::host::activate;
 use crate::host::execute;
 use crate::host::fetch::HttpFetch;
 use crate::host::root::Root;
 use crate::host::store;
+use crate::host::systemd::DbusSystemd;
 use crate::model::activation::{self, Activation, UnitAction};
 use crate::model::desired::{DesiredState, Object, Owner, Role};
 use crate::model::ignition::children::{Fetch, Offline};
@@ -65,8 +67,13 @@ pub fn run(args: &Args) -> Result<u8> {
         .map_err(|e| Exit::new(EXIT_FAILURE, format!("error: {e}")))?;
     let (observed, owned) = execute::observe(&root, &desired, &state);
     let plan = plan::plan(&desired, &observed, &owned, PlanOptions { adopt: args.adopt });
-    let activation = activation::decide(&plan, &desired, &observed, &|_| None);
-    let report = report_with(&loaded, &desired, &plan, &activation, &args.root.display().to_string(), args.verbose);
+    let systemd = connect_for_plan(args);
+    let activation = match &systemd {
+        Some(sd) => activation::decide(&plan, &desired, &observed, &|u| activate::is_active(sd, u)),
+        None => activation::decide(&plan, &desired, &observed, &|_| None),
+    };
+    let mut report = report_with(&loaded, &desired, &plan, &activation, &args.root.display().to_string(), args.verbose);
+    report.systemd.quadlet_errors = execute::check_quadlets(&desired);
     let mut out = io::BufWriter::new(io::stdout().lock());
     match args.output {
         OutputFormat::Json => {
@@ -79,7 +86,22 @@ pub fn run(args: &Args) -> Result<u8> {
         }
     }
     out.flush()?;
-    Ok(if args.exit_code && report.changes_pending { EXIT_CHANGES_PENDING } else { EXIT_OK })
+    Ok(if !report.systemd.quadlet_errors.is_empty() {
+        EXIT_FAILURE
+    } else if args.exit_code && report.changes_pending {
+        EXIT_CHANGES_PENDING
+    } else {
+        EXIT_OK
+    })
+}
+
+/// systemd, to know which units run, when planning for this host online; without a bus the
+/// plan is made as offline (a restart then applies only if the unit is active).
+fn connect_for_plan(args: &Args) -> Option<DbusSystemd> {
+    if args.offline || args.root != std::path::Path::new("/") {
+        return None;
+    }
+    DbusSystemd::connect().map_err(|e| tracing::debug!("planning without systemd: {e:#}")).ok()
 }
 
 fn origin(o: &Origin) -> PlanOrigin {
@@ -126,6 +148,7 @@ pub fn report_with(
             daemon_reload: activation.daemon_reload,
             actions: activation.actions.iter().map(action).collect(),
             held: activation.held.iter().map(action).collect(),
+            quadlet_errors: Vec::new(),
         },
         skipped: plan
             .skipped
@@ -298,6 +321,9 @@ pub fn render_human(out: &mut impl Write, r: &PlanReport, verbose: bool, style: 
     }
     for a in &r.systemd.held {
         writeln!(out, "  {} {:<8} {} — {}", style.paint("2", "·"), "held", a.unit, a.cause)?;
+    }
+    for e in &r.systemd.quadlet_errors {
+        writeln!(out, "  {} {e}", style.paint("31", "error:"))?;
     }
     for k in &r.skipped {
         writeln!(out, "  {} {:<8} {} — {}", style.paint("2", "·"), "skipped", k.what, k.reason)?;

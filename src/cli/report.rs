@@ -130,6 +130,8 @@ pub struct PlanSystemd {
     pub actions: Vec<PlanUnitAction>,
     /// Units deliberately left alone, and why.
     pub held: Vec<PlanUnitAction>,
+    /// The quadlet generator's objections to the Quadlet files; apply stops on them.
+    pub quadlet_errors: Vec<String>,
 }
 
 /// One action on a unit.
@@ -207,6 +209,52 @@ pub struct ApplyReportJson {
     pub cleaned_temp_files: usize,
     /// The plan that was executed.
     pub plan: PlanReport,
+    /// What systemd did (empty offline).
+    pub systemd: ApplySystemd,
+    /// Earlier consecutive runs that ended with this same failure on this revision; more than
+    /// zero means the host is not converging.
+    pub repeats: u32,
+}
+
+/// What systemd did during an apply.
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+pub struct ApplySystemd {
+    /// Whether systemd reloaded its units.
+    pub reloaded: bool,
+    /// The jobs run, in order, each with systemd's job result (`done`, `failed`, …).
+    pub jobs: Vec<ApplyJob>,
+    /// Units that did not come up.
+    pub failures: Vec<ApplyUnitFailure>,
+}
+
+/// One job systemd ran.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ApplyJob {
+    /// `stop`, `start`, `reload` or `restart`.
+    pub verb: String,
+    /// The unit.
+    pub unit: String,
+    /// Why it was run.
+    pub cause: String,
+    /// systemd's job result.
+    pub result: String,
+}
+
+/// A unit that did not come up.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ApplyUnitFailure {
+    /// The unit.
+    pub unit: String,
+    /// What went wrong.
+    pub reason: String,
+    /// `ActiveState` when given up on.
+    pub active_state: String,
+    /// `SubState`.
+    pub sub_state: String,
+    /// The service's `Result`.
+    pub result: String,
+    /// The unit's last journal lines.
+    pub journal: Vec<String>,
 }
 
 /// Version of the status document.

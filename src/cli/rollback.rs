@@ -9,6 +9,7 @@ use crate::cli::{EXIT_FAILURE, EXIT_OK};
 use crate::host::execute::{self, ApplyInput, Outcome};
 use crate::host::root::Root;
 use crate::host::store;
+use crate::host::systemd::Systemd;
 use crate::model::state::SourceRef;
 
 /// Arguments of `rollback`.
@@ -47,7 +48,9 @@ pub fn run(args: &Args) -> Result<u8> {
         input_digest: None,
     };
     let input = ApplyInput { host: snapshot.host.clone(), config, origins, source, input_digest: None };
-    let report = execute::apply(&root, &input, c.fetcher()?.as_ref(), c.options()).context("rolling back")?;
+    let systemd = c.systemd()?;
+    let systemd = systemd.as_ref().map(|s| s as &dyn Systemd);
+    let report = execute::apply(&root, &input, c.fetcher()?.as_ref(), c.options(), systemd).context("rolling back")?;
     c.print(&loaded, &report)?;
     Ok(if report.outcome == Outcome::Converged { EXIT_OK } else { EXIT_FAILURE })
 }

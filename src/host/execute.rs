@@ -7,15 +7,25 @@
 //! removals of stale owned objects and disabled units' links; sync; check the result; record
 //! the converged revision, a history snapshot and an audit line. A crash at any point leaves
 //! every file old or new, and the next run finishes the job.
+//!
+//! With systemd (online runs on `/`): the Quadlet files are checked with the quadlet generator
+//! before anything changes, the activation is decided from the plan and the units' states,
+//! stops run before the writes, and the reload, starts, restarts and verification after them.
+//! A unit that does not come up fails the run (exit 1); its files stay in place and recorded,
+//! the fast path is disabled, and the next run retries it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use crate::host::activate::{self, SystemdRun};
 use crate::host::failpoint;
+use crate::host::quadlet;
 use crate::host::root::Root;
 use crate::host::store::{self, Snapshot};
+use crate::host::systemd::Systemd;
+use crate::model::activation::{self, Activation};
 use crate::model::decode::ToJson;
 use crate::model::desired::{self, DesiredState, Kind, Object, Owner};
 use crate::model::ignition::children::{self, Fetch};
@@ -49,6 +59,8 @@ pub struct ApplyOptions {
     pub adopt: bool,
     /// How long to wait for another run's lock.
     pub lock_timeout: Duration,
+    /// How long each unit gets to become active.
+    pub unit_timeout: Duration,
 }
 
 /// How a run ended.
@@ -90,10 +102,22 @@ pub struct ApplyReport {
     pub errors: Vec<String>,
     /// Leftover temp files of earlier runs that were removed.
     pub cleaned: usize,
+    /// The systemd actions decided for the plan.
+    pub activation: Activation,
+    /// What systemd did.
+    pub systemd: SystemdRun,
+    /// How many runs before this one ended with the same failure on the same revision.
+    pub repeats: u32,
 }
 
-/// Applies `input` to `root`.
-pub fn apply(root: &Root, input: &ApplyInput, fetch: &dyn Fetch, opts: ApplyOptions) -> Result<ApplyReport> {
+/// Applies `input` to `root`; `systemd` is `None` offline (files only).
+pub fn apply(
+    root: &Root,
+    input: &ApplyInput,
+    fetch: &dyn Fetch,
+    opts: ApplyOptions,
+    systemd: Option<&dyn Systemd>,
+) -> Result<ApplyReport> {
     let _lock = store::lock(root, opts.lock_timeout)?;
     failpoint::hit("after-lock");
     let mut state = store::load_state(root)?;
@@ -105,6 +129,9 @@ pub fn apply(root: &Root, input: &ApplyInput, fetch: &dyn Fetch, opts: ApplyOpti
         outcome: Outcome::Failed,
         errors: Vec::new(),
         cleaned: 0,
+        activation: Activation::default(),
+        systemd: SystemdRun::default(),
+        repeats: 0,
     };
     let (desired, revision) = match build_desired(root, input, fetch, true) {
         Ok(d) => d,
@@ -125,6 +152,11 @@ pub fn apply(root: &Root, input: &ApplyInput, fetch: &dyn Fetch, opts: ApplyOpti
     if !blocked.is_empty() {
         return finish_failed(root, &mut state, report, blocked, &input.host);
     }
+    let rejected = check_quadlets(&desired);
+    if !rejected.is_empty() {
+        return finish_failed(root, &mut state, report, rejected, &input.host);
+    }
+    report.activation = decide_activation(&the_plan, &desired, &observed, &state, &revision, systemd);
     let records = records_for(&desired, &observed);
     state.pending = Some(Pending {
         revision: revision.clone(),
@@ -135,10 +167,13 @@ pub fn apply(root: &Root, input: &ApplyInput, fetch: &dyn Fetch, opts: ApplyOpti
         store::save_state(root, &state)?;
     }
     failpoint::hit("after-pending-state");
+    if let Some(sd) = systemd {
+        activate::stop_before_writes(sd, &report.activation, &mut report.systemd);
+    }
     if let Err(e) = execute(root, &the_plan, &desired, &observed) {
         report.errors.push(format!("{e:#}"));
         report.outcome = Outcome::PartiallyApplied;
-        record_run(root, &mut state, &report)?;
+        record_run(root, &mut state, &mut report)?;
         audit(root, &report, &input.host);
         return Ok(report);
     }
@@ -153,9 +188,21 @@ pub fn apply(root: &Root, input: &ApplyInput, fetch: &dyn Fetch, opts: ApplyOpti
     if !unconverged.is_empty() {
         report.errors.push(format!("not converged after writing: {}", unconverged.join(", ")));
         report.outcome = Outcome::PartiallyApplied;
-        record_run(root, &mut state, &report)?;
+        record_run(root, &mut state, &mut report)?;
         return Ok(report);
     }
+    if let Some(sd) = systemd {
+        activate::activate_after_writes(sd, &report.activation, opts.unit_timeout, &mut report.systemd);
+    }
+    let units_up = report.systemd.ok();
+    if !units_up {
+        report.errors.extend(report.systemd.errors.iter().cloned());
+        report.errors.extend(report.systemd.failures.iter().map(activate::UnitFailure::summary));
+    }
+    let outcome = if units_up { Outcome::Converged } else { Outcome::Failed };
+    // A run whose units failed keeps no input digest, so the next run takes the full path and
+    // retries them.
+    let digest = if units_up { effective_digest(root, input.input_digest.as_deref()) } else { None };
     failpoint::hit("before-final-state");
     let unchanged = !the_plan.has_changes() && state.last_applied.as_ref().is_some_and(|a| a.revision == revision);
     if unchanged {
@@ -166,11 +213,11 @@ pub fn apply(root: &Root, input: &ApplyInput, fetch: &dyn Fetch, opts: ApplyOpti
             applied.objects = records_for(&desired, &observed).into_values().collect();
             applied.absent = desired.absent.keys().cloned().collect();
             applied.units = desired.units.iter().map(state::unit_intent_text).collect();
-            applied.input_digest = effective_digest(root, input.input_digest.as_deref());
+            applied.input_digest = digest;
         }
         report.generation = state.generation;
-        report.outcome = Outcome::Converged;
-        record_run(root, &mut state, &report)?;
+        report.outcome = outcome;
+        record_run(root, &mut state, &mut report)?;
         audit(root, &report, &input.host);
         return Ok(report);
     }
@@ -182,12 +229,12 @@ pub fn apply(root: &Root, input: &ApplyInput, fetch: &dyn Fetch, opts: ApplyOpti
         objects: records_for(&desired, &observed).into_values().collect(),
         absent: desired.absent.keys().cloned().collect(),
         units: desired.units.iter().map(state::unit_intent_text).collect(),
-        input_digest: effective_digest(root, input.input_digest.as_deref()),
+        input_digest: digest,
     });
     state.pending = None;
     report.generation = state.generation;
-    report.outcome = Outcome::Converged;
-    set_last_run(&mut state, &report);
+    report.outcome = outcome;
+    set_last_run(&mut state, &mut report);
     store::save_state(root, &state)?;
     failpoint::hit("after-final-state");
     store::save_snapshot(
@@ -212,8 +259,8 @@ pub fn apply(root: &Root, input: &ApplyInput, fetch: &dyn Fetch, opts: ApplyOpti
 pub fn try_converged(root: &Root, input: &ApplyMeta, lock_timeout: Duration) -> Result<Option<ApplyReport>> {
     let _lock = store::lock(root, lock_timeout)?;
     let mut state = store::load_state(root)?;
-    let Some(report) = converged_fast(root, &state, input) else { return Ok(None) };
-    record_run(root, &mut state, &report)?;
+    let Some(mut report) = converged_fast(root, &state, input) else { return Ok(None) };
+    record_run(root, &mut state, &mut report)?;
     audit(root, &report, &input.host);
     Ok(Some(report))
 }
@@ -272,7 +319,39 @@ fn converged_fast(root: &Root, state: &State, input: &ApplyMeta) -> Option<Apply
         outcome: Outcome::Converged,
         errors: Vec::new(),
         cleaned: 0,
+        activation: Activation::default(),
+        systemd: SystemdRun::default(),
+        repeats: 0,
     })
+}
+
+/// The quadlet generator's objections to the desired Quadlet files, as run errors (none when
+/// the generator is not installed).
+pub fn check_quadlets(desired: &DesiredState) -> Vec<String> {
+    let Some(bin) = quadlet::generator() else { return Vec::new() };
+    match quadlet::dry_run(&bin, desired) {
+        Ok(messages) => messages.into_iter().map(|m| format!("quadlet: {m}")).collect(),
+        Err(e) => vec![format!("{e:#}")],
+    }
+}
+
+/// The systemd actions for a plan: the decision table over the units' current states, plus a
+/// retry of the units that failed in the previous run on the same revision. Offline: from the
+/// plan alone.
+fn decide_activation(
+    the_plan: &Plan,
+    desired: &DesiredState,
+    before: &ObservedState,
+    state: &State,
+    revision: &str,
+    systemd: Option<&dyn Systemd>,
+) -> Activation {
+    let Some(sd) = systemd else { return activation::decide(the_plan, desired, before, &|_| None) };
+    let mut decided = activation::decide(the_plan, desired, before, &|u| activate::is_active(sd, u));
+    if let Some(last) = state.last_run.as_ref().filter(|r| r.revision == revision) {
+        activation::retry_failed(&mut decided, &last.failed_units, desired);
+    }
+    decided
 }
 
 /// The input digest combined with the root's account databases (owner names resolve through
@@ -508,7 +587,7 @@ fn existing_or_new_content(o: &Object, seen: Option<&Observed>) -> Vec<u8> {
     }
 }
 
-fn set_last_run(state: &mut State, report: &ApplyReport) {
+fn set_last_run(state: &mut State, report: &mut ApplyReport) {
     let message = (!report.errors.is_empty()).then(|| report.errors.join("; "));
     let repeats = match &state.last_run {
         Some(prev)
@@ -518,16 +597,18 @@ fn set_last_run(state: &mut State, report: &ApplyReport) {
         }
         _ => 0,
     };
+    report.repeats = repeats;
     state.last_run = Some(RunResult {
         result: report.outcome.name().to_string(),
         revision: report.revision.clone(),
         at: store::now(),
         message,
         repeats,
+        failed_units: report.systemd.failed_units(),
     });
 }
 
-fn record_run(root: &Root, state: &mut State, report: &ApplyReport) -> Result<()> {
+fn record_run(root: &Root, state: &mut State, report: &mut ApplyReport) -> Result<()> {
     set_last_run(state, report);
     store::save_state(root, state)?;
     Ok(())
@@ -542,7 +623,7 @@ fn finish_failed(
 ) -> Result<ApplyReport> {
     report.errors = errors;
     report.outcome = Outcome::Failed;
-    record_run(root, state, &report)?;
+    record_run(root, state, &mut report)?;
     audit(root, &report, host);
     Ok(report)
 }

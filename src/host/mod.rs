@@ -1,19 +1,23 @@
 //! Effects: everything that touches the machine.
+//! - [`activate`] — the systemd half of apply: stops, one reload, starts, verification.
 //! - [`execute`] — apply: run a plan on the root and record it.
 //! - [`failpoint`] — named crash points for the crash-safety tests.
 //! - [`fetch`] — remote resources over HTTP(S), verified by hash.
 //! - [`files_dir`] — the Butane files directory on disk.
 //! - [`fs`] — atomic writes, links, directories and removals under the root.
 //! - [`root`] — the managed root, reached without following symlinks.
+//! - [`quadlet`] — Podman's quadlet generator run in dry-run over the desired Quadlets.
 //! - [`source_dir`] — a source repository read from a directory.
 //! - [`systemd`] — systemd over D-Bus (`zbus`), and a fake for tests.
 //! - [`store`] — state, history, audit log and the run lock under `/var/lib/core-ops`.
 
+pub mod activate;
 pub mod execute;
 pub mod failpoint;
 pub mod fetch;
 pub mod files_dir;
 pub mod fs;
+pub mod quadlet;
 pub mod root;
 pub mod source_dir;
 pub mod store;

@@ -112,6 +112,26 @@ pub fn decide(plan: &Plan, desired: &DesiredState, before: &ObservedState, activ
     activation
 }
 
+/// Adds a restart for each unit that did not come up in the previous run on this revision and
+/// that nothing else acts on now, so a failing unit is retried (and, if it fails again, reported
+/// as not converging) rather than forgotten once its files are in place.
+pub fn retry_failed(activation: &mut Activation, failed: &[String], desired: &DesiredState) {
+    for unit in failed {
+        let still_desired = desired.objects.values().any(|o| match &o.role {
+            Role::UnitFile(n) | Role::Quadlet(n) => n == unit,
+            _ => false,
+        });
+        if still_desired && !activation.actions.iter().any(|a| &a.unit == unit) {
+            activation.actions.push(UnitAction {
+                verb: Verb::Restart,
+                unit: unit.clone(),
+                cause: "did not come up in the previous run".into(),
+            });
+        }
+    }
+    order(activation);
+}
+
 /// The unit a changed object belongs to: a unit file, drop-in or mask, or the service of a
 /// Quadlet (or of a Quadlet drop-in).
 fn unit_of(c: &Change, desired: &DesiredState) -> Option<String> {
@@ -496,5 +516,17 @@ mod tests {
         assert!(a.actions.is_empty());
         assert!(a.held[0].cause.contains("is not active"));
         assert!(a.daemon_reload);
+    }
+
+    #[test]
+    fn previous_failures_are_retried_unless_gone_or_already_acted_on() {
+        let d = desired(&units(
+            "    - name: a.service\n      contents: \"[Service]\\nExecStart=/bin/a\\n\"\n    - name: b.service\n      contents: \"[Service]\\nExecStart=/bin/b\\n\"\n",
+        ));
+        let mut a = Activation::default();
+        a.actions.push(UnitAction { verb: Verb::Start, unit: "b.service".into(), cause: "new unit".into() });
+        retry_failed(&mut a, &["a.service".into(), "b.service".into(), "gone.service".into()], &d);
+        assert_eq!(summary(&a), vec!["restart a.service", "start b.service"]);
+        assert_eq!(a.actions[0].cause, "did not come up in the previous run");
     }
 }

@@ -139,6 +139,9 @@ pub struct RunResult {
     /// Consecutive runs that ended the same way on the same revision.
     #[serde(default)]
     pub repeats: u32,
+    /// Units that did not come up; the next run retries them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_units: Vec<String>,
 }
 
 /// Why a state file cannot be used.
