@@ -3,6 +3,7 @@
 //! can verify.
 
 use std::io::Read;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::model::ignition::children::{Fetch, verify_hash};
@@ -16,17 +17,25 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(60);
 /// Fetches over HTTP(S).
 #[derive(Debug, Clone)]
 pub struct HttpFetch {
-    client: reqwest::blocking::Client,
+    /// Built on the first fetch, so runs that fetch nothing do not need CA certificates.
+    client: OnceLock<Result<reqwest::blocking::Client, String>>,
 }
 
 impl HttpFetch {
     /// A fetcher with CoreOps's timeouts.
     pub fn new() -> anyhow::Result<Self> {
-        let client = reqwest::blocking::Client::builder()
-            .timeout(FETCH_TIMEOUT)
-            .user_agent(concat!("core-ops/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(HttpFetch { client })
+        Ok(HttpFetch { client: OnceLock::new() })
+    }
+
+    fn client(&self) -> Result<&reqwest::blocking::Client, String> {
+        let built = self.client.get_or_init(|| {
+            reqwest::blocking::Client::builder()
+                .timeout(FETCH_TIMEOUT)
+                .user_agent(concat!("core-ops/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| format!("setting up HTTPS: {e}"))
+        });
+        built.as_ref().map_err(Clone::clone)
     }
 }
 
@@ -40,7 +49,7 @@ impl Fetch for HttpFetch {
         if scheme != "http" && scheme != "https" {
             return Err(format!("{source}: the {scheme}: scheme is not fetched on running hosts (http and https are)"));
         }
-        let mut request = self.client.get(source);
+        let mut request = self.client()?.get(source);
         for h in &resource.http_headers {
             request = request.header(h.name.as_str(), h.value.as_deref().unwrap_or(""));
         }

@@ -1,0 +1,319 @@
+//! Scenarios against a real systemd 257 and Podman 5: each test boots a throwaway
+//! `systemd-nspawn` container (`.ci/testbed.sh`), writes a Butane config into it and runs
+//! `core-ops apply` inside, where the root is `/` and the bus is the container's own, exactly as
+//! on a host. Restarts are observed through each unit's `InvocationID`, which changes exactly
+//! when systemd starts the unit anew.
+//!
+//! Needs root and the testbed rootfs (`scripts/test.sh` builds it). Without root every test
+//! says loudly that it is skipped; with `CORE_OPS_SKIP_TESTBED=1` too.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const HEAD: &str = "variant: fcos\nversion: 1.6.0\n";
+
+/// A booted container, torn down on drop.
+struct Testbed {
+    name: String,
+    root: PathBuf,
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/testbed.sh")
+}
+
+fn testbed_wanted(test: &str) -> bool {
+    if std::env::var_os("CORE_OPS_SKIP_TESTBED").is_some_and(|v| v == "1") {
+        eprintln!("*** SKIPPED {test}: CORE_OPS_SKIP_TESTBED=1 (real-systemd scenarios not run) ***");
+        return false;
+    }
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("*** SKIPPED {test}: the real-systemd scenarios need root (systemd-nspawn) ***");
+        return false;
+    }
+    true
+}
+
+impl Testbed {
+    /// Boots a container for `test`, with this build of core-ops in `/usr/local/bin`; `None`
+    /// (after a loud message) when the scenarios cannot run here.
+    fn up(test: &str) -> Option<Testbed> {
+        if !testbed_wanted(test) {
+            return None;
+        }
+        let name = format!("co-{}-{}", test.replace('_', "-").chars().take(40).collect::<String>(), std::process::id());
+        let out = Command::new("bash").arg(script()).args(["up", &name]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "booting the testbed failed (run `.ci/testbed.sh setup` as root first): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let root_out = Command::new("bash").arg(script()).args(["root", &name]).output().unwrap();
+        let root = PathBuf::from(String::from_utf8_lossy(&root_out.stdout).trim());
+        let bed = Testbed { name, root };
+        std::fs::copy(env!("CARGO_BIN_EXE_core-ops"), bed.root.join("usr/local/bin/core-ops")).unwrap();
+        Some(bed)
+    }
+
+    fn exec(&self, args: &[&str]) -> Output {
+        Command::new("bash").arg(script()).args(["exec", &self.name]).args(args).output().unwrap()
+    }
+
+    fn sh(&self, command: &str) -> String {
+        let out = self.exec(&["sh", "-c", command]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Writes the Butane config the next apply reads.
+    fn config(&self, body: &str) {
+        std::fs::create_dir_all(self.root.join("srv")).unwrap();
+        std::fs::write(self.root.join("srv/host.bu"), format!("{HEAD}{body}")).unwrap();
+    }
+
+    /// `core-ops apply` inside the container: exit code and JSON report.
+    fn apply(&self) -> (i32, Value) {
+        let out =
+            self.exec(&["core-ops", "apply", "--config", "/srv/host.bu", "--output", "json", "--unit-timeout", "20"]);
+        let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+            panic!("not JSON: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+        });
+        (out.status.code().unwrap_or(-1), doc)
+    }
+
+    fn apply_converged(&self) -> Value {
+        let (code, doc) = self.apply();
+        assert_eq!((code, doc["result"].as_str()), (0, Some("converged")), "{doc:#}");
+        doc
+    }
+
+    fn property(&self, unit: &str, property: &str) -> String {
+        self.sh(&format!("systemctl show -P {property} {unit}"))
+    }
+
+    fn invocation(&self, unit: &str) -> String {
+        self.property(unit, "InvocationID")
+    }
+
+    fn active(&self, unit: &str) -> String {
+        self.property(unit, "ActiveState")
+    }
+}
+
+impl Drop for Testbed {
+    fn drop(&mut self) {
+        let _ = Command::new("bash").arg(script()).args(["down", &self.name]).output();
+    }
+}
+
+/// Jobs of an apply report as `verb unit`.
+fn jobs(doc: &Value) -> Vec<String> {
+    doc["systemd"]["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| format!("{} {}", j["verb"].as_str().unwrap(), j["unit"].as_str().unwrap()))
+        .collect()
+}
+
+fn service(name: &str, exec: &str, extra: &str) -> String {
+    format!(
+        "    - name: {name}\n      enabled: true\n      contents: |\n        [Service]\n        ExecStart={exec}\n{extra}        [Install]\n        WantedBy=multi-user.target\n"
+    )
+}
+
+fn units(list: &[String]) -> String {
+    format!("systemd:\n  units:\n{}", list.concat())
+}
+
+fn env_file(mode: &str) -> String {
+    format!("storage:\n  files:\n    - path: /etc/web.env\n      contents:\n        inline: \"MODE={mode}\\n\"\n")
+}
+
+const SLEEPER: &str = "/bin/sleep infinity";
+
+#[test]
+fn units_start_restart_exactly_what_changed_and_stay_quiet_otherwise() {
+    let Some(bed) = Testbed::up("restarts") else { return };
+    let web = |extra: &str| service("web.service", SLEEPER, &format!("        EnvironmentFile=/etc/web.env\n{extra}"));
+    let db = service("db.service", SLEEPER, "");
+    bed.config(&format!("{}{}", units(&[web(""), db.clone()]), env_file("a")));
+    let first = bed.apply_converged();
+    assert_eq!(jobs(&first), vec!["start db.service", "start web.service"]);
+    assert_eq!((bed.active("web.service"), bed.active("db.service")), ("active".into(), "active".into()));
+    assert_eq!(bed.sh("systemctl is-enabled web.service"), "enabled");
+    let (web0, db0) = (bed.invocation("web.service"), bed.invocation("db.service"));
+
+    bed.config(&format!("{}{}", units(&[web(""), db.clone()]), env_file("b")));
+    let doc = bed.apply_converged();
+    assert_eq!(jobs(&doc), vec!["restart web.service"]);
+    assert_eq!(doc["systemd"]["jobs"][0]["cause"], "/srv/host.bu changed");
+    let web1 = bed.invocation("web.service");
+    assert_ne!(web1, web0, "web.service restarted");
+    assert_eq!(bed.invocation("db.service"), db0, "db.service untouched");
+
+    bed.config(&format!("{}{}", units(&[web("        # a comment only\n"), db.clone()]), env_file("b")));
+    let doc = bed.apply_converged();
+    assert!(jobs(&doc).is_empty(), "{:?}", jobs(&doc));
+    assert_eq!(bed.invocation("web.service"), web1, "a comment restarts nothing");
+
+    bed.config(&format!("{}{}", units(&[web("        Nice=5\n"), db]), env_file("b")));
+    let doc = bed.apply_converged();
+    assert_eq!(jobs(&doc), vec!["restart web.service"]);
+    assert_eq!(bed.property("web.service", "Nice"), "5", "the new unit content is loaded");
+    let web2 = bed.invocation("web.service");
+
+    let doc = bed.apply_converged();
+    assert!(jobs(&doc).is_empty() && !doc["systemd"]["reloaded"].as_bool().unwrap());
+    assert_eq!(bed.invocation("web.service"), web2, "a re-apply restarts nothing");
+}
+
+#[test]
+fn reload_if_changed_reloads_in_place() {
+    let Some(bed) = Testbed::up("reload") else { return };
+    let daemon = "/bin/sh -c 'trap \"echo reloaded >> /run/reloads\" HUP; while :; do sleep 0.2; done'";
+    let web = |nice: &str| {
+        service(
+            "web.service",
+            daemon,
+            &format!(
+                "        ExecReload=/bin/sh -c 'kill -HUP ${{MAINPID}}'\n        X-ReloadIfChanged=true\n        Nice={nice}\n"
+            ),
+        )
+    };
+    bed.config(&units(&[web("1")]));
+    bed.apply_converged();
+    let before = bed.invocation("web.service");
+    bed.config(&units(&[web("2")]));
+    let doc = bed.apply_converged();
+    assert_eq!(jobs(&doc), vec!["reload web.service"]);
+    assert_eq!(bed.invocation("web.service"), before, "reloaded, not restarted");
+    assert_eq!(bed.sh("sleep 0.5; cat /run/reloads"), "reloaded");
+}
+
+#[test]
+fn a_removed_service_is_stopped_disabled_and_deleted_and_nothing_else() {
+    let Some(bed) = Testbed::up("removal") else { return };
+    let web = service("web.service", SLEEPER, "");
+    bed.config(&units(&[web.clone(), service("old.service", SLEEPER, "")]));
+    bed.apply_converged();
+    let web0 = bed.invocation("web.service");
+    bed.config(&units(&[web]));
+    let doc = bed.apply_converged();
+    assert_eq!(jobs(&doc), vec!["stop old.service"]);
+    assert_eq!(bed.active("old.service"), "inactive");
+    assert_eq!(bed.property("old.service", "LoadState"), "not-found");
+    assert!(!bed.root.join("etc/systemd/system/old.service").exists());
+    assert!(!bed.root.join("etc/systemd/system/multi-user.target.wants/old.service").exists());
+    assert_eq!(bed.invocation("web.service"), web0);
+    assert_eq!(bed.active("systemd-journald.service"), "active", "units CoreOps does not own are left alone");
+}
+
+#[test]
+fn timers_and_sockets_are_started_and_restarted_by_the_rules() {
+    let Some(bed) = Testbed::up("timer-socket") else { return };
+    let timer = |every: &str| {
+        format!(
+            "    - name: tick.timer\n      enabled: true\n      contents: |\n        [Timer]\n        OnUnitActiveSec={every}\n        OnBootSec=1h\n        [Install]\n        WantedBy=timers.target\n    - name: tick.service\n      contents: |\n        [Service]\n        Type=oneshot\n        ExecStart=/bin/true\n"
+        )
+    };
+    let socket = |port: &str| {
+        format!(
+            "    - name: echo.socket\n      enabled: true\n      contents: |\n        [Socket]\n        ListenStream=127.0.0.1:{port}\n        [Install]\n        WantedBy=sockets.target\n    - name: echo.service\n      contents: |\n        [Service]\n        ExecStart=/bin/sleep infinity\n        StandardInput=socket\n"
+        )
+    };
+    bed.config(&units(&[timer("1h"), socket("7001")]));
+    let doc = bed.apply_converged();
+    assert_eq!(jobs(&doc), vec!["start echo.socket", "start tick.timer"]);
+    assert_eq!((bed.active("tick.timer"), bed.active("echo.socket")), ("active".into(), "active".into()));
+    let timer0 = bed.invocation("tick.timer");
+
+    bed.config(&units(&[timer("2h"), socket("7002")]));
+    let doc = bed.apply_converged();
+    let j = jobs(&doc);
+    assert!(j.contains(&"restart tick.timer".to_string()) && j.contains(&"restart echo.socket".to_string()), "{j:?}");
+    assert_ne!(bed.invocation("tick.timer"), timer0);
+    assert_eq!(bed.property("echo.socket", "Listen"), "127.0.0.1:7002 (Stream)");
+}
+
+#[test]
+fn a_unit_that_fails_fails_the_run_with_its_journal() {
+    let Some(bed) = Testbed::up("failing") else { return };
+    bed.config(&units(&[service("bad.service", "/bin/sh -c 'echo boom-from-bad >&2; exit 3'", "")]));
+    let (code, doc) = bed.apply();
+    assert_eq!((code, doc["result"].as_str()), (1, Some("failed")), "{doc:#}");
+    let failure = &doc["systemd"]["failures"][0];
+    assert_eq!(failure["unit"], "bad.service");
+    assert_eq!(failure["result"], "exit-code");
+    let journal: Vec<&str> = failure["journal"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(journal.iter().any(|l| l.contains("boom-from-bad")), "{journal:?}");
+
+    let (code, again) = bed.apply();
+    assert_eq!(code, 1);
+    assert_eq!(jobs(&again), vec!["restart bad.service"], "the failed unit is retried");
+    let human = bed.exec(&["core-ops", "apply", "--config", "/srv/host.bu", "--unit-timeout", "20"]);
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(text.contains("Not converging"), "{text}");
+    assert!(text.contains("journal of bad.service"), "{text}");
+}
+
+#[test]
+fn a_unit_edited_on_the_host_is_reported_as_drift_corrected_and_restarted() {
+    let Some(bed) = Testbed::up("drift") else { return };
+    bed.config(&units(&[service("web.service", SLEEPER, "")]));
+    bed.apply_converged();
+    let unit = bed.root.join("etc/systemd/system/web.service");
+    let mut text = std::fs::read_to_string(&unit).unwrap();
+    text = text.replace("sleep infinity", "sleep 1000");
+    std::fs::write(&unit, text).unwrap();
+    let doc = bed.apply_converged();
+    let object = doc["plan"]["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["path"] == "/etc/systemd/system/web.service")
+        .unwrap();
+    assert_eq!(object["drift"], "external-drift");
+    assert_eq!(jobs(&doc), vec!["restart web.service"]);
+    assert!(std::fs::read_to_string(&unit).unwrap().contains("sleep infinity"));
+    assert!(bed.property("web.service", "ExecStart").contains("infinity"), "the corrected unit is loaded");
+}
+
+#[test]
+fn a_quadlet_with_an_unknown_key_is_stopped_by_the_real_generator() {
+    let Some(bed) = Testbed::up("quadlet-bad") else { return };
+    bed.config(
+        "storage:\n  files:\n    - path: /etc/containers/systemd/web.container\n      contents:\n        inline: |\n          [Container]\n          Image=localhost/testimg:latest\n          BogusKey=1\n",
+    );
+    let (code, doc) = bed.apply();
+    assert_eq!((code, doc["result"].as_str()), (1, Some("failed")), "{doc:#}");
+    let errors = doc["errors"].to_string();
+    assert!(errors.contains("unsupported key 'BogusKey'"), "{errors}");
+    assert!(!bed.root.join("etc/containers/systemd/web.container").exists(), "nothing written");
+}
+
+#[test]
+fn a_quadlet_container_runs_and_a_config_change_restarts_exactly_it() {
+    let Some(bed) = Testbed::up("quadlet-web") else { return };
+    let out = bed.exec(&["podman", "import", "/root/testimg.tar", "localhost/testimg:latest"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let config = |greeting: &str| {
+        format!(
+            "storage:\n  files:\n    - path: /etc/web/index.html\n      contents:\n        inline: {greeting}\n    - path: /etc/containers/systemd/web.container\n      contents:\n        inline: |\n          [Container]\n          Image=localhost/testimg:latest\n          Exec=/bin/httpd -f -p 8080 -h /www\n          Volume=/etc/web:/www:ro\n          PublishPort=127.0.0.1:8080:8080\n          StopTimeout=1\n          [Install]\n          WantedBy=multi-user.target\n    - path: /etc/containers/systemd/other.container\n      contents:\n        inline: |\n          [Container]\n          Image=localhost/testimg:latest\n          Exec=/bin/sleep 100000\n          StopTimeout=1\n          [Install]\n          WantedBy=multi-user.target\n"
+        )
+    };
+    bed.config(&config("hello-one"));
+    let doc = bed.apply_converged();
+    assert_eq!(jobs(&doc), vec!["start other.service", "start web.service"]);
+    assert_eq!(bed.property("web.service", "SourcePath"), "/etc/containers/systemd/web.container");
+    assert_eq!(bed.sh("sleep 0.5; curl -s http://127.0.0.1:8080/index.html"), "hello-one");
+    let other0 = bed.invocation("other.service");
+
+    bed.config(&config("hello-two"));
+    let doc = bed.apply_converged();
+    assert_eq!(jobs(&doc), vec!["restart web.service"]);
+    assert_eq!(bed.sh("sleep 0.5; curl -s http://127.0.0.1:8080/index.html"), "hello-two");
+    assert_eq!(bed.invocation("other.service"), other0);
+    assert_eq!(bed.sh("systemctl is-enabled web.service"), "generated", "Quadlet units are never enabled");
+}
