@@ -245,7 +245,7 @@ fn a_unit_that_fails_fails_the_run_with_its_journal() {
     assert_eq!((code, doc["result"].as_str()), (1, Some("failed")), "{doc:#}");
     let failure = &doc["systemd"]["failures"][0];
     assert_eq!(failure["unit"], "bad.service");
-    assert_eq!(failure["result"], "exit-code");
+    assert_eq!(failure["result"], "exit-code", "{doc:#}");
     let journal: Vec<&str> = failure["journal"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
     assert!(journal.iter().any(|l| l.contains("boom-from-bad")), "{journal:?}");
 
@@ -316,4 +316,89 @@ fn a_quadlet_container_runs_and_a_config_change_restarts_exactly_it() {
     assert_eq!(bed.sh("sleep 0.5; curl -s http://127.0.0.1:8080/index.html"), "hello-two");
     assert_eq!(bed.invocation("other.service"), other0);
     assert_eq!(bed.sh("systemctl is-enabled web.service"), "generated", "Quadlet units are never enabled");
+}
+
+/// Imports the busybox test image under `name`, running `script` with `sh` as PID 1 (which
+/// exits on SIGTERM, so stops and restarts are quick).
+fn stand_in_image(bed: &Testbed, name: &str, script: &str) {
+    let wrapped = format!("{script} & trap 'kill $!; exit 0' TERM; wait");
+    let cmd = serde_json::json!(["/bin/sh", "-c", wrapped]).to_string();
+    let out = bed.exec(&["podman", "import", "--change", &format!("CMD {cmd}"), "/root/testimg.tar", name]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// `examples/01-caddy-whoami` as it is, with stand-ins for the two images (no registry here):
+/// "caddy" serves its mounted Caddyfile and proxies `/cgi-bin/whoami` to the `whoami`
+/// container by name over the `web` network; "whoami" answers with a greeting.
+#[test]
+fn example_caddy_whoami_runs_and_a_caddyfile_change_restarts_exactly_caddy() {
+    let Some(bed) = Testbed::up("example-01") else { return };
+    stand_in_image(
+        &bed,
+        "docker.io/library/caddy:2.10-alpine",
+        "mkdir -p /srv/cgi-bin && ln -sf /etc/caddy/Caddyfile /srv/Caddyfile && \
+         printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\nwget -q -O - http://whoami/\\n' > /srv/cgi-bin/whoami && \
+         chmod +x /srv/cgi-bin/whoami && httpd -f -p 80 -h /srv",
+    );
+    stand_in_image(
+        &bed,
+        "docker.io/traefik/whoami:v1.11",
+        "mkdir -p /w && echo hello-from-whoami > /w/index.html && httpd -f -p 80 -h /w",
+    );
+    let repo = bed.root.join("srv/repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    copy_tree(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/01-caddy-whoami"), &repo);
+    let apply = || {
+        let out = bed.exec(&[
+            "core-ops",
+            "apply",
+            "--source-repo",
+            "/srv/repo",
+            "--host",
+            "example",
+            "--output",
+            "json",
+            "--unit-timeout",
+            "30",
+        ]);
+        let doc: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&out.stderr)));
+        assert_eq!((out.status.code(), doc["result"].as_str()), (Some(0), Some("converged")), "{doc:#}");
+        doc
+    };
+    let doc = apply();
+    // The network and the volume have no [Install]: they start as the containers' dependencies.
+    assert_eq!(jobs(&doc), vec!["start caddy.service", "start whoami.service"]);
+    for unit in ["caddy.service", "whoami.service", "web-network.service", "caddy-data-volume.service"] {
+        assert_eq!(bed.active(unit), "active", "{unit}");
+    }
+    let get = |path: &str| {
+        bed.sh(&format!("for i in 1 2 3 4 5 6 7 8 9 10; do curl -sf http://127.0.0.1{path} && break; sleep 0.3; done"))
+    };
+    assert!(get("/Caddyfile").contains("whoami.example.com"));
+    assert_eq!(get("/cgi-bin/whoami"), "hello-from-whoami", "caddy reaches whoami by name on the web network");
+    let (caddy0, whoami0) = (bed.invocation("caddy.service"), bed.invocation("whoami.service"));
+
+    let caddyfile = repo.join("services/caddy/config/Caddyfile");
+    let text = std::fs::read_to_string(&caddyfile).unwrap().replace("whoami.example.com", "who.example.org");
+    std::fs::write(&caddyfile, text).unwrap();
+    let doc = apply();
+    assert_eq!(jobs(&doc), vec!["restart caddy.service"]);
+    assert_eq!(doc["systemd"]["jobs"][0]["cause"], "services/caddy/config/Caddyfile changed");
+    assert_ne!(bed.invocation("caddy.service"), caddy0);
+    assert_eq!(bed.invocation("whoami.service"), whoami0, "whoami untouched");
+    assert!(get("/Caddyfile").contains("who.example.org"), "the new Caddyfile is served");
 }

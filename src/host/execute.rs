@@ -589,12 +589,16 @@ fn existing_or_new_content(o: &Object, seen: Option<&Observed>) -> Vec<u8> {
 
 fn set_last_run(state: &mut State, report: &mut ApplyReport) {
     let message = (!report.errors.is_empty()).then(|| report.errors.join("; "));
+    let failed_units = report.systemd.failed_units();
+    // The same failure: the same outcome on the same revision, with the same units failing (their
+    // states may read differently from run to run) or, without failed units, the same message.
+    let same_failure = |prev: &RunResult| {
+        prev.result == report.outcome.name()
+            && prev.revision == report.revision
+            && if failed_units.is_empty() { prev.message == message } else { prev.failed_units == failed_units }
+    };
     let repeats = match &state.last_run {
-        Some(prev)
-            if prev.result == report.outcome.name() && prev.revision == report.revision && prev.message == message =>
-        {
-            prev.repeats + 1
-        }
+        Some(prev) if same_failure(prev) => prev.repeats + 1,
         _ => 0,
     };
     report.repeats = repeats;
@@ -604,7 +608,7 @@ fn set_last_run(state: &mut State, report: &mut ApplyReport) {
         at: store::now(),
         message,
         repeats,
-        failed_units: report.systemd.failed_units(),
+        failed_units,
     });
 }
 

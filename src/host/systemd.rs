@@ -11,6 +11,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
+use zbus::proxy::CacheProperties;
 use zbus::zvariant::OwnedObjectPath;
 
 use crate::model::activation::Verb;
@@ -186,17 +187,29 @@ impl Systemd for DbusSystemd {
 
     fn unit_state(&self, unit: &str) -> Result<UnitState> {
         let path = self.manager()?.load_unit(unit).with_context(|| format!("loading {unit}"))?;
-        let u = UnitProxyBlocking::builder(&self.conn).path(path.clone())?.build()?;
-        let result = if unit.ends_with(".service") {
-            let s = ServiceProxyBlocking::builder(&self.conn).path(path)?.build()?;
-            s.result().unwrap_or_default()
+        let u =
+            UnitProxyBlocking::builder(&self.conn).path(path.clone())?.cache_properties(CacheProperties::No).build()?;
+        let service = if unit.ends_with(".service") {
+            Some(ServiceProxyBlocking::builder(&self.conn).path(path)?.cache_properties(CacheProperties::No).build()?)
         } else {
-            String::new()
+            None
+        };
+        // Properties are read one by one: read the state around the result until both agree,
+        // so a unit failing meanwhile is not reported as failed with `Result=success`.
+        let mut active_state = u.active_state()?;
+        let (sub_state, result) = loop {
+            let sub_state = u.sub_state()?;
+            let result = service.as_ref().map(|s| s.result().unwrap_or_default()).unwrap_or_default();
+            let again = u.active_state()?;
+            if again == active_state {
+                break (sub_state, result);
+            }
+            active_state = again;
         };
         Ok(UnitState {
             load_state: u.load_state()?,
-            active_state: u.active_state()?,
-            sub_state: u.sub_state()?,
+            active_state,
+            sub_state,
             result,
             need_daemon_reload: u.need_daemon_reload()?,
             fragment_path: u.fragment_path()?,
