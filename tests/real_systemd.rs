@@ -146,6 +146,11 @@ fn units_start_restart_exactly_what_changed_and_stay_quiet_otherwise() {
     let (web0, db0) = (bed.invocation("web.service"), bed.invocation("db.service"));
 
     bed.config(&format!("{}{}", units(&[web(""), db.clone()]), env_file("b")));
+    let planned = bed.exec(&["core-ops", "plan", "--config", "/srv/host.bu", "--output", "json"]);
+    let planned: Value = serde_json::from_slice(&planned.stdout).unwrap();
+    let actions = &planned["systemd"]["actions"];
+    assert_eq!((actions[0]["verb"].as_str(), actions[0]["unit"].as_str()), (Some("restart"), Some("web.service")));
+    assert_eq!(actions.as_array().unwrap().len(), 1, "plan tells what apply will do: {actions}");
     let doc = bed.apply_converged();
     assert_eq!(jobs(&doc), vec!["restart web.service"]);
     assert_eq!(doc["systemd"]["jobs"][0]["cause"], "/srv/host.bu changed");
