@@ -406,4 +406,15 @@ fn example_caddy_whoami_runs_and_a_caddyfile_change_restarts_exactly_caddy() {
     assert_ne!(bed.invocation("caddy.service"), caddy0);
     assert_eq!(bed.invocation("whoami.service"), whoami0, "whoami untouched");
     assert!(get("/Caddyfile").contains("who.example.org"), "the new Caddyfile is served");
+    let caddy1 = bed.invocation("caddy.service");
+
+    let host = repo.join("hosts/example/host.yaml");
+    std::fs::write(&host, std::fs::read_to_string(&host).unwrap().replace("  - whoami\n", "")).unwrap();
+    let doc = apply();
+    assert_eq!(jobs(&doc), vec!["stop whoami.service"]);
+    assert_eq!(bed.active("whoami.service"), "inactive");
+    assert!(!bed.root.join("etc/containers/systemd/whoami.container").exists(), "its Quadlet is deleted");
+    assert_eq!(bed.property("whoami.service", "LoadState"), "not-found", "and its unit gone after the reload");
+    assert_eq!(bed.invocation("caddy.service"), caddy1, "caddy untouched");
+    assert_eq!(bed.active("web-network.service"), "active");
 }

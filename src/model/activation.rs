@@ -85,9 +85,12 @@ pub fn decide(plan: &Plan, desired: &DesiredState, before: &ObservedState, activ
         match unit_of(c, desired) {
             Some(u) => {
                 activation.daemon_reload = true;
-                let change = classify(c, desired, before);
-                if let Some(change) = change {
+                if let Some(change) = classify(c, desired, before) {
                     merge_change(&mut unit_changes, u, change);
+                    // A changed `.network`, `.volume` or `.pod` also restarts the Quadlets naming it.
+                    if c.action == Action::Update && matches!(c.role, Role::Quadlet(_)) {
+                        changed_files.push(c);
+                    }
                 }
             }
             None if c.details.contains(&Detail::Content) || c.action == Action::Create => changed_files.push(c),
@@ -467,6 +470,87 @@ mod tests {
                 units("    - name: s.socket\n      contents: \"[Socket]\\nListenStream=1\\n\"\n"),
                 units("    - name: s.socket\n      contents: \"[Socket]\\nListenStream=2\\n\"\n"),
                 vec!["stop s.service", "restart s.socket"],
+            ),
+        ];
+        for (label, old, new, want) in cases {
+            let a = decide_change(&old, &new);
+            assert_eq!(summary(&a), want, "case {label}: {a:#?}");
+        }
+    }
+
+    fn files(entries: &[(&str, &str)]) -> String {
+        let mut s = format!("{HEAD}storage:\n  files:\n");
+        for (path, body) in entries {
+            s.push_str(&format!("    - path: {path}\n      contents: {{inline: \"{body}\"}}\n"));
+        }
+        s
+    }
+
+    #[test]
+    fn decision_table_quadlets_drop_ins_and_paths() {
+        const Q: &str = "/etc/containers/systemd";
+        let web = |extra: &str| format!("[Container]\\nImage=x\\nNetwork=app.network{extra}");
+        let install = "\\n[Install]\\nWantedBy=multi-user.target";
+        let unit = |name: &str, body: &str| format!("    - name: {name}\n      contents: \"{body}\"\n");
+        let dropin = |body: &str| {
+            format!(
+                "    - name: a.service\n      contents: \"[Service]\\nExecStart=/bin/a\\n\"\n      dropins:\n        - name: 10-x.conf\n          contents: \"{body}\"\n"
+            )
+        };
+        let cases: Vec<(&str, String, String, Vec<&str>)> = vec![
+            (
+                "new Quadlet with [Install] starts its service",
+                HEAD.to_string(),
+                files(&[(&format!("{Q}/web.container"), &web(install))]),
+                vec!["start web.service"],
+            ),
+            (
+                "new Quadlet without [Install] is left to its dependants",
+                HEAD.to_string(),
+                files(&[(&format!("{Q}/web.container"), &web(""))]),
+                vec![],
+            ),
+            (
+                "new unit that is not enabled is not started",
+                HEAD.to_string(),
+                units(&unit("a.service", "[Service]\\nExecStart=/bin/a")),
+                vec![],
+            ),
+            (
+                "drop-in change restarts its unit",
+                units(&dropin("[Service]\\nNice=1")),
+                units(&dropin("[Service]\\nNice=2")),
+                vec!["restart a.service"],
+            ),
+            (
+                "path unit change restarts it",
+                units(&unit("p.path", "[Path]\\nPathExists=/a")),
+                units(&unit("p.path", "[Path]\\nPathExists=/b")),
+                vec!["restart p.path"],
+            ),
+            (
+                "a changed .network restarts the containers that name it",
+                files(&[
+                    (&format!("{Q}/web.container"), &web("")),
+                    (&format!("{Q}/app.network"), "[Network]\\nSubnet=10.1.0.0/24"),
+                ]),
+                files(&[
+                    (&format!("{Q}/web.container"), &web("")),
+                    (&format!("{Q}/app.network"), "[Network]\\nSubnet=10.2.0.0/24"),
+                ]),
+                vec!["restart app-network.service", "restart web.service"],
+            ),
+            (
+                "a comment in a .network restarts nothing",
+                files(&[
+                    (&format!("{Q}/web.container"), &web("")),
+                    (&format!("{Q}/app.network"), "[Network]\\nSubnet=10.1.0.0/24"),
+                ]),
+                files(&[
+                    (&format!("{Q}/web.container"), &web("")),
+                    (&format!("{Q}/app.network"), "# lab\\n[Network]\\nSubnet=10.1.0.0/24"),
+                ]),
+                vec![],
             ),
         ];
         for (label, old, new, want) in cases {
