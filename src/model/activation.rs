@@ -102,11 +102,11 @@ pub fn decide(plan: &Plan, desired: &DesiredState, before: &ObservedState, activ
     for (u, change) in &unit_changes {
         decide_unit(&mut activation, u, change, desired, &enabled, active);
     }
+    // Units with changes of their own are already decided: only the others can be consumers.
+    let uses: Vec<UnitUse> =
+        if changed_files.is_empty() { Vec::new() } else { unit_uses(desired, |u| !unit_changes.contains_key(u)) };
     for c in changed_files {
-        for consumer in consumers(&c.path, desired) {
-            if unit_changes.contains_key(&consumer) {
-                continue;
-            }
+        for consumer in consumers(&c.path, desired, &uses) {
             let cause = format!("{} changed", c.origin.file);
             push_if_active(&mut activation, Verb::Restart, &consumer, cause, active);
         }
@@ -299,28 +299,48 @@ fn push_if_active(a: &mut Activation, verb: Verb, unit: &str, cause: String, act
     }
 }
 
-/// The units that use the file at `path`.
-fn consumers(path: &str, desired: &DesiredState) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let changed = desired.objects.get(path);
-    let service_of = |o: &Object| service_folder(&o.origin.file);
-    let changed_service = changed.and_then(service_of);
-    for o in desired.objects.values() {
-        let name = match &o.role {
-            Role::UnitFile(n) | Role::Dropin(n) | Role::Quadlet(n) => n.clone(),
-            _ => continue,
-        };
-        if changed_service.is_some() && service_of(o) == changed_service && o.path != path && runs_workload(o) {
-            out.insert(name);
-            continue;
-        }
-        let Some(bytes) = o.known_bytes() else { continue };
-        let Ok(parsed) = unit::parse(&String::from_utf8_lossy(&bytes)) else { continue };
-        if references(&parsed, path) {
-            out.insert(name);
-        }
-    }
-    out
+/// A unit, Quadlet or drop-in, parsed once per decision, as a possible user of changed files.
+struct UnitUse<'a> {
+    /// The unit it belongs to.
+    unit: &'a str,
+    /// Its host path.
+    path: &'a str,
+    /// The service folder it comes from, for source repositories.
+    folder: Option<String>,
+    /// Whether it runs the service's workload.
+    workload: bool,
+    /// Its parsed content, when known and valid.
+    parsed: Option<unit::UnitFile>,
+}
+
+/// The units, Quadlets and drop-ins of the units `wanted` accepts.
+fn unit_uses(desired: &DesiredState, wanted: impl Fn(&str) -> bool) -> Vec<UnitUse<'_>> {
+    desired
+        .objects
+        .values()
+        .filter_map(|o| {
+            let unit = match &o.role {
+                Role::UnitFile(n) | Role::Dropin(n) | Role::Quadlet(n) if wanted(n) => n.as_str(),
+                _ => return None,
+            };
+            let parsed = o.known_bytes().and_then(|b| unit::parse(&String::from_utf8_lossy(&b)).ok());
+            let folder = service_folder(&o.origin.file);
+            Some(UnitUse { unit, path: &o.path, folder, workload: runs_workload(o), parsed })
+        })
+        .collect()
+}
+
+/// The units that use the file at `path`: the workload units of the same service, and any unit
+/// that names it.
+fn consumers(path: &str, desired: &DesiredState, uses: &[UnitUse]) -> BTreeSet<String> {
+    let changed_service = desired.objects.get(path).and_then(|o| service_folder(&o.origin.file));
+    uses.iter()
+        .filter(|u| {
+            let same_service = changed_service.is_some() && u.folder == changed_service && u.workload;
+            u.path != path && (same_service || u.parsed.as_ref().is_some_and(|p| references(p, path)))
+        })
+        .map(|u| u.unit.to_string())
+        .collect()
 }
 
 /// Whether an object is a unit that runs the service's workload (a `.service` unit, or a
