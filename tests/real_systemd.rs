@@ -72,10 +72,15 @@ impl Testbed {
         std::fs::write(self.root.join("srv/host.bu"), format!("{HEAD}{body}")).unwrap();
     }
 
-    /// `core-ops apply` inside the container: exit code and JSON report.
+    /// `core-ops apply` of `/srv/host.bu` inside the container: exit code and JSON report.
     fn apply(&self) -> (i32, Value) {
-        let out =
-            self.exec(&["core-ops", "apply", "--config", "/srv/host.bu", "--output", "json", "--unit-timeout", "20"]);
+        self.apply_from(&["--config", "/srv/host.bu"])
+    }
+
+    /// `core-ops apply` of the given input inside the container: exit code and JSON report.
+    fn apply_from(&self, input: &[&str]) -> (i32, Value) {
+        let args = [&["core-ops", "apply"], input, &["--output", "json", "--unit-timeout", "30"]].concat();
+        let out = self.exec(&args);
         let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
             panic!("not JSON: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
         });
@@ -83,7 +88,11 @@ impl Testbed {
     }
 
     fn apply_converged(&self) -> Value {
-        let (code, doc) = self.apply();
+        self.apply_converged_from(&["--config", "/srv/host.bu"])
+    }
+
+    fn apply_converged_from(&self, input: &[&str]) -> Value {
+        let (code, doc) = self.apply_from(input);
         assert_eq!((code, doc["result"].as_str()), (0, Some("converged")), "{doc:#}");
         doc
     }
@@ -366,24 +375,7 @@ fn example_caddy_whoami_runs_and_a_caddyfile_change_restarts_exactly_caddy() {
     let repo = bed.root.join("srv/repo");
     std::fs::create_dir_all(&repo).unwrap();
     copy_tree(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/01-caddy-whoami"), &repo);
-    let apply = || {
-        let out = bed.exec(&[
-            "core-ops",
-            "apply",
-            "--source-repo",
-            "/srv/repo",
-            "--host",
-            "example",
-            "--output",
-            "json",
-            "--unit-timeout",
-            "30",
-        ]);
-        let doc: Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&out.stderr)));
-        assert_eq!((out.status.code(), doc["result"].as_str()), (Some(0), Some("converged")), "{doc:#}");
-        doc
-    };
+    let apply = || bed.apply_converged_from(&["--source-repo", "/srv/repo", "--host", "example"]);
     let doc = apply();
     // The network and the volume have no [Install]: they start as the containers' dependencies.
     assert_eq!(jobs(&doc), vec!["start caddy.service", "start whoami.service"]);

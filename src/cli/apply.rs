@@ -68,7 +68,7 @@ impl ConvergeArgs {
 
     /// systemd on the system bus, unless offline or converging another root than `/`.
     pub fn systemd(&self) -> Result<Option<DbusSystemd>> {
-        if self.offline || self.root != std::path::Path::new("/") {
+        if !talks_to_systemd(&self.root, self.offline) {
             return Ok(None);
         }
         DbusSystemd::connect().map(Some)
@@ -83,6 +83,12 @@ impl ConvergeArgs {
     pub fn print(&self, loaded: &Loaded, report: &ApplyReport) -> Result<()> {
         print(loaded, report, &self.root, self.output, self.verbose)
     }
+}
+
+/// Whether a run on `root` involves the running systemd: only on `/`, and never offline
+/// (DESIGN §3.3).
+pub fn talks_to_systemd(root: &std::path::Path, offline: bool) -> bool {
+    !offline && root == std::path::Path::new("/")
 }
 
 /// Runs the command.

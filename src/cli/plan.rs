@@ -5,20 +5,20 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use crate::cli::apply::apply_input;
+use crate::cli::apply::{apply_input, talks_to_systemd};
 use crate::cli::input::{self, InputArgs, Loaded};
 use crate::cli::report::{
     PLAN_SCHEMA_VERSION, PlanDesired, PlanDetail, PlanDiff, PlanObject, PlanOrigin, PlanOverride, PlanReport,
     PlanSkipped, PlanSystemd, PlanUnit, PlanUnitAction,
 };
 use crate::cli::{EXIT_CHANGES_PENDING, EXIT_FAILURE, EXIT_OK, Exit, OutputFormat};
-use crate::host::activate;
 use crate::host::execute;
 use crate::host::fetch::HttpFetch;
+use crate::host::quadlet;
 use crate::host::root::Root;
 use crate::host::store;
-use crate::host::systemd::DbusSystemd;
-use crate::model::activation::{self, Activation, UnitAction};
+use crate::host::systemd::{DbusSystemd, Systemd};
+use crate::model::activation::{Activation, UnitAction};
 use crate::model::desired::{DesiredState, Object, Owner, Role};
 use crate::model::ignition::children::{Fetch, Offline};
 use crate::model::plan::{self, Change, ContentDiff, Detail, Plan, PlanOptions};
@@ -63,17 +63,15 @@ pub fn run(args: &Args) -> Result<u8> {
     let state = store::load_state(&root)?;
     let fetch: Box<dyn Fetch> = if args.offline { Box::new(Offline) } else { Box::new(HttpFetch::new()?) };
     let input = apply_input(&mut loaded, &args.input);
-    let (desired, _) = execute::build_desired(&root, &input, fetch.as_ref(), false)
+    let (desired, revision) = execute::build_desired(&root, &input, fetch.as_ref(), false)
         .map_err(|e| Exit::new(EXIT_FAILURE, format!("error: {e}")))?;
     let (observed, owned) = execute::observe(&root, &desired, &state);
     let plan = plan::plan(&desired, &observed, &owned, PlanOptions { adopt: args.adopt });
     let systemd = connect_for_plan(args);
-    let activation = match &systemd {
-        Some(sd) => activation::decide(&plan, &desired, &observed, &|u| activate::is_active(sd, u)),
-        None => activation::decide(&plan, &desired, &observed, &|_| None),
-    };
+    let systemd = systemd.as_ref().map(|s| s as &dyn Systemd);
+    let activation = execute::decide_activation(&plan, &desired, &observed, &state, &revision, systemd);
     let mut report = report_with(&loaded, &desired, &plan, &activation, &args.root.display().to_string(), args.verbose);
-    report.systemd.quadlet_errors = execute::check_quadlets(&desired);
+    report.systemd.quadlet_errors = quadlet::objections(&desired);
     let mut out = io::BufWriter::new(io::stdout().lock());
     match args.output {
         OutputFormat::Json => {
@@ -98,7 +96,7 @@ pub fn run(args: &Args) -> Result<u8> {
 /// systemd, to know which units run, when planning for this host online; without a bus the
 /// plan is made as offline (a restart then applies only if the unit is active).
 fn connect_for_plan(args: &Args) -> Option<DbusSystemd> {
-    if args.offline || args.root != std::path::Path::new("/") {
+    if !talks_to_systemd(&args.root, args.offline) {
         return None;
     }
     DbusSystemd::connect().map_err(|e| tracing::debug!("planning without systemd: {e:#}")).ok()

@@ -140,17 +140,27 @@ fn fail(systemd: &dyn Systemd, run: &mut SystemdRun, unit: &str, reason: String,
     run.failures.push(UnitFailure { unit: unit.to_string(), reason, state, journal });
 }
 
-/// Waits for a unit to be loaded (a Quadlet's service appears with the reload's generator run);
-/// returns its last state.
-fn wait_loaded(systemd: &dyn Systemd, unit: &str, timeout: Duration) -> UnitState {
+/// Polls a unit's state until `settled` accepts it or `timeout` passes; returns the last state.
+fn poll_state(
+    systemd: &dyn Systemd,
+    unit: &str,
+    timeout: Duration,
+    settled: impl Fn(&UnitState) -> bool,
+) -> anyhow::Result<UnitState> {
     let deadline = Instant::now() + timeout;
     loop {
-        let state = systemd.unit_state(unit).unwrap_or_default();
-        if state.load_state == "loaded" || Instant::now() >= deadline {
-            return state;
+        let state = systemd.unit_state(unit)?;
+        if settled(&state) || Instant::now() >= deadline {
+            return Ok(state);
         }
         std::thread::sleep(POLL);
     }
+}
+
+/// Waits for a unit to be loaded (a Quadlet's service appears with the reload's generator run);
+/// returns its last state.
+fn wait_loaded(systemd: &dyn Systemd, unit: &str, timeout: Duration) -> UnitState {
+    poll_state(systemd, unit, timeout, |s| s.load_state == "loaded").unwrap_or_default()
 }
 
 /// Waits for each unit to be up (active, or a one-shot that finished successfully), within
@@ -178,23 +188,11 @@ fn verify(systemd: &dyn Systemd, units: &[&str], timeout: Duration, run: &mut Sy
 
 /// Waits for a unit to be up; returns its last state and, when it is not up, why.
 fn wait_up(systemd: &dyn Systemd, unit: &str, timeout: Duration) -> (UnitState, Option<String>) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let state = match systemd.unit_state(unit) {
-            Ok(state) => state,
-            Err(e) => return (UnitState::default(), Some(format!("{e:#}"))),
-        };
-        if state.is_up() {
-            return (state, None);
-        }
-        if state.active_state == "failed" {
-            return (state, Some("failed".into()));
-        }
-        if Instant::now() >= deadline {
-            let reason = format!("not active after {} s", timeout.as_secs_f32());
-            return (state, Some(reason));
-        }
-        std::thread::sleep(POLL);
+    match poll_state(systemd, unit, timeout, |s| s.is_up() || s.active_state == "failed") {
+        Err(e) => (UnitState::default(), Some(format!("{e:#}"))),
+        Ok(state) if state.is_up() => (state, None),
+        Ok(state) if state.active_state == "failed" => (state, Some("failed".into())),
+        Ok(state) => (state, Some(format!("not active after {} s", timeout.as_secs_f32()))),
     }
 }
 

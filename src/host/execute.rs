@@ -152,7 +152,7 @@ pub fn apply(
     if !blocked.is_empty() {
         return finish_failed(root, &mut state, report, blocked, &input.host);
     }
-    let rejected = check_quadlets(&desired);
+    let rejected = quadlet::objections(&desired);
     if !rejected.is_empty() {
         return finish_failed(root, &mut state, report, rejected, &input.host);
     }
@@ -325,20 +325,10 @@ fn converged_fast(root: &Root, state: &State, input: &ApplyMeta) -> Option<Apply
     })
 }
 
-/// The quadlet generator's objections to the desired Quadlet files, as run errors (none when
-/// the generator is not installed).
-pub fn check_quadlets(desired: &DesiredState) -> Vec<String> {
-    let Some(bin) = quadlet::generator() else { return Vec::new() };
-    match quadlet::dry_run(&bin, desired) {
-        Ok(messages) => messages.into_iter().map(|m| format!("quadlet: {m}")).collect(),
-        Err(e) => vec![format!("{e:#}")],
-    }
-}
-
 /// The systemd actions for a plan: the decision table over the units' current states, plus a
 /// retry of the units that failed in the previous run on the same revision. Offline: from the
 /// plan alone.
-fn decide_activation(
+pub fn decide_activation(
     the_plan: &Plan,
     desired: &DesiredState,
     before: &ObservedState,

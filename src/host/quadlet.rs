@@ -21,6 +21,16 @@ pub fn generator() -> Option<PathBuf> {
     GENERATOR_PATHS.iter().map(PathBuf::from).find(|p| p.is_file())
 }
 
+/// The generator's objections to the desired Quadlet files, as run errors prefixed `quadlet:`
+/// (none when the generator is not installed).
+pub fn objections(desired: &DesiredState) -> Vec<String> {
+    let Some(bin) = generator() else { return Vec::new() };
+    match dry_run(&bin, desired) {
+        Ok(messages) => messages.into_iter().map(|m| format!("quadlet: {m}")).collect(),
+        Err(e) => vec![format!("{e:#}")],
+    }
+}
+
 /// The desired Quadlet files and their drop-ins, as paths below the Quadlet directory.
 fn quadlet_files(desired: &DesiredState) -> Vec<(&str, &Object)> {
     desired

@@ -406,8 +406,13 @@ mod tests {
         from_config(&rendered.config, &BTreeMap::new(), &Origin { file: "c.bu".into(), path: None })
     }
 
-    /// Plans `new` against a host that holds exactly `old`, and decides with every unit active.
+    /// Plans `new` against a host that holds exactly `old` (owned), and decides with every unit
+    /// active.
     fn decide_change(old: &str, new: &str) -> Activation {
+        decide_change_with(old, new, &|_| Some(true))
+    }
+
+    fn decide_change_with(old: &str, new: &str, active: UnitActive) -> Activation {
         let before_state = desired(old);
         let after = desired(new);
         let mut observed = ObservedState::default();
@@ -432,7 +437,7 @@ mod tests {
             .map(|o| (o.path.clone(), crate::model::state::ObjectRecord::of(o, Some(0), Some(0)).owned()))
             .collect();
         let p = plan(&after, &observed, &owned, PlanOptions::default());
-        decide(&p, &after, &observed, &|_| Some(true))
+        decide(&p, &after, &observed, active)
     }
 
     fn summary(a: &Activation) -> Vec<String> {
@@ -598,25 +603,7 @@ mod tests {
     fn inactive_units_are_held_not_restarted() {
         let old = units("    - name: a.service\n      contents: \"[Service]\\nExecStart=/bin/a\\n\"\n");
         let new = units("    - name: a.service\n      contents: \"[Service]\\nExecStart=/bin/b\\n\"\n");
-        let before_state = desired(&old);
-        let after = desired(&new);
-        let mut observed = ObservedState::default();
-        let o = &before_state.objects["/etc/systemd/system/a.service"];
-        let bytes = o.known_bytes().unwrap().into_owned();
-        observed.nodes.insert(
-            o.path.clone(),
-            Observed::File {
-                sha256: sha256(&bytes),
-                bytes: Some(bytes),
-                mode: 0o644,
-                uid: 0,
-                gid: 0,
-                inode: (0, 0),
-                stamp: String::new(),
-            },
-        );
-        let p = plan(&after, &observed, &BTreeMap::new(), PlanOptions { adopt: true });
-        let a = decide(&p, &after, &observed, &|_| Some(false));
+        let a = decide_change_with(&old, &new, &|_| Some(false));
         assert!(a.actions.is_empty());
         assert!(a.held[0].cause.contains("is not active"));
         assert!(a.daemon_reload);
