@@ -52,7 +52,7 @@ pub fn run(args: &Args) -> Result<u8> {
     let full = plan_report(&loaded, &desired, &the_plan, &args.root.display().to_string(), true);
     let object = full.objects.into_iter().find(|o| o.path == path);
     let record = state.last_applied.iter().flat_map(|a| &a.objects).find(|r| r.path == path);
-    let history = history(&root, &path)?;
+    let history = history(&root, &path, &state)?;
     let report = ExplainReport {
         schema_version: EXPLAIN_SCHEMA_VERSION,
         object: args.object.clone(),
@@ -120,11 +120,11 @@ fn resolve(object: &str, desired: &DesiredState, state: &State) -> Option<String
 }
 
 /// The object in every kept snapshot, newest first.
-fn history(root: &Root, path: &str) -> Result<Vec<ExplainRevision>> {
+fn history(root: &Root, path: &str, state: &State) -> Result<Vec<ExplainRevision>> {
     let mut out = Vec::new();
-    for name in store::list_history(root)?.iter().rev() {
+    for name in store::list_history(root, state)?.iter().rev() {
         let revision = name.trim_end_matches(".json").split_once('-').map_or("", |(_, r)| r);
-        let Ok(snapshot) = store::load_snapshot(root, Some(revision), None) else { continue };
+        let Ok(snapshot) = store::load_snapshot(root, Some(revision), state) else { continue };
         let Ok(config) = store::snapshot_config(&snapshot) else { continue };
         let input = ApplyInput {
             host: snapshot.host.clone(),

@@ -28,8 +28,7 @@ pub fn run(args: &Args) -> Result<u8> {
     let c = &args.converge;
     let root = Root::open(&c.root)?;
     let state = store::load_state(&root)?;
-    let current = state.last_applied.as_ref().map(|a| a.revision.clone());
-    let snapshot = store::load_snapshot(&root, args.to.as_deref(), current.as_deref())?;
+    let snapshot = store::load_snapshot(&root, args.to.as_deref(), &state)?;
     let config = store::snapshot_config(&snapshot)?;
     let origins = store::origins_from_snapshot(&snapshot);
     let source = snapshot.source.clone().unwrap_or(SourceRef {

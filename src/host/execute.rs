@@ -4,9 +4,10 @@
 //! clean leftovers of interrupted runs; plan; refuse if anything is blocked (nothing is
 //! written); record the pending revision; create directories; stage every file and link next to
 //! its destination; sync once; rename them into place; hard links; mode and owner changes;
-//! removals of stale owned objects and disabled units' links; sync; check the result; record
-//! the converged revision, a history snapshot and an audit line. A crash at any point leaves
-//! every file old or new, and the next run finishes the job.
+//! removals of stale owned objects and disabled units' links; sync; check the result; save the
+//! history snapshot, then record the converged revision and an audit line. A crash at any point
+//! leaves every file old or new, a recorded revision always has its snapshot, and the next run
+//! finishes the job.
 //!
 //! With systemd (online runs on `/`): the Quadlet files are checked with the quadlet generator
 //! before anything changes, the activation is decided from the plan and the units' states,
@@ -217,11 +218,19 @@ pub fn apply(
         }
         report.generation = state.generation;
         report.outcome = outcome;
+        if !store::has_applied_snapshot(root, &state) {
+            // A run interrupted between recording this revision and saving its snapshot (by an
+            // earlier version of core-ops) left the history without it: repair it.
+            store::save_snapshot(root, &snapshot_of(input, state.generation, &revision)?)?;
+        }
         record_run(root, &mut state, &mut report)?;
         audit(root, &report, &input.host);
         return Ok(report);
     }
     state.generation += 1;
+    // The snapshot goes first: a revision the state records as applied always has one.
+    store::save_snapshot(root, &snapshot_of(input, state.generation, &revision)?)?;
+    failpoint::hit("after-snapshot");
     state.source = Some(input.source.clone());
     state.last_applied = Some(Applied {
         revision: revision.clone(),
@@ -237,20 +246,21 @@ pub fn apply(
     set_last_run(&mut state, &mut report);
     store::save_state(root, &state)?;
     failpoint::hit("after-final-state");
-    store::save_snapshot(
-        root,
-        &Snapshot {
-            generation: state.generation,
-            revision,
-            applied_at: store::now(),
-            source: Some(input.source.clone()),
-            host: input.host.clone(),
-            config: serde_json::from_str(&input.config.to_json().to_compact()).context("snapshotting the config")?,
-            origins: store::snapshot_origins(&input.origins),
-        },
-    )?;
     audit(root, &report, &input.host);
     Ok(report)
+}
+
+/// The history snapshot of `input` applied as `revision` in `generation`.
+fn snapshot_of(input: &ApplyInput, generation: u64, revision: &str) -> Result<Snapshot> {
+    Ok(Snapshot {
+        generation,
+        revision: revision.to_string(),
+        applied_at: store::now(),
+        source: Some(input.source.clone()),
+        host: input.host.clone(),
+        config: serde_json::from_str(&input.config.to_json().to_compact()).context("snapshotting the config")?,
+        origins: store::snapshot_origins(&input.origins),
+    })
 }
 
 /// The converged fast path: when the inputs hash exactly as they did for the last converged
@@ -280,6 +290,10 @@ fn converged_fast(root: &Root, state: &State, input: &ApplyMeta) -> Option<Apply
     let applied = state.last_applied.as_ref()?;
     let digest = effective_digest(root, input.input_digest.as_deref());
     if digest.is_none() || applied.input_digest != digest || state.pending.is_some() {
+        return None;
+    }
+    if !store::has_applied_snapshot(root, state) {
+        // The full path repairs the history.
         return None;
     }
     let mut observed = root.observe_all(std::iter::empty());
@@ -534,9 +548,10 @@ fn execute(root: &Root, the_plan: &Plan, desired: &DesiredState, observed: &Obse
     failpoint::hit("after-staging");
     root.sync()?;
     staged.sort_by(|a, b| a.0.path().cmp(b.0.path()));
+    let renames = staged.len();
     for (i, (s, overwrite)) in staged.into_iter().enumerate() {
         root.commit(s, overwrite)?;
-        if i == 0 {
+        if i + 1 < renames {
             failpoint::hit("between-renames");
         }
     }

@@ -5,7 +5,8 @@
 /// The environment variable that arms a failpoint.
 pub const FAILPOINT_ENV: &str = "CORE_OPS_FAILPOINT";
 
-/// Every failpoint, in the order an apply reaches them.
+/// Every failpoint, in the order an apply reaches them. `between-renames` is hit after each
+/// rename that another follows, so `between-renames:<n>` stops after the n-th rename.
 pub const FAILPOINTS: &[&str] = &[
     "after-lock",
     "after-pending-state",
@@ -16,6 +17,7 @@ pub const FAILPOINTS: &[&str] = &[
     "after-attributes",
     "after-deletions",
     "before-final-state",
+    "after-snapshot",
     "after-final-state",
 ];
 

@@ -124,13 +124,34 @@ pub struct SnapshotOrigin {
     pub path: Option<String>,
 }
 
-/// Saves a snapshot and keeps only the newest [`HISTORY_KEEP`].
+/// The file name of a snapshot in [`HISTORY_DIR`].
+fn snapshot_name(generation: u64, revision: &str) -> String {
+    format!("{generation:08}-{revision}.json")
+}
+
+/// The generation and revision a history file name stands for.
+fn parse_snapshot_name(name: &str) -> Option<(u64, &str)> {
+    let (generation, revision) = name.strip_suffix(".json")?.split_once('-')?;
+    Some((generation.parse().ok()?, revision))
+}
+
+/// Saves a snapshot, drops any snapshot of the same or a later generation (left by a run that
+/// was interrupted before the state recorded it), and keeps only the newest [`HISTORY_KEEP`].
+///
+/// An apply saves the snapshot *before* the state records its revision as applied, so a
+/// revision that the state records always has its snapshot, wherever a crash hits.
 pub fn save_snapshot(root: &Root, snap: &Snapshot) -> Result<()> {
-    let name = format!("{HISTORY_DIR}/{:08}-{}.json", snap.generation, snap.revision);
+    let name = snapshot_name(snap.generation, &snap.revision);
     let mut bytes = serde_json::to_vec_pretty(snap)?;
     bytes.push(b'\n');
-    write_atomic(root, &name, &bytes)?;
-    let mut names = list_history(root)?;
+    write_atomic(root, &format!("{HISTORY_DIR}/{name}"), &bytes)?;
+    let mut names = history_files(root)?;
+    for unrecorded in
+        names.iter().filter(|n| **n != name && parse_snapshot_name(n).is_some_and(|(g, _)| g >= snap.generation))
+    {
+        root.remove(&format!("{HISTORY_DIR}/{unrecorded}"))?;
+    }
+    names.retain(|n| *n == name || parse_snapshot_name(n).is_some_and(|(g, _)| g < snap.generation));
     while names.len() > HISTORY_KEEP {
         let oldest = names.remove(0);
         root.remove(&format!("{HISTORY_DIR}/{oldest}"))?;
@@ -138,23 +159,40 @@ pub fn save_snapshot(root: &Root, snap: &Snapshot) -> Result<()> {
     Ok(())
 }
 
-/// History file names, oldest first.
-pub fn list_history(root: &Root) -> Result<Vec<String>> {
+/// Whether the history holds the snapshot of the revision the state records as applied (or the
+/// state records none).
+pub fn has_applied_snapshot(root: &Root, state: &State) -> bool {
+    let Some(applied) = &state.last_applied else { return true };
+    let path = format!("{HISTORY_DIR}/{}", snapshot_name(state.generation, &applied.revision));
+    matches!(root.observe(&path), Observed::File { .. })
+}
+
+/// Every history file name, oldest first, whether or not the state recorded it.
+fn history_files(root: &Root) -> Result<Vec<String>> {
     let Ok(fd) = root.open_dir(HISTORY_DIR, false) else { return Ok(Vec::new()) };
     let mut names: Vec<String> = crate::host::fs::dir_names(&fd)
         .context("listing the history")?
         .into_iter()
-        .filter(|n| n.ends_with(".json") && !n.starts_with('.'))
+        .filter(|n| !n.starts_with('.') && parse_snapshot_name(n).is_some())
         .collect();
     names.sort();
     Ok(names)
 }
 
-/// Loads the snapshot of `revision` (or the one before the current, when `None`).
-pub fn load_snapshot(root: &Root, revision: Option<&str>, current: Option<&str>) -> Result<Snapshot> {
-    let names = list_history(root)?;
-    let rev_of =
-        |n: &String| n.trim_end_matches(".json").split_once('-').map(|(_, r)| r.to_string()).unwrap_or_default();
+/// The names of the snapshots of applied revisions, oldest first: a snapshot of a generation
+/// the state has not recorded (its run was interrupted) is not part of the history.
+pub fn list_history(root: &Root, state: &State) -> Result<Vec<String>> {
+    let mut names = history_files(root)?;
+    names.retain(|n| parse_snapshot_name(n).is_some_and(|(g, _)| g <= state.generation));
+    Ok(names)
+}
+
+/// Loads the snapshot of `revision` (a prefix is enough), or, when `None`, the newest one of
+/// another revision than the one the state records as applied.
+pub fn load_snapshot(root: &Root, revision: Option<&str>, state: &State) -> Result<Snapshot> {
+    let names = list_history(root, state)?;
+    let current = state.last_applied.as_ref().map(|a| a.revision.as_str());
+    let rev_of = |n: &String| parse_snapshot_name(n).map(|(_, r)| r.to_string()).unwrap_or_default();
     let chosen = match revision {
         Some(rev) => match names.iter().rev().find(|n| rev_of(n) == rev) {
             Some(exact) => Some(exact),
@@ -275,33 +313,70 @@ mod tests {
         assert!(lock(&root, Duration::from_millis(200)).is_ok());
     }
 
+    fn snapshot(generation: u64, revision: &str) -> Snapshot {
+        Snapshot {
+            generation,
+            revision: revision.to_string(),
+            applied_at: now(),
+            source: None,
+            host: "h".into(),
+            config: serde_json::json!({"ignition": {"version": "3.5.0"}}),
+            origins: Vec::new(),
+        }
+    }
+
+    /// A state that records `revision` as applied in `generation`.
+    fn recorded(generation: u64, revision: &str) -> State {
+        State {
+            generation,
+            last_applied: Some(state::Applied {
+                revision: revision.to_string(),
+                applied_at: now(),
+                objects: Vec::new(),
+                absent: Vec::new(),
+                units: Vec::new(),
+                input_digest: None,
+            }),
+            ..State::default()
+        }
+    }
+
     #[test]
     fn history_keeps_the_newest_snapshots() {
         let dir = tempfile::tempdir().unwrap();
         let root = Root::open(dir.path()).unwrap();
         for generation in 1..=12u64 {
-            let snap = Snapshot {
-                generation,
-                revision: format!("r{generation}"),
-                applied_at: now(),
-                source: None,
-                host: "h".into(),
-                config: serde_json::json!({"ignition": {"version": "3.5.0"}}),
-                origins: Vec::new(),
-            };
-            save_snapshot(&root, &snap).unwrap();
+            save_snapshot(&root, &snapshot(generation, &format!("r{generation}"))).unwrap();
         }
-        let names = list_history(&root).unwrap();
+        let state = recorded(12, "r12");
+        let names = list_history(&root, &state).unwrap();
         assert_eq!(names.len(), HISTORY_KEEP);
         assert_eq!(names[0], "00000003-r3.json");
-        assert_eq!(load_snapshot(&root, Some("r5"), None).unwrap().generation, 5);
-        assert_eq!(load_snapshot(&root, None, Some("r12")).unwrap().generation, 11);
-        assert!(load_snapshot(&root, Some("r1"), None).unwrap_err().to_string().contains("ambiguous"));
+        assert_eq!(load_snapshot(&root, Some("r5"), &state).unwrap().generation, 5);
+        assert_eq!(load_snapshot(&root, None, &state).unwrap().generation, 11);
+        assert!(load_snapshot(&root, Some("r1"), &state).unwrap_err().to_string().contains("ambiguous"));
         assert!(
-            load_snapshot(&root, Some("r2"), None)
+            load_snapshot(&root, Some("r2"), &state)
                 .unwrap_err()
                 .to_string()
                 .contains("no applied snapshot for revision r2")
         );
+    }
+
+    #[test]
+    fn a_snapshot_the_state_never_recorded_is_not_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        save_snapshot(&root, &snapshot(1, "a")).unwrap();
+        // A run of revision b saved its snapshot, then died before recording it.
+        save_snapshot(&root, &snapshot(2, "b")).unwrap();
+        let state = recorded(1, "a");
+        assert!(has_applied_snapshot(&root, &state));
+        assert_eq!(list_history(&root, &state).unwrap(), ["00000001-a.json"]);
+        assert!(load_snapshot(&root, Some("b"), &state).is_err(), "b was never applied");
+        // The next run applies c as generation 2: b's orphan goes.
+        save_snapshot(&root, &snapshot(2, "c")).unwrap();
+        assert_eq!(history_files(&root).unwrap(), ["00000001-a.json", "00000002-c.json"]);
+        assert!(!has_applied_snapshot(&root, &recorded(3, "d")), "d has no snapshot");
     }
 }
