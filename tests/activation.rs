@@ -112,17 +112,48 @@ fn reload_if_changed_reloads_and_inactive_units_are_held() {
     assert_eq!(report.activation.held[0].unit, "idle.service");
 }
 
+/// The unit files and links the fake saw when it made `call`.
+fn seen_at(fake: &FakeSystemd, call: &str) -> std::collections::BTreeSet<String> {
+    let calls = fake.calls_seeing();
+    let found = calls.iter().find(|(c, _)| c == call);
+    found.unwrap_or_else(|| panic!("no call {call:?} in {calls:?}")).1.clone()
+}
+
+#[test]
+fn new_units_start_after_their_files_are_written() {
+    let root = tempfile::tempdir().unwrap();
+    let fake = FakeSystemd::watching(root.path());
+    run(root.path(), &services(&[("web.service", "/bin/web", "")], ""), &fake);
+    assert_eq!(fake.calls(), vec!["reload", "start web.service"]);
+    let unit = "/etc/systemd/system/web.service";
+    let link = "/etc/systemd/system/multi-user.target.wants/web.service";
+    for call in ["reload", "start web.service"] {
+        let seen = seen_at(&fake, call);
+        assert!(
+            seen.contains(unit) && seen.contains(link),
+            "{call} before the unit and its link were written: {seen:?}"
+        );
+    }
+}
+
 #[test]
 fn a_removed_unit_is_stopped_before_its_files_go() {
     let root = tempfile::tempdir().unwrap();
     let both = [("web.service", "/bin/web", ""), ("old.service", "/bin/old", "")];
     run(root.path(), &services(&both, ""), &FakeSystemd::default());
-    let fake = FakeSystemd::default();
+    let fake = FakeSystemd::watching(root.path());
     let report = run(root.path(), &services(&[("web.service", "/bin/web", "")], ""), &fake);
     assert_eq!(report.outcome, Outcome::Converged, "{:?}", report.errors);
     assert_eq!(fake.calls(), vec!["stop old.service", "reload"]);
-    assert!(!root.path().join("etc/systemd/system/old.service").exists());
-    assert!(!root.path().join("etc/systemd/system/multi-user.target.wants/old.service").exists());
+    let unit = "/etc/systemd/system/old.service";
+    let link = "/etc/systemd/system/multi-user.target.wants/old.service";
+    let at_stop = seen_at(&fake, "stop old.service");
+    assert!(at_stop.contains(unit) && at_stop.contains(link), "stopped after its files went: {at_stop:?}");
+    let at_reload = seen_at(&fake, "reload");
+    assert!(!at_reload.contains(unit) && !at_reload.contains(link), "reloaded before its files went: {at_reload:?}");
+    assert!(at_reload.contains("/etc/systemd/system/web.service"), "{at_reload:?}");
+    assert!(!root.path().join(&unit[1..]).exists());
+    assert!(!root.path().join(&link[1..]).exists());
     assert!(root.path().join("etc/systemd/system/web.service").exists());
 }
 

@@ -3,8 +3,12 @@
 //!
 //! Jobs are waited for through the manager's `JobRemoved` signal, which a listener thread
 //! forwards; every call names what it was doing when it fails.
+//!
+//! The fake can watch a root: each call then notes which unit files and links existed there at
+//! that moment, so tests check the order of jobs against the writes where it happens.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
@@ -252,10 +256,25 @@ pub struct FakeSystemd {
     pub states: Mutex<BTreeMap<String, UnitState>>,
     /// Job results by `verb unit` (missing: `done`).
     pub results: BTreeMap<String, String>,
+    /// The root whose unit files each call notes (see [`FakeSystemd::watching`]).
+    pub watched_root: Option<PathBuf>,
+    /// For each call, the unit files and links that existed under the watched root.
+    pub seen: Mutex<Vec<BTreeSet<String>>>,
 }
 
+/// Where the fake looks for unit files and links when it watches a root.
+const WATCHED_UNIT_DIRS: [&str; 2] = ["etc/systemd/system", "etc/containers/systemd"];
+
 impl FakeSystemd {
+    /// A fake that notes, at each call, which unit files and links exist under `root`.
+    pub fn watching(root: &Path) -> Self {
+        FakeSystemd { watched_root: Some(root.to_path_buf()), ..FakeSystemd::default() }
+    }
+
     fn record(&self, call: String) {
+        if let Some(root) = &self.watched_root {
+            self.seen.lock().expect("fake lock").push(unit_files_under(root));
+        }
         self.calls.lock().expect("fake lock").push(call);
     }
 
@@ -263,6 +282,33 @@ impl FakeSystemd {
     pub fn calls(&self) -> Vec<String> {
         self.calls.lock().expect("fake lock").clone()
     }
+
+    /// The calls so far, each with the unit files and links (as absolute paths in the root) that
+    /// existed when it was made. Empty unless the fake watches a root.
+    pub fn calls_seeing(&self) -> Vec<(String, BTreeSet<String>)> {
+        let seen = self.seen.lock().expect("fake lock").clone();
+        self.calls().into_iter().zip(seen).collect()
+    }
+}
+
+/// Every non-directory below the unit directories of `root`, as `/etc/...` paths.
+fn unit_files_under(root: &Path) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let mut stack: Vec<PathBuf> = WATCHED_UNIT_DIRS.iter().map(|d| root.join(d)).collect();
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for path in entries.flatten().map(|e| e.path()) {
+            match std::fs::symlink_metadata(&path) {
+                Ok(meta) if meta.is_dir() => stack.push(path),
+                Ok(_) => {
+                    let relative = path.strip_prefix(root).unwrap_or(&path);
+                    found.insert(format!("/{}", relative.display()));
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    found
 }
 
 impl Systemd for FakeSystemd {
