@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """Whole-process benchmarks for core-ops: wall time (min and median of N runs) and peak RSS.
 
-Usage: bench/bench.py [--runs N] [--bin PATH] [--shared DIR] [--scratch DIR]
+Usage: bench/bench.py [--runs N] [--bin PATH] [--shared DIR] [--scratch DIR] [--smoke]
 
-Builds nothing itself; run `cargo build --release` first (bench/run.sh does). Cases whose
-inputs are missing (the large corpus case lives in ../shared) are reported as skipped. Roots
-and generated repositories are made under --scratch (default: a new temporary directory); every
-run of an "into an empty root" case gets a root made before the clock starts.
+Builds nothing itself; run `cargo build --release` first (bench/run.sh does). A case whose
+input is missing (the large corpus case lives in ../shared) is reported on a line of its own,
+`SKIPPED <case>: <why>`. Roots and generated repositories are made under --scratch (default: a
+new temporary directory); every run of an "into an empty root" case gets a root made before the
+clock starts.
+
+--smoke runs every case once on small generated repositories and checks only that each command
+succeeds, with no timing or memory gate: the test suite runs it so the benchmark cannot rot.
 """
 import argparse
 import os
@@ -86,32 +90,33 @@ class Scratch:
         return repo
 
 
-def cases(binary, shared, scratch):
+def cases(binary, shared, scratch, sizes):
     large = os.path.join(shared, "conformance", "butane", "cases", "900-large-tree")
     realistic = os.path.join(ROOT, "tests", "conformance", "butane", "802-realistic-fcos-quadlets-1.8")
     render = [binary, "render-ignition", "--pretty", "--files-dir", "files", "input.bu"]
     yield "render-ignition large tree (2,000 files, 210 units)", (lambda: render), large, (0.25, 25 * 1024)
     yield "render-ignition realistic host (fcos 1.8 quadlets)", (lambda: render), realistic, (0.003, None)
 
-    repo300 = scratch.repo(300)
+    repo300 = scratch.repo(sizes["plan"])
     empty = scratch.root()
     plan = [binary, "plan", "--source-repo", repo300, "--host", "bench", "--root", empty, "--output", "json", "--offline"]
-    yield "plan 300 services x 4 files into an empty root", (lambda: plan), ROOT, (0.100, 30 * 1024)
+    yield "plan %d services x 4 files into an empty root" % sizes["plan"], (lambda: plan), ROOT, (0.100, 30 * 1024)
 
     def apply_large(root):
         return [binary, "apply", "--config", "input.bu", "--files-dir", "files", "--root", root, "--offline",
                 "--output", "json"]
+    yield "apply large tree into an empty root", (lambda: apply_large(scratch.root())), large, (0.35, None)
+    converged = scratch.root()
     if os.path.isdir(large):
-        yield "apply large tree into an empty root", (lambda: apply_large(scratch.root())), large, (0.35, None)
-        converged = scratch.root()
         run_once(apply_large(converged), large)
-        yield "converged re-apply of the large tree", (lambda: apply_large(converged)), large, (0.050, None)
-    repo250 = scratch.repo(250)
+    yield "converged re-apply of the large tree", (lambda: apply_large(converged)), large, (0.050, None)
+    repo250 = scratch.repo(sizes["converged"])
     converged_repo = scratch.root()
     apply_repo = [binary, "apply", "--source-repo", repo250, "--host", "bench", "--root", converged_repo, "--offline",
                   "--output", "json"]
     run_once(apply_repo, ROOT)
-    yield "converged re-apply of a 1,000-object repository", (lambda: apply_repo), ROOT, (0.050, None)
+    yield ("converged re-apply of a %d-object repository" % (sizes["converged"] * 4), (lambda: apply_repo), ROOT,
+           (0.050, None))
 
 
 def main():
@@ -120,16 +125,24 @@ def main():
     ap.add_argument("--bin", default=os.path.join(ROOT, "target", "release", "core-ops"))
     ap.add_argument("--shared", default=os.path.join(ROOT, "..", "shared"))
     ap.add_argument("--scratch", help="directory for roots and generated repositories")
+    ap.add_argument("--smoke", action="store_true", help="one run each, small sizes, no timing gate")
     args = ap.parse_args()
+    args.bin = os.path.abspath(args.bin)
+    runs = 1 if args.smoke else args.runs
+    sizes = {"plan": 12, "converged": 10} if args.smoke else {"plan": 300, "converged": 250}
     base = tempfile.mkdtemp(prefix="core-ops-bench-", dir=args.scratch)
     failed = False
     print("%-55s %10s %10s %10s  %s" % ("benchmark", "min ms", "median ms", "peak MiB", "target"))
     try:
-        for name, make_cmd, cwd, (max_s, max_kib) in cases(args.bin, args.shared, Scratch(base)):
+        for name, make_cmd, cwd, (max_s, max_kib) in cases(args.bin, args.shared, Scratch(base), sizes):
             if not os.path.isdir(cwd):
-                print("%-55s skipped: %s not found" % (name, cwd))
+                print("SKIPPED %s: its input %s is not there" % (name, cwd), flush=True)
                 continue
-            lo, med, peak = measure(make_cmd, cwd, args.runs)
+            lo, med, peak = measure(make_cmd, cwd, runs)
+            if args.smoke:
+                print("%-55s %10.2f %10.2f %10.1f  %s" % (name, lo * 1000, med * 1000, peak / 1024, "ran (smoke)"),
+                      flush=True)
+                continue
             target = "< %.0f ms" % (max_s * 1000) if max_s >= 0.01 else "< %.1f ms" % (max_s * 1000)
             if max_kib:
                 target += ", < %d MiB" % (max_kib // 1024)

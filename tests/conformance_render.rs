@@ -1,5 +1,6 @@
 //! Every Butane conformance case through `core-ops render-ignition`: exit code, semantically
-//! equal Ignition output, and the same diagnostics (severity, path, line, message).
+//! equal Ignition output, and the same diagnostics (severity, path, line, message). The outputs
+//! that are byte-identical to the reference Butane's may not become fewer.
 
 mod common;
 
@@ -7,10 +8,29 @@ use std::fs;
 
 use serde_json::Value;
 
+/// The cases whose output is not byte-identical to the reference Butane's `expected.ign`,
+/// measured by this test against the corpus (62 of the 68 outputs are identical). Each holds a
+/// gzipped payload: Butane gzips with Go's `compress/flate`, CoreOps with another deflate, so the
+/// compressed bytes differ (003, 006, 173, 263), and in 196 and 802 CoreOps's shorter stream
+/// wins Butane's "gzip only when shorter" rule where Go's did not. The decoded payloads are
+/// equal (checked through [`common::normalize`]). Any other case must stay identical; when one of
+/// these becomes identical, the test asks for its removal here.
+const NOT_BYTE_IDENTICAL: &[&str] = &[
+    "003-inline-gzip-long",
+    "006-local-binary",
+    "173-grub-users",
+    "196-config-merge-older-child-version",
+    "263-fcos-1.1.0",
+    "802-realistic-fcos-quadlets-1.8",
+];
+
+/// The corpus's cases with an `expected.ign` (every case where Butane exited 0).
+const WITH_OUTPUT: usize = 68;
+
 #[test]
 fn render_matches_reference_butane_for_every_case() {
     let mut failures = Vec::new();
-    let (mut compared, mut identical) = (0, 0);
+    let (mut compared, mut identical, mut differing) = (0, 0, Vec::new());
     let cases = common::cases();
     assert!(cases.len() >= 110, "corpus incomplete: {} cases", cases.len());
     for case in &cases {
@@ -36,15 +56,20 @@ fn render_matches_reference_butane_for_every_case() {
             compared += 1;
             if out.stdout == want_bytes {
                 identical += 1;
+            } else {
+                differing.push(name.clone());
             }
-            let want: Value = serde_json::from_slice(&want_bytes).unwrap();
-            match serde_json::from_slice::<Value>(&out.stdout) {
-                Ok(got) if common::normalize(&got) == common::normalize(&want) => {}
-                Ok(got) => problems.push(format!(
-                    "output differs:\n  want {}\n  got  {}",
-                    common::normalize(&want),
-                    common::normalize(&got)
-                )),
+            let want = common::normalize(&serde_json::from_slice(&want_bytes).unwrap());
+            // Two payloads the oracle cannot read would compare equal as the same error text.
+            if want.to_string().contains("<undecodable") {
+                problems.push(format!("the reference output has a payload the test cannot decode: {want}"));
+            }
+            match serde_json::from_slice::<Value>(&out.stdout).map(|got| common::normalize(&got)) {
+                Ok(got) if got.to_string().contains("<undecodable") => {
+                    problems.push(format!("undecodable data URL in the output: {got}"))
+                }
+                Ok(got) if got == want => {}
+                Ok(got) => problems.push(format!("output differs:\n  want {want}\n  got  {got}")),
                 Err(e) => problems.push(format!("stdout is not JSON: {e}")),
             }
         }
@@ -56,4 +81,18 @@ fn render_matches_reference_butane_for_every_case() {
     }
     eprintln!("conformance: {} cases, {identical} of {compared} outputs byte-identical", cases.len());
     assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    // Counted from the corpus, not from the loop: every case with an expected output was compared.
+    let with_output = cases.iter().filter(|c| c.join("expected.ign").is_file()).count();
+    assert_eq!(with_output, WITH_OUTPUT, "the corpus changed: re-measure NOT_BYTE_IDENTICAL");
+    assert_eq!(compared, with_output, "cases with an expected output went uncompared");
+    // A ratchet: the identical outputs may not drop below 62 (nor may one case trade places with
+    // another), and a case that becomes identical must leave the list, which raises the floor.
+    let regressed: Vec<&String> = differing.iter().filter(|n| !NOT_BYTE_IDENTICAL.contains(&n.as_str())).collect();
+    assert!(
+        regressed.is_empty(),
+        "{identical} of {compared} byte-identical; no longer identical to the reference Butane: {regressed:?}"
+    );
+    let improved: Vec<&str> =
+        NOT_BYTE_IDENTICAL.iter().copied().filter(|n| !differing.iter().any(|d| d == n)).collect();
+    assert!(improved.is_empty(), "now byte-identical, remove them from NOT_BYTE_IDENTICAL: {improved:?}");
 }

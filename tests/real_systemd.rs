@@ -2,17 +2,80 @@
 //! `systemd-nspawn` container (`.ci/testbed.sh`), writes a Butane config into it and runs
 //! `core-ops apply` inside, where the root is `/` and the bus is the container's own, exactly as
 //! on a host. Restarts are observed through each unit's `InvocationID`, which changes exactly
-//! when systemd starts the unit anew.
+//! when systemd starts the unit anew. A removed unit's `ExecStop=` records whether its unit file
+//! was still there, so the order "stop, then delete" is checked where it happens.
 //!
-//! Needs root and the testbed rootfs (`scripts/test.sh` builds it). Without root every test
-//! says loudly that it is skipped; with `CORE_OPS_SKIP_TESTBED=1` too.
+//! Nothing waits for a fixed time: what follows an apply asynchronously (a reload's effect, a
+//! server answering) is polled with a deadline, and a timeout names the condition. Every
+//! command run in the container has its exit status checked, and an empty `InvocationID` (a
+//! unit that is not running) fails instead of comparing equal to another empty one.
+//!
+//! Needs root and the testbed rootfs (`scripts/test.sh` builds it). Without root, or with
+//! `CORE_OPS_SKIP_TESTBED=1`, every test is skipped by its own name through `common::skip`,
+//! which counts it in the run's summary and fails it under `CI=true` unless allowed.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 const HEAD: &str = "variant: fcos\nversion: 1.6.0\n";
+
+/// How long a scenario waits for something that follows an apply asynchronously before it fails.
+const DEADLINE: Duration = Duration::from_secs(10);
+
+/// Calls `probe` until `holds` accepts what it returns, and gives that back. After `within`,
+/// fails naming `condition` and showing the last value seen.
+#[track_caller]
+fn wait_until<T: std::fmt::Debug>(
+    within: Duration,
+    condition: &str,
+    mut probe: impl FnMut() -> T,
+    holds: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        let seen = probe();
+        if holds(&seen) {
+            return seen;
+        }
+        assert!(Instant::now() < deadline, "waited {within:?} for {condition}, in vain; last seen: {seen:#?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// What a command run in the container did, for probes and for failure messages.
+#[derive(Debug)]
+struct Ran {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Ran {
+    fn of(out: &Output) -> Ran {
+        Ran {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        }
+    }
+}
+
+/// The container's machine name for `test` in process `pid`: a valid hostname of at most 64
+/// characters, unique per test even when test names share a prefix longer than the room left.
+fn machine_name(test: &str, pid: u32) -> String {
+    use sha2::Digest;
+    let tag: String = sha2::Sha256::digest(test.as_bytes())[..4].iter().map(|b| format!("{b:02x}")).collect();
+    let suffix = format!("-{tag}-{pid}");
+    let room = 64 - "co-".len() - suffix.len();
+    let stem: String =
+        test.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).take(room).collect();
+    format!("co-{}{suffix}", stem.trim_matches('-'))
+}
 
 /// A booted container, torn down on drop.
 struct Testbed {
@@ -26,11 +89,11 @@ fn script() -> PathBuf {
 
 fn testbed_wanted(test: &str) -> bool {
     if std::env::var_os("CORE_OPS_SKIP_TESTBED").is_some_and(|v| v == "1") {
-        eprintln!("*** SKIPPED {test}: CORE_OPS_SKIP_TESTBED=1 (real-systemd scenarios not run) ***");
+        common::skip(test, "CORE_OPS_SKIP_TESTBED=1 (real-systemd scenarios not run)");
         return false;
     }
     if !rustix::process::geteuid().is_root() {
-        eprintln!("*** SKIPPED {test}: the real-systemd scenarios need root (systemd-nspawn) ***");
+        common::skip(test, "the real-systemd scenarios need root (systemd-nspawn)");
         return false;
     }
     true
@@ -39,11 +102,16 @@ fn testbed_wanted(test: &str) -> bool {
 impl Testbed {
     /// Boots a container for `test`, with this build of core-ops in `/usr/local/bin`; `None`
     /// (after a loud message) when the scenarios cannot run here.
+    /// `test` is the test function's own name: skips are recorded and allowed by it.
     fn up(test: &str) -> Option<Testbed> {
+        // libtest runs each test on a thread named after it.
+        if let Some(thread) = std::thread::current().name().filter(|n| *n != "main") {
+            assert_eq!(test, thread, "Testbed::up must be given the name of the test that calls it");
+        }
         if !testbed_wanted(test) {
             return None;
         }
-        let name = format!("co-{}-{}", test.replace('_', "-").chars().take(40).collect::<String>(), std::process::id());
+        let name = machine_name(test, std::process::id());
         let out = Command::new("bash").arg(script()).args(["up", &name]).output().unwrap();
         assert!(
             out.status.success(),
@@ -51,19 +119,50 @@ impl Testbed {
             String::from_utf8_lossy(&out.stderr)
         );
         let root_out = Command::new("bash").arg(script()).args(["root", &name]).output().unwrap();
+        assert!(root_out.status.success(), "testbed.sh root {name}: {:?}", Ran::of(&root_out));
         let root = PathBuf::from(String::from_utf8_lossy(&root_out.stdout).trim());
         let bed = Testbed { name, root };
         std::fs::copy(env!("CARGO_BIN_EXE_core-ops"), bed.root.join("usr/local/bin/core-ops")).unwrap();
         Some(bed)
     }
 
-    fn exec(&self, args: &[&str]) -> Output {
+    /// Runs `args` in the container whatever its exit status: the caller looks at the status.
+    fn run(&self, args: &[&str]) -> Output {
         Command::new("bash").arg(script()).args(["exec", &self.name]).args(args).output().unwrap()
     }
 
+    /// Runs `args` in the container and fails unless it exits with `code`.
+    #[track_caller]
+    fn exec_expecting(&self, code: i32, args: &[&str]) -> Output {
+        let out = self.run(args);
+        assert_eq!(out.status.code(), Some(code), "`{}` in {}: {:#?}", args.join(" "), self.name, Ran::of(&out));
+        out
+    }
+
+    /// Runs `args` in the container and fails unless it succeeds.
+    #[track_caller]
+    fn exec(&self, args: &[&str]) -> Output {
+        self.exec_expecting(0, args)
+    }
+
+    /// `sh -c command` in the container, which must succeed: its stdout, trimmed.
+    #[track_caller]
     fn sh(&self, command: &str) -> String {
-        let out = self.exec(&["sh", "-c", command]);
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        Ran::of(&self.exec(&["sh", "-c", command])).stdout
+    }
+
+    /// `sh -c command` in the container whatever its exit status, for probes that fail until a
+    /// condition holds.
+    fn probe(&self, command: &str) -> Ran {
+        Ran::of(&self.run(&["sh", "-c", command]))
+    }
+
+    /// The body served at `url` inside the container, once it answers (HTTP errors count as no
+    /// answer); the first answer is returned, not waited for until it looks right.
+    #[track_caller]
+    fn http_get(&self, url: &str) -> String {
+        let command = format!("curl -sSf {url}");
+        wait_until(DEADLINE, &format!("{url} to answer"), || self.probe(&command), |r| r.code == Some(0)).stdout
     }
 
     /// Writes the Butane config the next apply reads.
@@ -80,11 +179,11 @@ impl Testbed {
     /// `core-ops apply` of the given input inside the container: exit code and JSON report.
     fn apply_from(&self, input: &[&str]) -> (i32, Value) {
         let args = [&["core-ops", "apply"], input, &["--output", "json", "--unit-timeout", "30"]].concat();
-        let out = self.exec(&args);
-        let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
-            panic!("not JSON: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+        let ran = Ran::of(&self.run(&args));
+        let doc = serde_json::from_str(&ran.stdout).unwrap_or_else(|e| {
+            panic!("`{}` printed no JSON report ({e}):\nstdout: {}\nstderr: {}", args.join(" "), ran.stdout, ran.stderr)
         });
-        (out.status.code().unwrap_or(-1), doc)
+        (ran.code.unwrap_or(-1), doc)
     }
 
     fn apply_converged(&self) -> Value {
@@ -97,14 +196,25 @@ impl Testbed {
         doc
     }
 
+    #[track_caller]
     fn property(&self, unit: &str, property: &str) -> String {
         self.sh(&format!("systemctl show -P {property} {unit}"))
     }
 
+    /// The unit's current `InvocationID`; never empty, so two reads compare equal only when they
+    /// saw the same run.
+    #[track_caller]
     fn invocation(&self, unit: &str) -> String {
-        self.property(unit, "InvocationID")
+        let id = self.property(unit, "InvocationID");
+        assert!(
+            !id.is_empty(),
+            "{unit} has an empty InvocationID (ActiveState={}): it is not running, so there is no run to compare",
+            self.property(unit, "ActiveState")
+        );
+        id
     }
 
+    #[track_caller]
     fn active(&self, unit: &str) -> String {
         self.property(unit, "ActiveState")
     }
@@ -112,7 +222,11 @@ impl Testbed {
 
 impl Drop for Testbed {
     fn drop(&mut self) {
-        let _ = Command::new("bash").arg(script()).args(["down", &self.name]).output();
+        match Command::new("bash").arg(script()).args(["down", &self.name]).output() {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => eprintln!("testbed.sh down {} failed: {:?}", self.name, Ran::of(&out)),
+            Err(e) => eprintln!("testbed.sh down {}: {e}", self.name),
+        }
     }
 }
 
@@ -144,7 +258,7 @@ const SLEEPER: &str = "/bin/sleep infinity";
 
 #[test]
 fn units_start_restart_exactly_what_changed_and_stay_quiet_otherwise() {
-    let Some(bed) = Testbed::up("restarts") else { return };
+    let Some(bed) = Testbed::up("units_start_restart_exactly_what_changed_and_stay_quiet_otherwise") else { return };
     let web = |extra: &str| service("web.service", SLEEPER, &format!("        EnvironmentFile=/etc/web.env\n{extra}"));
     let db = service("db.service", SLEEPER, "");
     bed.config(&format!("{}{}", units(&[web(""), db.clone()]), env_file("a")));
@@ -185,7 +299,7 @@ fn units_start_restart_exactly_what_changed_and_stay_quiet_otherwise() {
 
 #[test]
 fn reload_if_changed_reloads_in_place() {
-    let Some(bed) = Testbed::up("reload") else { return };
+    let Some(bed) = Testbed::up("reload_if_changed_reloads_in_place") else { return };
     let daemon = "/bin/sh -c 'trap \"echo reloaded >> /run/reloads\" HUP; while :; do sleep 0.2; done'";
     let web = |nice: &str| {
         service(
@@ -203,19 +317,43 @@ fn reload_if_changed_reloads_in_place() {
     let doc = bed.apply_converged();
     assert_eq!(jobs(&doc), vec!["reload web.service"]);
     assert_eq!(bed.invocation("web.service"), before, "reloaded, not restarted");
-    assert_eq!(bed.sh("sleep 0.5; cat /run/reloads"), "reloaded");
+    // The trap runs once the shell's current `sleep 0.2` ends, after the reload job is done.
+    let reloads = wait_until(
+        DEADLINE,
+        "web.service's HUP trap to write /run/reloads",
+        || bed.probe("cat /run/reloads"),
+        |r| r.code == Some(0) && !r.stdout.is_empty(),
+    );
+    assert_eq!(reloads.stdout, "reloaded", "exactly one reload");
 }
 
 #[test]
 fn a_removed_service_is_stopped_disabled_and_deleted_and_nothing_else() {
-    let Some(bed) = Testbed::up("removal") else { return };
+    let Some(bed) = Testbed::up("a_removed_service_is_stopped_disabled_and_deleted_and_nothing_else") else { return };
     let web = service("web.service", SLEEPER, "");
-    bed.config(&units(&[web.clone(), service("old.service", SLEEPER, "")]));
+    // Its stop records whether its unit file was still there: a removed unit is stopped first.
+    let old = service(
+        "old.service",
+        SLEEPER,
+        concat!(
+            "        ExecStop=/bin/sh -c 'if test -e /etc/systemd/system/old.service; ",
+            "then echo present; else echo missing; fi > /var/tmp/old.stop'\n",
+        ),
+    );
+    bed.config(&units(&[web.clone(), old]));
     bed.apply_converged();
     let web0 = bed.invocation("web.service");
+    assert_eq!(bed.probe("cat /var/tmp/old.stop").code, Some(1), "old.service has not been stopped yet");
     bed.config(&units(&[web]));
     let doc = bed.apply_converged();
     assert_eq!(jobs(&doc), vec!["stop old.service"]);
+    let stop = wait_until(
+        DEADLINE,
+        "old.service's ExecStop to write /var/tmp/old.stop",
+        || bed.probe("cat /var/tmp/old.stop"),
+        |r| r.code == Some(0) && !r.stdout.is_empty(),
+    );
+    assert_eq!(stop.stdout, "present", "old.service was stopped before its unit file was deleted");
     assert_eq!(bed.active("old.service"), "inactive");
     assert_eq!(bed.property("old.service", "LoadState"), "not-found");
     assert!(!bed.root.join("etc/systemd/system/old.service").exists());
@@ -226,7 +364,7 @@ fn a_removed_service_is_stopped_disabled_and_deleted_and_nothing_else() {
 
 #[test]
 fn timers_and_sockets_are_started_and_restarted_by_the_rules() {
-    let Some(bed) = Testbed::up("timer-socket") else { return };
+    let Some(bed) = Testbed::up("timers_and_sockets_are_started_and_restarted_by_the_rules") else { return };
     let timer = |every: &str| {
         format!(
             "    - name: tick.timer\n      enabled: true\n      contents: |\n        [Timer]\n        OnUnitActiveSec={every}\n        OnBootSec=1h\n        [Install]\n        WantedBy=timers.target\n    - name: tick.service\n      contents: |\n        [Service]\n        Type=oneshot\n        ExecStart=/bin/true\n"
@@ -253,7 +391,7 @@ fn timers_and_sockets_are_started_and_restarted_by_the_rules() {
 
 #[test]
 fn a_unit_that_fails_fails_the_run_with_its_journal() {
-    let Some(bed) = Testbed::up("failing") else { return };
+    let Some(bed) = Testbed::up("a_unit_that_fails_fails_the_run_with_its_journal") else { return };
     bed.config(&units(&[service("bad.service", "/bin/sh -c 'echo boom-from-bad >&2; exit 3'", "")]));
     let (code, doc) = bed.apply();
     assert_eq!((code, doc["result"].as_str()), (1, Some("failed")), "{doc:#}");
@@ -266,7 +404,7 @@ fn a_unit_that_fails_fails_the_run_with_its_journal() {
     let (code, again) = bed.apply();
     assert_eq!(code, 1);
     assert_eq!(jobs(&again), vec!["restart bad.service"], "the failed unit is retried");
-    let human = bed.exec(&["core-ops", "apply", "--config", "/srv/host.bu", "--unit-timeout", "20"]);
+    let human = bed.exec_expecting(1, &["core-ops", "apply", "--config", "/srv/host.bu", "--unit-timeout", "20"]);
     let text = String::from_utf8_lossy(&human.stdout);
     assert!(text.contains("Not converging"), "{text}");
     assert!(text.contains("journal of bad.service"), "{text}");
@@ -274,7 +412,9 @@ fn a_unit_that_fails_fails_the_run_with_its_journal() {
 
 #[test]
 fn a_unit_edited_on_the_host_is_reported_as_drift_corrected_and_restarted() {
-    let Some(bed) = Testbed::up("drift") else { return };
+    let Some(bed) = Testbed::up("a_unit_edited_on_the_host_is_reported_as_drift_corrected_and_restarted") else {
+        return;
+    };
     bed.config(&units(&[service("web.service", SLEEPER, "")]));
     bed.apply_converged();
     let unit = bed.root.join("etc/systemd/system/web.service");
@@ -296,7 +436,7 @@ fn a_unit_edited_on_the_host_is_reported_as_drift_corrected_and_restarted() {
 
 #[test]
 fn a_quadlet_with_an_unknown_key_is_stopped_by_the_real_generator() {
-    let Some(bed) = Testbed::up("quadlet-bad") else { return };
+    let Some(bed) = Testbed::up("a_quadlet_with_an_unknown_key_is_stopped_by_the_real_generator") else { return };
     bed.config(
         "storage:\n  files:\n    - path: /etc/containers/systemd/web.container\n      contents:\n        inline: |\n          [Container]\n          Image=localhost/testimg:latest\n          BogusKey=1\n",
     );
@@ -309,9 +449,8 @@ fn a_quadlet_with_an_unknown_key_is_stopped_by_the_real_generator() {
 
 #[test]
 fn a_quadlet_container_runs_and_a_config_change_restarts_exactly_it() {
-    let Some(bed) = Testbed::up("quadlet-web") else { return };
-    let out = bed.exec(&["podman", "import", "/root/testimg.tar", "localhost/testimg:latest"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let Some(bed) = Testbed::up("a_quadlet_container_runs_and_a_config_change_restarts_exactly_it") else { return };
+    bed.exec(&["podman", "import", "/root/testimg.tar", "localhost/testimg:latest"]);
     let config = |greeting: &str| {
         format!(
             "storage:\n  files:\n    - path: /etc/web/index.html\n      contents:\n        inline: {greeting}\n    - path: /etc/containers/systemd/web.container\n      contents:\n        inline: |\n          [Container]\n          Image=localhost/testimg:latest\n          Exec=/bin/httpd -f -p 8080 -h /www\n          Volume=/etc/web:/www:ro\n          PublishPort=127.0.0.1:8080:8080\n          StopTimeout=1\n          [Install]\n          WantedBy=multi-user.target\n    - path: /etc/containers/systemd/other.container\n      contents:\n        inline: |\n          [Container]\n          Image=localhost/testimg:latest\n          Exec=/bin/sleep 100000\n          StopTimeout=1\n          [Install]\n          WantedBy=multi-user.target\n"
@@ -321,13 +460,13 @@ fn a_quadlet_container_runs_and_a_config_change_restarts_exactly_it() {
     let doc = bed.apply_converged();
     assert_eq!(jobs(&doc), vec!["start other.service", "start web.service"]);
     assert_eq!(bed.property("web.service", "SourcePath"), "/etc/containers/systemd/web.container");
-    assert_eq!(bed.sh("sleep 0.5; curl -s http://127.0.0.1:8080/index.html"), "hello-one");
+    assert_eq!(bed.http_get("http://127.0.0.1:8080/index.html"), "hello-one");
     let other0 = bed.invocation("other.service");
 
     bed.config(&config("hello-two"));
     let doc = bed.apply_converged();
     assert_eq!(jobs(&doc), vec!["restart web.service"]);
-    assert_eq!(bed.sh("sleep 0.5; curl -s http://127.0.0.1:8080/index.html"), "hello-two");
+    assert_eq!(bed.http_get("http://127.0.0.1:8080/index.html"), "hello-two");
     assert_eq!(bed.invocation("other.service"), other0);
     assert_eq!(bed.sh("systemctl is-enabled web.service"), "generated", "Quadlet units are never enabled");
 }
@@ -337,8 +476,7 @@ fn a_quadlet_container_runs_and_a_config_change_restarts_exactly_it() {
 fn stand_in_image(bed: &Testbed, name: &str, script: &str) {
     let wrapped = format!("{script} & trap 'kill $!; exit 0' TERM; wait");
     let cmd = serde_json::json!(["/bin/sh", "-c", wrapped]).to_string();
-    let out = bed.exec(&["podman", "import", "--change", &format!("CMD {cmd}"), "/root/testimg.tar", name]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    bed.exec(&["podman", "import", "--change", &format!("CMD {cmd}"), "/root/testimg.tar", name]);
 }
 
 fn copy_tree(from: &Path, to: &Path) {
@@ -359,7 +497,9 @@ fn copy_tree(from: &Path, to: &Path) {
 /// container by name over the `web` network; "whoami" answers with a greeting.
 #[test]
 fn example_caddy_whoami_runs_and_a_caddyfile_change_restarts_exactly_caddy() {
-    let Some(bed) = Testbed::up("example-01") else { return };
+    let Some(bed) = Testbed::up("example_caddy_whoami_runs_and_a_caddyfile_change_restarts_exactly_caddy") else {
+        return;
+    };
     stand_in_image(
         &bed,
         "docker.io/library/caddy:2.10-alpine",
@@ -382,9 +522,7 @@ fn example_caddy_whoami_runs_and_a_caddyfile_change_restarts_exactly_caddy() {
     for unit in ["caddy.service", "whoami.service", "web-network.service", "caddy-data-volume.service"] {
         assert_eq!(bed.active(unit), "active", "{unit}");
     }
-    let get = |path: &str| {
-        bed.sh(&format!("for i in 1 2 3 4 5 6 7 8 9 10; do curl -sf http://127.0.0.1{path} && break; sleep 0.3; done"))
-    };
+    let get = |path: &str| bed.http_get(&format!("http://127.0.0.1{path}"));
     assert!(get("/Caddyfile").contains("whoami.example.com"));
     assert_eq!(get("/cgi-bin/whoami"), "hello-from-whoami", "caddy reaches whoami by name on the web network");
     let (caddy0, whoami0) = (bed.invocation("caddy.service"), bed.invocation("whoami.service"));
@@ -409,4 +547,21 @@ fn example_caddy_whoami_runs_and_a_caddyfile_change_restarts_exactly_caddy() {
     assert_eq!(bed.property("whoami.service", "LoadState"), "not-found", "and its unit gone after the reload");
     assert_eq!(bed.invocation("caddy.service"), caddy1, "caddy untouched");
     assert_eq!(bed.active("web-network.service"), "active");
+}
+
+#[test]
+fn machine_names_are_valid_hostnames_and_unique_per_test() {
+    let long = "a_test_name_so_long_that_the_machine_name_has_to_cut_it_somewhere_";
+    let names: Vec<String> =
+        [format!("{long}one"), format!("{long}two"), "reload_if_changed_reloads_in_place".to_string()]
+            .iter()
+            .map(|test| machine_name(test, u32::MAX))
+            .collect();
+    for name in &names {
+        assert!(name.len() <= 64, "{name}");
+        assert!(name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'), "{name}");
+        assert!(!name.ends_with('-') && !name.contains("--"), "{name}");
+    }
+    assert_ne!(names[0], names[1], "tests that share a long prefix get distinct containers");
+    assert!(names[2].starts_with("co-reload-if-changed-reloads-in-place-"), "{}", names[2]);
 }

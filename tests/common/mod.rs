@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use core_ops::model::ignition::dataurl;
 use serde_json::Value;
 
 /// The project's copy of the Butane conformance corpus.
@@ -32,7 +31,11 @@ pub fn bin() -> Command {
 }
 
 /// Normalizes an Ignition config for semantic comparison: data URLs decoded (and gunzipped),
-/// `"compression": ""` dropped.
+/// `"compression": ""` dropped, and `compression` dropped once the payload is decoded.
+///
+/// The decoding is an oracle, so it shares no code with CoreOps: the `data-url` crate (the
+/// WHATWG Fetch data-URL algorithm: its own percent-decoding and base64) and `libflate`'s gzip,
+/// never `core_ops::model::ignition::dataurl` nor the `base64` and `flate2` crates it uses.
 pub fn normalize(v: &Value) -> Value {
     match v {
         Value::Object(map) => {
@@ -45,9 +48,11 @@ pub fn normalize(v: &Value) -> Value {
                 out.remove("compression");
             }
             if let Some(src) = map.get("source").and_then(Value::as_str).filter(|s| s.starts_with("data:")) {
-                let decoded = match dataurl::decode_contents(src, comp.as_deref()) {
-                    Ok(bytes) => {
-                        out.remove("compression");
+                let decoded = match decode_data_url(src, comp.as_deref()) {
+                    Ok((bytes, decompressed)) => {
+                        if decompressed {
+                            out.remove("compression");
+                        }
                         format!("<payload {}>", hex(&bytes))
                     }
                     Err(e) => format!("<undecodable {e}>"),
@@ -58,6 +63,29 @@ pub fn normalize(v: &Value) -> Value {
         }
         Value::Array(items) => Value::Array(items.iter().map(normalize).collect()),
         other => other.clone(),
+    }
+}
+
+/// A data URL's payload, gunzipped for `compression: gzip`; the flag tells whether the
+/// compression was undone (any other non-empty compression stays in the normalized config).
+fn decode_data_url(url: &str, compression: Option<&str>) -> Result<(Vec<u8>, bool), String> {
+    use std::io::Read;
+    let parsed = data_url::DataUrl::process(url).map_err(|e| format!("malformed data URL: {e:?}"))?;
+    let (body, fragment) = parsed.decode_to_vec().map_err(|e| format!("invalid base64: {e:?}"))?;
+    // An unescaped `#` would cut the payload short for a URL parser; Butane always escapes it.
+    if fragment.is_some() {
+        return Err("unescaped # in the data URL".into());
+    }
+    match compression {
+        Some("gzip") => {
+            let mut out = Vec::new();
+            libflate::gzip::Decoder::new(body.as_slice())
+                .and_then(|mut d| d.read_to_end(&mut out))
+                .map_err(|e| format!("invalid gzip: {e}"))?;
+            Ok((out, true))
+        }
+        None | Some("") => Ok((body, true)),
+        Some(_) => Ok((body, false)),
     }
 }
 
@@ -155,6 +183,34 @@ pub fn compare_diags(expected: &[Diag], actual: &[Diag]) -> Vec<String> {
 
 /// A tree manifest: path → (type, whole manifest line).
 pub type Manifest = BTreeMap<String, (String, String)>;
+
+/// The environment variable naming the file where skipped tests are recorded (one line each);
+/// `scripts/test.sh` sets it and reports the count and the reasons at the end of the run.
+pub const SKIP_LEDGER_ENV: &str = "CORE_OPS_SKIP_LEDGER";
+
+/// The environment variable listing, space-separated, the tests that may skip under `CI=true`.
+pub const ALLOWED_SKIPS_ENV: &str = "CORE_OPS_ALLOWED_SKIPS";
+
+/// Declares that `test` cannot run because its prerequisite is missing (`reason`). The caller
+/// returns right after. The skip is printed, appended to the skip ledger (so the run's summary
+/// counts it), and under `CI=true` it fails the test unless `.ci/run` allows it by name.
+pub fn skip(test: &str, reason: &str) {
+    use std::io::Write;
+    eprintln!("*** SKIPPED {test}: {reason} ***");
+    if let Some(ledger) = std::env::var_os(SKIP_LEDGER_ENV) {
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&ledger).expect("the skip ledger");
+        // One write per line, so lines of tests running in parallel never interleave.
+        file.write_all(format!("{test}\t{reason}\n").as_bytes()).expect("writing the skip ledger");
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        let allowed = std::env::var(ALLOWED_SKIPS_ENV).unwrap_or_default();
+        assert!(
+            allowed.split_whitespace().any(|name| name == test),
+            "{test} was skipped under CI=true ({reason}); install its prerequisite, or allow the skip by name in \
+             {ALLOWED_SKIPS_ENV} in .ci/run"
+        );
+    }
+}
 
 /// Whether the tests run as root (needed to create files owned by other users).
 pub fn is_root() -> bool {
