@@ -88,7 +88,7 @@ pub fn mount_units(src: &Config, out: Config, tr: Translations) -> (Config, Tran
         }
         let remote = tang_bound(src, &fs.device);
         let at = Path::root().key("storage").key("filesystems").index(i).key("with_mount_unit");
-        ptr.add(at, Path::root().key("systemd").key("units").index(parent.systemd.units.len()));
+        ptr.add_whole(at, Path::root().key("systemd").key("units").index(parent.systemd.units.len()));
         parent.systemd.units.push(mount_unit(fs, remote));
     }
     if parent.systemd.units.is_empty() {
@@ -145,7 +145,7 @@ pub fn boot_device(bd: &BootDevice, out: Config, tr: Translations) -> (Config, T
     let base = Path::root().key("boot_device");
     let mut parent = Config::default();
     let mut ptr = Translations::default();
-    ptr.add(base.clone(), Path::root().key("storage"));
+    ptr.add_whole(base.clone(), Path::root().key("storage"));
     if want_mirror {
         let storage = &mut parent.storage;
         for (i, device) in bd.mirror.devices.iter().enumerate() {
@@ -168,10 +168,13 @@ pub fn boot_device(bd: &BootDevice, out: Config, tr: Translations) -> (Config, T
                 partition(format!("boot-{n}"), 384, None),
                 Partition { label: Some(format!("root-{n}")), ..Partition::default() },
             ];
-            ptr.add(base.key("mirror").key("devices").index(i), Path::root().key("storage").key("disks").index(i));
+            ptr.add_whole(
+                base.key("mirror").key("devices").index(i),
+                Path::root().key("storage").key("disks").index(i),
+            );
             storage.disks.push(Disk { device: device.clone(), partitions, wipe_table: Some(true) });
             if efi {
-                ptr.add(
+                ptr.add_whole(
                     base.key("mirror").key("devices").index(i),
                     Path::root().key("storage").key("filesystems").index(storage.filesystems.len()),
                 );
@@ -200,8 +203,11 @@ pub fn boot_device(bd: &BootDevice, out: Config, tr: Translations) -> (Config, T
             name: "md-root".into(),
             ..Raid::default()
         });
-        ptr.add(base.key("mirror"), Path::root().key("storage").key("raid"));
-        ptr.add(base.key("mirror"), Path::root().key("storage").key("filesystems").index(storage.filesystems.len()));
+        ptr.add_whole(base.key("mirror"), Path::root().key("storage").key("raid"));
+        ptr.add_whole(
+            base.key("mirror"),
+            Path::root().key("storage").key("filesystems").index(storage.filesystems.len()),
+        );
         storage.filesystems.push(Filesystem {
             device: "/dev/md/md-boot".into(),
             format: Some("ext4".into()),
@@ -231,10 +237,10 @@ pub fn boot_device(bd: &BootDevice, out: Config, tr: Translations) -> (Config, T
             entry.clevis =
                 Clevis { tang: luks.tang.clone(), threshold: luks.threshold, tpm2: luks.tpm2, ..Clevis::default() };
         }
-        ptr.add(base.key("luks"), Path::root().key("storage").key("luks").index(0));
+        ptr.add_whole(base.key("luks"), Path::root().key("storage").key("luks").index(0));
         parent.storage.luks.push(entry);
     }
-    ptr.add(base.clone(), Path::root().key("storage").key("filesystems").index(parent.storage.filesystems.len()));
+    ptr.add_whole(base.clone(), Path::root().key("storage").key("filesystems").index(parent.storage.filesystems.len()));
     parent.storage.filesystems.push(Filesystem {
         device: if want_luks { "/dev/mapper/root".into() } else { "/dev/md/md-root".into() },
         format: Some("xfs".into()),
@@ -319,8 +325,8 @@ pub fn grub(src: &Config, encoding: dataurl::Encoding, out: Config, tr: Translat
     });
     let mut ptr = Translations::default();
     let from = Path::root().key("grub").key("users");
-    ptr.add(from.clone(), Path::root().key("storage").key("files").index(0));
-    ptr.add(from, Path::root().key("storage").key("filesystems").index(0));
+    ptr.add_whole(from.clone(), Path::root().key("storage").key("files").index(0));
+    ptr.add_whole(from, Path::root().key("storage").key("filesystems").index(0));
     merge_under(parent, ptr, out, tr)
 }
 

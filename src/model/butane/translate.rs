@@ -152,7 +152,7 @@ impl<'a> Cx<'a> {
         let Some(local) = local.as_deref().filter(|l| !l.is_empty()) else { return };
         if let Some(bytes) = self.read_local(local, &at.key("contents_local")) {
             *contents = Some(String::from_utf8_lossy(&bytes).into_owned());
-            self.tr.add(at.key("contents_local"), at.key("contents"));
+            self.tr.add_whole(at.key("contents_local"), at.key("contents"));
         }
     }
 
@@ -259,9 +259,9 @@ impl<'a> Cx<'a> {
             file.contents.source = Some(url);
             file.contents.compression = compression;
             file.mode.get_or_insert(mode);
-            self.tr.add(at.clone(), files_path.index(idx).key("contents"));
+            self.tr.add_whole(at.clone(), files_path.index(idx).key("contents"));
             if file.mode == Some(mode) {
-                self.tr.add(at.clone(), files_path.index(idx).key("mode"));
+                self.tr.add_whole(at.clone(), files_path.index(idx).key("mode"));
             }
             return Ok(());
         }
@@ -273,7 +273,7 @@ impl<'a> Cx<'a> {
             mode: Some(mode),
             ..File::default()
         };
-        self.tr.add(at.clone(), files_path.index(out.storage.files.len()));
+        self.tr.add_whole(at.clone(), files_path.index(out.storage.files.len()));
         out.storage.files.push(file);
         Ok(())
     }
@@ -296,7 +296,7 @@ impl<'a> Cx<'a> {
                 return Err(CONFLICT.into());
             }
             link.target = Some(target);
-            self.tr.add(at.clone(), links_path.index(idx).key("target"));
+            self.tr.add_whole(at.clone(), links_path.index(idx).key("target"));
             return Ok(());
         }
         let link = Link {
@@ -306,7 +306,7 @@ impl<'a> Cx<'a> {
             target: Some(target),
             ..Link::default()
         };
-        self.tr.add(at.clone(), links_path.index(out.storage.links.len()));
+        self.tr.add_whole(at.clone(), links_path.index(out.storage.links.len()));
         out.storage.links.push(link);
         Ok(())
     }
@@ -319,7 +319,7 @@ impl<'a> Cx<'a> {
         let mode = tree.dir_mode.unwrap_or(0o755);
         if let Some(idx) = out.storage.directories.iter().position(|d| d.path == dest) {
             out.storage.directories[idx].mode.get_or_insert(mode);
-            self.tr.add(at.clone(), dirs_path.index(idx).key("mode"));
+            self.tr.add_whole(at.clone(), dirs_path.index(idx).key("mode"));
             return Ok(());
         }
         let dir = Directory {
@@ -329,7 +329,7 @@ impl<'a> Cx<'a> {
             mode: Some(mode),
             ..Directory::default()
         };
-        self.tr.add(at.clone(), dirs_path.index(out.storage.directories.len()));
+        self.tr.add_whole(at.clone(), dirs_path.index(out.storage.directories.len()));
         out.storage.directories.push(dir);
         Ok(())
     }
@@ -359,7 +359,7 @@ impl<'a> Cx<'a> {
             if conflict(out, &path) {
                 return Err((at.clone(), CONFLICT.into()));
             }
-            self.tr.add(at.clone(), Path::root().key("storage").key("links").index(out.storage.links.len()));
+            self.tr.add_whole(at.clone(), Path::root().key("storage").key("links").index(out.storage.links.len()));
             out.storage.links.push(Link { path: path.clone(), target: Some(template), ..Link::default() });
         } else {
             let mut contents = q.contents.clone();
@@ -384,7 +384,7 @@ impl<'a> Cx<'a> {
 
     fn push_generated_file(&mut self, out: &mut Config, path: &str, bytes: &[u8], at: &Path) {
         let (url, compression) = self.data_url(bytes, None);
-        self.tr.add(at.clone(), Path::root().key("storage").key("files").index(out.storage.files.len()));
+        self.tr.add_whole(at.clone(), Path::root().key("storage").key("files").index(out.storage.files.len()));
         out.storage.files.push(File {
             path: path.to_string(),
             contents: Resource { source: Some(url), compression, ..Resource::default() },

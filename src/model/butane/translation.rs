@@ -3,40 +3,73 @@
 //! Most of a Butane config maps one to one (snake_case key → camelCase key, same indexes), so
 //! only the places where the shape changes are recorded: `inline` → `source`, a tree walk →
 //! `files.N`, a quadlet → `files.N`, and so on. An output path resolves through its longest
-//! recorded prefix, and the rest of it is renamed key by key.
+//! recorded prefix, and the rest of it is renamed key by key — unless that prefix was generated
+//! from one source node (a tree, a quadlet, a `boot_device`): then every field below it comes
+//! from that node itself, as in Butane, since the node has no such fields of its own.
 
 use std::collections::HashMap;
 
 use crate::model::path::{Path, Seg};
 
-/// Recorded output-prefix → source-prefix pairs, with an index by output prefix.
+/// Where an output prefix comes from.
+#[derive(Debug, Clone, PartialEq)]
+struct Source {
+    /// The source prefix.
+    from: Path,
+    /// Whether everything below the output prefix comes from `from` itself (a generated node)
+    /// rather than from the same steps below `from` (a moved or renamed one).
+    whole: bool,
+}
+
+/// Recorded output-prefix → source pairs, with an index by output prefix.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Translations {
-    pairs: Vec<(Path, Path)>,
-    /// Output prefix → source prefix of the last pair recorded for it.
-    index: HashMap<Path, Path>,
+    pairs: Vec<(Path, Source)>,
+    /// Output prefix → source of the last pair recorded for it.
+    index: HashMap<Path, Source>,
 }
 
 impl Translations {
-    /// Records that output `to` (and everything below it) comes from source `from`.
+    /// Records that output `to` comes from source `from`, and everything below `to` from the
+    /// same steps below `from`.
     pub fn add(&mut self, from: Path, to: Path) {
-        self.index.insert(to.clone(), from.clone());
-        self.pairs.push((to, from));
+        self.record(to, Source { from, whole: false });
+    }
+
+    /// Records that output `to` and everything below it was generated from the source node
+    /// `from` (Butane's "common source").
+    pub fn add_whole(&mut self, from: Path, to: Path) {
+        self.record(to, Source { from, whole: true });
+    }
+
+    fn record(&mut self, to: Path, source: Source) {
+        self.index.insert(to.clone(), source.clone());
+        self.pairs.push((to, source));
     }
 
     fn reindex(&mut self) {
-        self.index = self.pairs.iter().map(|(to, from)| (to.clone(), from.clone())).collect();
+        self.index = self.pairs.iter().cloned().collect();
     }
 
     /// The source path an output path came from: through its longest recorded prefix (among
-    /// equals, the one recorded last), the rest renamed to snake_case.
+    /// equals, the one recorded last), the rest renamed to snake_case, or nothing more when the
+    /// prefix was generated whole.
     pub fn source_of(&self, out: &Path) -> Path {
+        self.resolve(out).from
+    }
+
+    /// The source of an output path, and whether it lies in a node generated whole.
+    fn resolve(&self, out: &Path) -> Source {
         for len in (0..=out.len()).rev() {
-            if let Some(from) = self.index.get(&out.prefix(len)) {
-                return rename_tail(&out.rebase(len, from), from.len());
+            match self.index.get(&out.prefix(len)) {
+                Some(whole @ Source { whole: true, .. }) => return whole.clone(),
+                Some(Source { from, whole: false }) => {
+                    return Source { from: rename_tail(&out.rebase(len, from), from.len()), whole: false };
+                }
+                None => {}
             }
         }
-        rename_tail(out, 0)
+        Source { from: rename_tail(out, 0), whole: false }
     }
 
     /// Whether an explicit translation was recorded for exactly this output path.
@@ -52,7 +85,7 @@ impl Translations {
         for (j, slot) in placed.iter().enumerate() {
             if *slot != Some(j) {
                 if let Some(k) = slot {
-                    moved.push((self.source_of(&list.index(j)), list.index(*k)));
+                    moved.push((list.index(*k), self.resolve(&list.index(j))));
                 }
             }
         }
@@ -71,8 +104,8 @@ impl Translations {
                 None => true,
             }
         });
-        for (from, to) in moved {
-            self.pairs.insert(0, (to, from));
+        for pair in moved {
+            self.pairs.insert(0, pair);
         }
         self.reindex();
     }
@@ -145,6 +178,24 @@ mod tests {
         for (out, src) in cases {
             assert_eq!(t.source_of(&Path::parse(out)).to_string(), src, "case {out}");
         }
+    }
+
+    #[test]
+    fn a_node_generated_whole_is_the_source_of_every_field_below_it() {
+        let mut t = Translations::default();
+        t.add_whole(Path::parse("$.storage.trees.0"), Path::parse("$.storage.files.2"));
+        t.add(Path::parse("$.storage.files.0.contents.inline"), Path::parse("$.storage.files.0.contents.source"));
+        let cases = [
+            ("$.storage.files.2", "$.storage.trees.0"),
+            ("$.storage.files.2.contents.source", "$.storage.trees.0"),
+            ("$.storage.files.2.mode", "$.storage.trees.0"),
+            ("$.storage.files.0.contents.source", "$.storage.files.0.contents.inline"),
+        ];
+        for (out, src) in cases {
+            assert_eq!(t.source_of(&Path::parse(out)).to_string(), src, "case {out}");
+        }
+        t.remap_list(&Path::parse("$.storage.files"), &[Some(0), Some(1), Some(5)]);
+        assert_eq!(t.source_of(&Path::parse("$.storage.files.5.path")).to_string(), "$.storage.trees.0", "moved");
     }
 
     #[test]
