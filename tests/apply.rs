@@ -1,5 +1,6 @@
 //! `core-ops apply` on real directories: idempotence, drift, stale removal, ownership and
-//! adoption, symlink attacks, path tricks, concurrency, a corrupt state, rollback, remote
+//! adoption (attribute-only entries included), symlink attacks, path tricks, the run lock
+//! (waiting, timing out, concurrent runs taking turns), a corrupt state, rollback, remote
 //! sources, enablement (with `systemctl --root` as the oracle) and first-boot ownership.
 
 mod common;
@@ -7,9 +8,10 @@ mod common;
 use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
-use std::path::Path;
-use std::process::Output;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -138,11 +140,42 @@ fn unowned_conflicts_block_everything_until_adopted() {
     let (code, doc) = apply_json(&cfg, root.path(), &["--adopt"]);
     assert_eq!(code, 0, "{doc}");
     assert_eq!(fs::read_to_string(root.path().join("etc/app/a.conf")).unwrap(), "a=1\n");
-    let state: Value =
-        serde_json::from_slice(&fs::read(root.path().join("var/lib/core-ops/state.json")).unwrap()).unwrap();
-    let owned: Vec<&str> =
-        state["last_applied"]["objects"].as_array().unwrap().iter().map(|o| o["path"].as_str().unwrap()).collect();
-    assert_eq!(owned, ["/etc/app/a.conf", "/etc/app/b.conf"]);
+    assert_eq!(recorded_paths(root.path(), "last_applied"), ["/etc/app/a.conf", "/etc/app/b.conf"]);
+}
+
+/// The paths the state under `root` records in `section` (`last_applied`: owned; `pending`:
+/// about to be written); none without a state file.
+fn recorded_paths(root: &Path, section: &str) -> Vec<String> {
+    let Ok(bytes) = fs::read(root.join("var/lib/core-ops/state.json")) else { return Vec::new() };
+    let state: Value = serde_json::from_slice(&bytes).unwrap();
+    let objects = state[section]["objects"].as_array().cloned().unwrap_or_default();
+    objects.iter().map(|o| o["path"].as_str().unwrap().to_string()).collect()
+}
+
+fn mode_of(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().mode() & 0o7777
+}
+
+#[test]
+fn an_attribute_only_entry_does_not_chmod_an_unowned_file_until_adopted() {
+    let work = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    write(root.path(), "etc/app/theirs.conf", "not ours\n");
+    let theirs = root.path().join("etc/app/theirs.conf");
+    fs::set_permissions(&theirs, fs::Permissions::from_mode(0o600)).unwrap();
+    let cfg = butane(work.path(), "m.bu", "storage:\n  files:\n    - path: /etc/app/theirs.conf\n      mode: 0644\n");
+    let (code, doc) = apply_json(&cfg, root.path(), &[]);
+    assert_eq!((code, doc["result"].as_str()), (1, Some("failed")), "{doc}");
+    assert_eq!(action_of(&doc, "/etc/app/theirs.conf"), "blocked", "{doc}");
+    assert_eq!(mode_of(&theirs), 0o600, "an unowned file is not chmodded without --adopt");
+    for section in ["last_applied", "pending"] {
+        assert!(recorded_paths(root.path(), section).is_empty(), "nothing recorded in {section}");
+    }
+    let (code, doc) = apply_json(&cfg, root.path(), &["--adopt"]);
+    assert_eq!((code, doc["result"].as_str()), (0, Some("converged")), "{doc}");
+    assert_eq!(mode_of(&theirs), 0o644, "--adopt takes it over");
+    assert_eq!(fs::read_to_string(&theirs).unwrap(), "not ours\n", "an entry without contents keeps the content");
+    assert_eq!(recorded_paths(root.path(), "last_applied"), ["/etc/app/theirs.conf"]);
 }
 
 #[test]
@@ -201,16 +234,95 @@ fn path_tricks_stay_inside_the_root() {
     );
 }
 
+/// The run lock under `root`: an `flock` on /run/core-ops/lock (DESIGN §3.2).
+fn lock_path(root: &Path) -> PathBuf {
+    root.join("run/core-ops/lock")
+}
+
+/// Takes the run lock as another run would; dropping the file releases it.
+fn hold_run_lock(root: &Path) -> fs::File {
+    let path = lock_path(root);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let file =
+        fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(&path).unwrap();
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).expect("the lock is free");
+    file
+}
+
+/// Starts `apply --output json` with a generous lock timeout, without waiting for it.
+fn spawn_apply(config: &Path, root: &Path) -> Child {
+    common::bin()
+        .args(["apply", "--config"])
+        .arg(config)
+        .arg("--root")
+        .arg(root)
+        .args(["--offline", "--output", "json", "--lock-timeout", "120"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Whether process `pid` has `file` open (read from /proc).
+fn has_open(pid: u32, file: &Path) -> bool {
+    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else { return false };
+    fds.filter_map(Result::ok).any(|fd| fs::read_link(fd.path()).is_ok_and(|target| target == file))
+}
+
+/// Waits until `child` has opened the run lock of `root`, which the test holds: from then on it
+/// can only wait. Panics, with its output, if it exits first or has not got there in a minute.
+fn wait_until_blocked_on_the_lock(child: &mut Child, root: &Path) {
+    let lock = fs::canonicalize(lock_path(root)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !has_open(child.id(), &lock) {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+            panic!("apply exited ({status}) before it reached the held lock: {stderr}");
+        }
+        assert!(Instant::now() < deadline, "apply did not reach the run lock within a minute");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Checks, for a while, that every one of `runs` stays alive and nothing is written under `root`
+/// (neither the config's files nor the state): they really wait for the lock rather than run.
+fn assert_keep_waiting(runs: &mut [Child], root: &Path) {
+    let until = Instant::now() + Duration::from_millis(500);
+    while Instant::now() < until {
+        for run in runs.iter_mut() {
+            assert!(run.try_wait().unwrap().is_none(), "apply ended while another run held the lock");
+        }
+        assert!(!root.join("etc").exists(), "apply wrote while another run held the lock");
+        assert!(!root.join("var/lib/core-ops/state.json").exists(), "apply saved state while the lock was held");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The exit code and JSON report of a finished `spawn_apply`.
+fn finish(child: Child) -> (Option<i32>, Value) {
+    let out = child.wait_with_output().unwrap();
+    let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!("not JSON: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    });
+    (out.status.code(), doc)
+}
+
+/// Whether the /proc file system this synchronisation relies on is there; skips the test if not.
+fn proc_is_mounted(test: &str) -> bool {
+    let mounted = Path::new("/proc/self/fd").is_dir();
+    if !mounted {
+        common::skip(test, "/proc is not mounted; it shows when a run waits for the lock");
+    }
+    mounted
+}
+
 #[test]
-fn a_second_run_waits_for_the_lock_then_fails_clearly() {
+fn a_second_run_fails_clearly_when_the_lock_is_not_released_in_time() {
     let work = tempfile::tempdir().unwrap();
     let root = tempfile::tempdir().unwrap();
     let cfg = butane(work.path(), "c.bu", TWO_FILES);
-    let held = core_ops::host::store::lock(
-        &core_ops::host::root::Root::open(root.path()).unwrap(),
-        std::time::Duration::from_secs(1),
-    )
-    .unwrap();
+    let _held = hold_run_lock(root.path());
     let out = apply(&cfg, root.path(), &["--lock-timeout", "1"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -219,31 +331,56 @@ fn a_second_run_waits_for_the_lock_then_fails_clearly() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!root.path().join("etc/app").exists());
+}
+
+#[test]
+fn a_waiting_run_proceeds_once_the_lock_is_released() {
+    if !proc_is_mounted("a_waiting_run_proceeds_once_the_lock_is_released") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let cfg = butane(work.path(), "c.bu", TWO_FILES);
+    let held = hold_run_lock(root.path());
+    let mut waiting = [spawn_apply(&cfg, root.path())];
+    wait_until_blocked_on_the_lock(&mut waiting[0], root.path());
+    assert_keep_waiting(&mut waiting, root.path());
     drop(held);
-    let mut children: Vec<_> = (0..2)
-        .map(|_| {
-            common::bin()
-                .args(["apply", "--config"])
-                .arg(&cfg)
-                .arg("--root")
-                .arg(root.path())
-                .args(["--offline", "--output", "json"])
-                .stdout(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
+    let [waiting] = waiting;
+    let (code, doc) = finish(waiting);
+    assert_eq!((code, doc["result"].as_str()), (Some(0), Some("converged")), "{doc}");
+    assert_eq!(fs::read_to_string(root.path().join("etc/app/a.conf")).unwrap(), "a=1\n");
+    assert_eq!(fs::read_to_string(root.path().join("etc/app/b.conf")).unwrap(), "b=secret\n");
+}
+
+#[test]
+fn concurrent_runs_take_turns_one_writes_and_the_other_finds_it_done() {
+    if !proc_is_mounted("concurrent_runs_take_turns_one_writes_and_the_other_finds_it_done") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let cfg = butane(work.path(), "c.bu", TWO_FILES);
+    // Both runs start while the lock is held, so both are waiting when it is released.
+    let held = hold_run_lock(root.path());
+    let mut runs = [spawn_apply(&cfg, root.path()), spawn_apply(&cfg, root.path())];
+    for run in &mut runs {
+        wait_until_blocked_on_the_lock(run, root.path());
+    }
+    assert_keep_waiting(&mut runs, root.path());
+    drop(held);
+    let mut results: Vec<(Option<i32>, String, u64, u64)> = runs
+        .into_iter()
+        .map(|run| {
+            let (code, doc) = finish(run);
+            let summary = &doc["plan"]["summary"];
+            let result = doc["result"].as_str().unwrap_or_default().to_string();
+            (code, result, summary["create"].as_u64().unwrap(), summary["no_op"].as_u64().unwrap())
         })
         .collect();
-    let results: Vec<Value> = children
-        .iter_mut()
-        .map(|c| {
-            let mut text = String::new();
-            c.stdout.take().unwrap().read_to_string(&mut text).unwrap();
-            assert!(c.wait().unwrap().success());
-            serde_json::from_str(&text).unwrap()
-        })
-        .collect();
-    let creates: u64 = results.iter().map(|r| r["plan"]["summary"]["create"].as_u64().unwrap()).sum();
-    assert_eq!(creates, 2, "two concurrent runs: one writes, the other finds it done");
+    results.sort_by_key(|r| r.2);
+    let converged = |create, no_op| (Some(0), "converged".to_string(), create, no_op);
+    assert_eq!(results, [converged(0, 2), converged(2, 0)], "one run writes, the other finds it done");
 }
 
 #[test]
@@ -357,10 +494,17 @@ fn remote_sources_are_written_only_when_their_hash_matches() {
             );
             assert!(!root.path().join("etc").exists(), "nothing written");
         }
+        // Offline, the unchanged input that converged is recognised as done without a fetch;
+        // the wrong hash never converged, so it still needs the network, and says so.
         let offline = apply(&cfg, root.path(), &[]);
-        if !ok {
-            assert_eq!(offline.status.code(), Some(1));
-            assert!(String::from_utf8_lossy(&offline.stdout).contains("--offline"));
+        let offline_stdout = String::from_utf8_lossy(&offline.stdout);
+        if ok {
+            assert_eq!(offline.status.code(), Some(0), "{offline_stdout}{}", String::from_utf8_lossy(&offline.stderr));
+            assert_eq!(fs::read(root.path().join("etc/remote.txt")).unwrap(), body);
+        } else {
+            assert_eq!(offline.status.code(), Some(1), "{offline_stdout}");
+            assert!(offline_stdout.contains("--offline"), "{offline_stdout}");
+            assert!(!root.path().join("etc").exists(), "nothing written");
         }
     }
 }
@@ -389,7 +533,10 @@ fn links_under(root: &Path) -> Vec<(String, String)> {
 #[test]
 fn enablement_matches_systemctl_enable() {
     if std::process::Command::new("systemctl").arg("--version").output().is_err() {
-        eprintln!("SKIPPED: systemctl is not installed; it is the oracle for enablement");
+        common::skip(
+            "enablement_matches_systemctl_enable",
+            "systemctl is not installed; it is the oracle for enablement",
+        );
         return;
     }
     let work = tempfile::tempdir().unwrap();
@@ -446,8 +593,8 @@ fn the_first_apply_owns_what_the_rendered_ignition_wrote() {
     for f in ign["storage"]["files"].as_array().unwrap() {
         let path = f["path"].as_str().unwrap();
         let source = f["contents"]["source"].as_str().unwrap();
-        let bytes =
-            core_ops::model::ignition::dataurl::decode_contents(source, f["contents"]["compression"].as_str()).unwrap();
+        let (bytes, decompressed) = common::decode_data_url(source, f["contents"]["compression"].as_str()).unwrap();
+        assert!(decompressed, "{path}: unknown compression");
         let full = root.path().join(path.trim_start_matches('/'));
         fs::create_dir_all(full.parent().unwrap()).unwrap();
         fs::write(&full, bytes).unwrap();

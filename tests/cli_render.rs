@@ -89,7 +89,8 @@ fn yaml_syntax_errors_are_located() {
     let out = run(&["render-ignition"], "variant: fcos\nversion: 1.6.0\nstorage: [\n");
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.contains("--> <stdin>:"), "{err}");
+    // The flow sequence opened on line 3 is still open where the input ends: line 4, column 1.
+    assert!(err.contains("--> <stdin>:4:1\n"), "{err}");
 }
 
 #[test]
@@ -118,7 +119,9 @@ fn ignition_json_is_validated_and_passed_through() {
         "{\"ignition\":{\"version\":\"3.4.0\"},\"storage\":{\"files\":[{\"path\":\"x\"}]}}",
     );
     assert_eq!(bad.status.code(), Some(1));
-    assert!(text(&bad.stderr).starts_with("error at $.storage.files.0.path, line 1 col "), "{}", text(&bad.stderr));
+    // `"x"`, the value of `"path"`, starts at the 61st character of the one line.
+    let want = "error at $.storage.files.0.path, line 1 col 61: path not absolute\n";
+    assert!(text(&bad.stderr).starts_with(want), "{}", text(&bad.stderr));
 }
 
 #[test]

@@ -265,6 +265,7 @@ fn host_layer_overrides_are_reported() {
     ]);
     let root = tempfile::tempdir().unwrap();
     let out = plan(dir.path(), root.path(), &[]);
+    assert_eq!(out.status.code(), Some(0), "plan without --exit-code succeeds: {}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("note: /etc/motd from butane/base.bu at $.storage.files.0 is replaced by hosts/h/host.bu at $.storage.files.0"), "{text}");
     assert!(text.contains("from hosts/h/host.bu at $.storage.files.0"), "{text}");
@@ -286,6 +287,7 @@ fn a_changed_config_file_restarts_its_services_workload_with_the_cause() {
     assert_eq!(applied.status.code(), Some(0), "{}", String::from_utf8_lossy(&applied.stdout));
     fs::write(dir.path().join("services/web/config/site.conf"), "listen 8080;\n").unwrap();
     let out = plan(dir.path(), root.path(), &["--output", "json", "--offline"]);
+    assert_eq!(out.status.code(), Some(0), "plan without --exit-code succeeds: {}", stderr(&out));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let actions = doc["systemd"]["actions"].as_array().unwrap();
     assert_eq!(actions.len(), 1, "only the container restarts, not the network: {actions:?}");

@@ -1,5 +1,6 @@
 //! `core-ops plan`: what applying would change on the host, and why — read-only.
 
+use std::ffi::OsStr;
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -241,9 +242,15 @@ pub struct Style {
 }
 
 impl Style {
-    /// Colour on a terminal unless `NO_COLOR` is set.
+    /// Colour on a terminal unless `NO_COLOR` is set, read from the environment.
     pub fn detect(is_terminal: bool) -> Self {
-        Style { color: is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) }
+        Self::decide(is_terminal, std::env::var_os("NO_COLOR").as_deref())
+    }
+
+    /// Colour on a terminal unless `no_color` (the value of `NO_COLOR`) is set and non-empty:
+    /// per no-color.org, an empty `NO_COLOR` does not turn colour off.
+    pub fn decide(is_terminal: bool, no_color: Option<&OsStr>) -> Self {
+        Style { color: is_terminal && no_color.is_none_or(|v| v.is_empty()) }
     }
 
     /// No colour.
@@ -377,9 +384,9 @@ mod tests {
     use crate::model::desired::Kind;
     use crate::model::plan::Action;
 
-    #[test]
-    fn human_output_reads_at_a_glance() {
-        let r = PlanReport {
+    /// A plan with one file update whose content and mode change.
+    fn one_update_report() -> PlanReport {
+        PlanReport {
             schema_version: 1,
             host: "example".into(),
             source: "repo".into(),
@@ -404,7 +411,12 @@ mod tests {
             overrides: Vec::new(),
             summary: plan::Summary { update: 1, ..plan::Summary::default() },
             changes_pending: true,
-        };
+        }
+    }
+
+    #[test]
+    fn human_output_reads_at_a_glance() {
+        let r = one_update_report();
         let mut out = Vec::new();
         render_human(&mut out, &r, false, Style::plain()).unwrap();
         let text = String::from_utf8(out).unwrap();
@@ -414,7 +426,25 @@ mod tests {
 
     #[test]
     fn colour_only_on_terminals_without_no_color() {
-        assert!(!Style::detect(false).color);
+        let set = Some(OsStr::new("1"));
+        let empty = Some(OsStr::new(""));
+        assert!(Style::decide(true, None).color, "a terminal without NO_COLOR gets colour");
+        assert!(Style::decide(true, empty).color, "an empty NO_COLOR does not turn colour off");
+        assert!(!Style::decide(true, set).color, "a non-empty NO_COLOR turns colour off");
+        for no_color in [None, empty, set] {
+            assert!(!Style::decide(false, no_color).color, "no colour off a terminal (NO_COLOR {no_color:?})");
+        }
+    }
+
+    #[test]
+    fn painting_adds_escape_codes_only_when_colour_is_on() {
+        let on = Style::decide(true, None);
+        assert_eq!(on.paint("32", "x"), "\x1b[32mx\x1b[0m");
         assert_eq!(Style::plain().paint("32", "x"), "x");
+        let mut out = Vec::new();
+        render_human(&mut out, &one_update_report(), false, on).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("\x1b[33m~\x1b[0m \x1b[33mupdate\x1b[0m"), "{text:?}");
+        assert!(text.contains("\x1b[32m+y\x1b[0m"), "{text:?}");
     }
 }

@@ -387,9 +387,9 @@ fn plan_object(
         c.diff = content_diff(o, seen);
     }
     c.drift = Some(drift_class(seen, owned));
-    let touches_data =
-        c.details.iter().any(|d| matches!(d, Detail::Content | Detail::Target { .. } | Detail::Replace { .. }));
-    if c.drift == Some(Drift::UnownedConflict) && touches_data && !o.overwrite && !opts.adopt {
+    // Any difference counts, a mode or an owner alone included: an unowned path is never
+    // replaced, chmodded or chowned without `overwrite: true` or `--adopt` (DESIGN §3.1).
+    if c.drift == Some(Drift::UnownedConflict) && !o.overwrite && !opts.adopt {
         let reason = format!(
             "{} exists, differs from the desired state and was not written by CoreOps; set `overwrite: true` on it or run `apply --adopt` to take it over",
             o.path
@@ -637,6 +637,11 @@ mod tests {
         }
     }
 
+    /// An entry that sets only a mode: no contents.
+    fn attributes_only(path: &str, mode: u32) -> Object {
+        Object { content: None, ..object(path, "", Some(mode), false) }
+    }
+
     fn file(content: &str, mode: u32) -> Observed {
         Observed::File {
             bytes: Some(content.as_bytes().to_vec()),
@@ -739,13 +744,58 @@ mod tests {
                 Some(Drift::UnownedConflict),
             ),
             (
-                "mode only is not a conflict",
+                "unowned, mode only differs → blocked",
                 object("/etc/a", "same\n", Some(0o600), false),
+                file("same\n", 0o644),
+                None,
+                false,
+                Action::Blocked,
+                Some(Drift::UnownedConflict),
+            ),
+            (
+                "unowned, attribute-only entry, mode differs → blocked",
+                attributes_only("/etc/a", 0o644),
+                file("theirs\n", 0o600),
+                None,
+                false,
+                Action::Blocked,
+                Some(Drift::UnownedConflict),
+            ),
+            (
+                "unowned, attribute-only entry, mode differs, --adopt",
+                attributes_only("/etc/a", 0o644),
+                file("theirs\n", 0o600),
+                None,
+                true,
+                Action::Update,
+                Some(Drift::UnownedConflict),
+            ),
+            (
+                "unowned, mode only differs, overwrite",
+                object("/etc/a", "same\n", Some(0o600), true),
                 file("same\n", 0o644),
                 None,
                 false,
                 Action::Update,
                 Some(Drift::UnownedConflict),
+            ),
+            (
+                "unowned, owner only differs → blocked",
+                Object { user: Owner::Id(1000), ..object("/etc/a", "same\n", None, false) },
+                file("same\n", 0o644),
+                None,
+                false,
+                Action::Blocked,
+                Some(Drift::UnownedConflict),
+            ),
+            (
+                "owned, desired mode moved",
+                object("/etc/a", "same\n", Some(0o600), false),
+                file("same\n", 0o644),
+                Some(record("same\n")),
+                false,
+                Action::Update,
+                Some(Drift::ExpectedChange),
             ),
             (
                 "directory in the way",

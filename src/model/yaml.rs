@@ -407,13 +407,20 @@ mod tests {
     fn duplicate_keys_are_fatal() {
         let err = parse("a: 1\nb: 2\na: 3\n").unwrap_err();
         assert_eq!(err.message, "mapping key \"a\" already defined at line 1");
-        assert_eq!(err.mark.line, 3);
+        assert_eq!(err.mark, Mark { line: 3, col: 1 });
     }
 
     #[test]
     fn syntax_errors_are_located() {
-        let err = parse("a: [1, 2\nb: 3\n").unwrap_err();
-        assert!(err.mark.line >= 1, "{err:?}");
+        // Lines and columns count from 1. In block context the second `:` of `b: x: y` (line 2,
+        // the fifth character) cannot start a value. In the unclosed flow sequence the plain
+        // scalar `2` runs on into `b` on line 2, so the `:` right after `b` (column 2) is where
+        // a `,` or `]` was due.
+        let cases = [("a: 1\nb: x: y\n", Mark { line: 2, col: 5 }), ("a: [1, 2\nb: 3\n", Mark { line: 2, col: 2 })];
+        for (src, want) in cases {
+            let err = parse(src).unwrap_err();
+            assert_eq!(err.mark, want, "{src:?}: {err:?}");
+        }
     }
 
     #[test]

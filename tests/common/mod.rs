@@ -68,7 +68,7 @@ pub fn normalize(v: &Value) -> Value {
 
 /// A data URL's payload, gunzipped for `compression: gzip`; the flag tells whether the
 /// compression was undone (any other non-empty compression stays in the normalized config).
-fn decode_data_url(url: &str, compression: Option<&str>) -> Result<(Vec<u8>, bool), String> {
+pub fn decode_data_url(url: &str, compression: Option<&str>) -> Result<(Vec<u8>, bool), String> {
     use std::io::Read;
     let parsed = data_url::DataUrl::process(url).map_err(|e| format!("malformed data URL: {e:?}"))?;
     let (body, fragment) = parsed.decode_to_vec().map_err(|e| format!("invalid base64: {e:?}"))?;
