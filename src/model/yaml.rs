@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+use saphyr_parser::{Event, Marker, Parser, ScalarStyle, Span};
 
 use super::path::{Path, Seg};
 use super::report::Mark;
@@ -226,7 +226,7 @@ pub fn parse(src: &str) -> Result<Document, YamlError> {
     let mut builder = Builder { src, chars: None, anchors: HashMap::new() };
     let mut parser = Parser::new_from_str(src);
     let mut root = None;
-    while let Some(event) = next(&mut parser)? {
+    while let Some(event) = builder.next(&mut parser)? {
         match event.0 {
             Event::DocumentStart(_) => {
                 let (node, _) = builder.node(&mut parser, None)?;
@@ -243,15 +243,12 @@ pub fn parse(src: &str) -> Result<Document, YamlError> {
 
 type Spanned<'a> = (Event<'a>, Span);
 
-fn next<'a>(parser: &mut Parser<'a, saphyr_parser::StrInput<'a>>) -> Result<Option<Spanned<'a>>, YamlError> {
-    match parser.next_event() {
-        None => Ok(None),
-        Some(Ok(ev)) => Ok(Some(ev)),
-        Some(Err(e)) => Err(YamlError {
-            mark: Mark { line: e.marker().line(), col: e.marker().col() + 1 },
-            message: e.info().to_string(),
-        }),
-    }
+/// Where the input ends: right after the last character of its last line, a final newline not
+/// counted. This is the line Butane (yaml.v3) reports an error at the end of input on.
+fn end_of_input(src: &str) -> Mark {
+    let text = src.strip_suffix('\n').unwrap_or(src);
+    let last_line = text.rsplit('\n').next().unwrap_or_default();
+    Mark { line: text.matches('\n').count() + 1, col: last_line.chars().count() + 1 }
 }
 
 struct Builder<'a> {
@@ -267,6 +264,27 @@ enum Read {
 }
 
 impl<'a> Builder<'a> {
+    /// The next event, or the syntax error found reading it.
+    fn next(&self, parser: &mut Parser<'a, saphyr_parser::StrInput<'a>>) -> Result<Option<Spanned<'a>>, YamlError> {
+        match parser.next_event() {
+            None => Ok(None),
+            Some(Ok(ev)) => Ok(Some(ev)),
+            Some(Err(e)) => Err(YamlError { mark: self.error_mark(e.marker()), message: e.info().to_string() }),
+        }
+    }
+
+    /// Where a syntax error found at `marker` is reported. At the end of the input the parser
+    /// behaves as if a newline followed and puts the error at the start of the line after the
+    /// last, which does not exist unless the input ends in a newline; such an error is reported
+    /// where the input ends instead, on the line Butane reports.
+    fn error_mark(&self, marker: &Marker) -> Mark {
+        if marker.index() >= self.src.chars().count() {
+            end_of_input(self.src)
+        } else {
+            Mark { line: marker.line(), col: marker.col() + 1 }
+        }
+    }
+
     /// Reads one node; `Ok((None, End))` when a collection end was read instead.
     fn node(
         &mut self,
@@ -275,7 +293,7 @@ impl<'a> Builder<'a> {
     ) -> Result<(Option<Node>, Read), YamlError> {
         let (event, span) = match first {
             Some(ev) => ev,
-            None => match next(parser)? {
+            None => match self.next(parser)? {
                 Some(ev) => ev,
                 None => return Ok((None, Read::End)),
             },
@@ -420,6 +438,27 @@ mod tests {
         for (src, want) in cases {
             let err = parse(src).unwrap_err();
             assert_eq!(err.mark, want, "{src:?}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn errors_at_the_end_of_input_are_on_the_last_line() {
+        // The lines are the reference Butane's (v0.29, `butane --strict`), the same with and
+        // without a final newline: `yaml: line 3: did not find expected node content`, `line 1:
+        // did not find expected ',' or ']'` and `line 3: could not find expected ':'`. Butane
+        // prints no column; the column is where the input ends. (For a flow collection opened on
+        // a later line than the first, yaml.v3 reports the opening bracket's line counted from 0,
+        // one above the bracket; that is not copied.)
+        let cases = [
+            ("variant: fcos\nversion: 1.5.0\na: [1, 2,", Mark { line: 3, col: 10 }),
+            ("a: [1, 2", Mark { line: 1, col: 9 }),
+            ("variant: fcos\nversion: 1.5.0\n0", Mark { line: 3, col: 2 }),
+        ];
+        for (text, want) in cases {
+            for src in [text.to_string(), format!("{text}\n")] {
+                let err = parse(&src).unwrap_err();
+                assert_eq!(err.mark, want, "{src:?}: {err:?}");
+            }
         }
     }
 

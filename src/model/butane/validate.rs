@@ -4,7 +4,7 @@
 
 use crate::model::butane::translate::is_instance;
 use crate::model::butane::variant::{Target, Variant};
-use crate::model::decode::IsZero;
+use crate::model::decode::{Decode, Decoder, Gates, IsZero};
 use crate::model::ignition::spec::{self, IgnitionError};
 use crate::model::ignition::types::{BootDevice, Config, Dropin, Quadlet, Resource, Unit};
 use crate::model::path::Path;
@@ -17,6 +17,10 @@ pub const DECIMAL_MODE: &str =
 const BOOT_DISK: &str = "/dev/disk/by-id/coreos-boot-disk";
 const QUADLET_EXTENSION: &str = "unsupported file extension for quadlet: must be one of .container, .volume, .network, .kube, .image, .build, .pod, or .artifact";
 const TOO_MANY_SYSTEMD_SOURCES: &str = "only one of the following can be set: contents, contents_local";
+/// Ignition's message for a missing or unparsable `ignition.version`.
+const UNPARSABLE_VERSION: &str = "invalid config version (couldn't parse)";
+/// Go's message for JSON input with no value, which Butane passes on for an empty child config.
+const EMPTY_JSON: &str = "unexpected end of JSON input";
 
 /// Validates the Butane source.
 pub fn source(cfg: &Config, target: Target) -> Report {
@@ -43,6 +47,14 @@ struct Source {
 
 fn p(keys: &[&str]) -> Path {
     keys.iter().fold(Path::root(), |p, k| p.key(k))
+}
+
+/// Parses a child config's text, which as JSON cannot be empty.
+fn parse_child(raw: &str) -> Result<yaml::Document, String> {
+    if raw.trim().is_empty() {
+        return Err(EMPTY_JSON.to_string());
+    }
+    yaml::parse(raw).map_err(|e| e.message)
 }
 
 impl Source {
@@ -98,11 +110,17 @@ impl Source {
     }
 
     /// Validates an inline `ignition.config` child as an Ignition config of the target spec.
+    /// As in Butane, the child must be JSON of the right types before its version counts: a
+    /// child that is not a JSON object, or has a value of the wrong type, is not valid,
+    /// whatever its version.
     fn child_config(&mut self, raw: &str, at: &Path) {
-        let doc = match yaml::parse(raw) {
+        let doc = match parse_child(raw) {
             Ok(doc) => doc,
-            Err(e) => return self.invalid_child(e.message, at),
+            Err(message) => return self.invalid_child(message, at),
         };
+        if let Some(message) = self.child_type_error(&doc) {
+            return self.invalid_child(message, at);
+        }
         let version = doc.root.get("ignition").and_then(|i| i.get("version")).and_then(|v| v.as_scalar());
         if version
             .is_some_and(|v| spec::parse_version(v) != Some(self.target.spec) && semver::Version::parse(v).is_ok())
@@ -125,14 +143,16 @@ impl Source {
                 let message = report.entries.first().map(|d| d.message.clone()).unwrap_or_default();
                 self.invalid_child(message, at);
             }
-            Err(IgnitionError::Version(v)) => {
-                let d = Diagnostic::error(
-                    p(&["ignition", "version"]),
-                    format!("invalid config version (couldn't parse): {v:?}"),
-                );
-                self.r.push(d);
-            }
+            Err(IgnitionError::Version(_)) => self.r.error(p(&["ignition", "version"]), UNPARSABLE_VERSION),
         }
+    }
+
+    /// The first value of the wrong type in a child config read as the target's Ignition
+    /// config, the way Butane unmarshals it (a root that is not an object included).
+    fn child_type_error(&self, doc: &yaml::Document) -> Option<String> {
+        let mut decoder = Decoder::new(doc, Gates::ignition(self.target.spec.minor));
+        Config::decode(&doc.root, &mut decoder, &Path::root());
+        decoder.type_errors.into_iter().next().map(|d| d.message)
     }
 
     fn invalid_child(&mut self, message: String, at: &Path) {
@@ -575,6 +595,63 @@ mod rule_tests {
             });
             let got: Vec<String> = report.entries.iter().map(|d| d.raw_line()).collect();
             assert!(found, "case {label}: want {path} line {line}: {message}\n got {got:#?}");
+        }
+    }
+
+    /// Whether a line of ours says what Butane's says: the same line, or, where Butane's message
+    /// is Go's JSON decoder naming Go types (`json: cannot unmarshal ...`), one at the same place.
+    fn says_what_butane_says(ours: &str, butane: &str) -> bool {
+        match butane.split_once(": json: ") {
+            Some((place, _)) => ours.split_once(": ").is_some_and(|(at, _)| at == place),
+            None => ours == butane,
+        }
+    }
+
+    #[test]
+    fn child_configs_must_be_json_objects_of_the_right_types_before_their_version_counts() {
+        // The expected lines are the reference Butane's (v0.29, `butane --strict --raw-errors`)
+        // for each child in `ignition: {config: {merge: [{inline: CHILD}]}}` of an fcos 1.5.0
+        // config.
+        let not_valid = "error at $.ignition.config.merge.0.inline, line 3 col 38: config is not valid";
+        let cases: [(&str, &[&str]); 7] = [
+            (
+                "'[1]'",
+                &["error at line 1 col 1: json: cannot unmarshal array into Go value of type types.Config", not_valid],
+            ),
+            (
+                "'true'",
+                &["error at line 1 col 1: json: cannot unmarshal bool into Go value of type types.Config", not_valid],
+            ),
+            ("''", &["error at line 1 col 1: unexpected end of JSON input", not_valid]),
+            (
+                r#"'{"ignition": {"version": 5}}'"#,
+                &[
+                    "error at line 1 col 1: json: cannot unmarshal number into Go struct field Ignition.ignition.version of type string",
+                    not_valid,
+                ],
+            ),
+            (
+                r#"'{"storage": {"files": 1}}'"#,
+                &[
+                    "error at line 1 col 1: json: cannot unmarshal number into Go struct field Storage.storage.files of type []types.File",
+                    not_valid,
+                ],
+            ),
+            (
+                r#"'{"ignition": {"version": "3.0.0"}, "storage": {"files": 1}}'"#,
+                &[
+                    "error at line 1 col 1: json: cannot unmarshal number into Go struct field Storage.storage.files of type []types.File",
+                    not_valid,
+                ],
+            ),
+            ("'{}'", &["error at $.ignition.version, line 3 col 11: invalid config version (couldn't parse)"]),
+        ];
+        for (child, butane) in cases {
+            let src =
+                format!("variant: fcos\nversion: 1.5.0\nignition: {{config: {{merge: [{{inline: {child}}}]}}}}\n");
+            let ours: Vec<String> = findings(&src).entries.iter().map(|d| d.raw_line()).collect();
+            let same = ours.len() == butane.len() && ours.iter().zip(butane).all(|(o, b)| says_what_butane_says(o, b));
+            assert!(same, "child {child}: Butane says {butane:#?}\n we say {ours:#?}");
         }
     }
 
