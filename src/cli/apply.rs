@@ -17,6 +17,7 @@ use crate::host::fetch::HttpFetch;
 use crate::host::root::Root;
 use crate::host::systemd::{DbusSystemd, Systemd};
 use crate::model::ignition::children::{Fetch, Offline};
+use crate::model::path::printable;
 
 /// Arguments of `apply`.
 #[derive(Debug, clap::Args)]
@@ -112,7 +113,7 @@ pub fn run(args: &Args) -> Result<u8> {
     }
     let mut loaded = input::load(&args.input, false)?;
     for w in &loaded.warnings {
-        eprintln!("{w}");
+        eprintln!("{}", printable(w));
     }
     let fetch = c.fetcher()?;
     let systemd = c.systemd()?;
@@ -183,7 +184,7 @@ pub fn print(
                 other => {
                     writeln!(out, "Apply {}: revision {} was not recorded as applied.", other.name(), report.revision)?;
                     for e in &report.errors {
-                        writeln!(out, "  error: {e}")?;
+                        writeln!(out, "  error: {}", printable(e))?;
                     }
                     write_journals(&mut out, &report.systemd)?;
                     if report.repeats > 0 {
@@ -229,12 +230,12 @@ fn systemd_json(run: &SystemdRun) -> ApplySystemd {
     }
 }
 
-/// The journal excerpts of failed units, indented under their name.
+/// The journal excerpts of failed units, indented under their name, [`printable`].
 fn write_journals(out: &mut impl Write, run: &SystemdRun) -> io::Result<()> {
     for f in run.failures.iter().filter(|f| !f.journal.is_empty()) {
-        writeln!(out, "  journal of {}:", f.unit)?;
+        writeln!(out, "  journal of {}:", printable(&f.unit))?;
         for line in &f.journal {
-            writeln!(out, "    {line}")?;
+            writeln!(out, "    {}", printable(line))?;
         }
     }
     Ok(())

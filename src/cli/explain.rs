@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 
 use crate::cli::apply::apply_input;
 use crate::cli::input::{self, InputArgs, Loaded};
-use crate::cli::plan::{Style, report as plan_report};
+use crate::cli::plan::{Style, origin_text, report as plan_report};
 use crate::cli::report::{EXPLAIN_SCHEMA_VERSION, ExplainReport, ExplainRevision, PlanOrigin};
 use crate::cli::{EXIT_FAILURE, EXIT_OK, Exit, OutputFormat};
 use crate::host::execute::{self, ApplyInput};
@@ -17,6 +17,7 @@ use crate::host::root::Root;
 use crate::host::store;
 use crate::model::desired::{DesiredState, Role};
 use crate::model::ignition::children::Offline;
+use crate::model::path::{clean, printable};
 use crate::model::plan::{self, PlanOptions};
 use crate::model::state::State;
 
@@ -104,7 +105,7 @@ fn load(args: &Args, state: &State) -> Result<Loaded> {
 /// The path an object name stands for.
 fn resolve(object: &str, desired: &DesiredState, state: &State) -> Option<String> {
     if object.starts_with('/') {
-        return Some(crate::model::butane::translate::clean(object));
+        return Some(clean(object));
     }
     let by_role = desired.objects.values().find(|o| match &o.role {
         Role::UnitFile(u) | Role::Mask(u) | Role::Quadlet(u) => u == object,
@@ -156,15 +157,11 @@ fn last_changed(history: &[ExplainRevision]) -> Option<String> {
     history.iter().take_while(|r| r.fingerprint == newest.fingerprint).last().map(|r| r.revision.clone())
 }
 
+/// Writes the explanation for a person; every name, path and reason is shown [`printable`].
 fn render(out: &mut impl Write, r: &ExplainReport, style: Style) -> io::Result<()> {
-    writeln!(out, "{} ({})", r.path, r.object)?;
+    writeln!(out, "{} ({})", printable(&r.path), printable(&r.object))?;
     if let Some(o) = &r.origin {
-        writeln!(
-            out,
-            "  declared in  {}{}",
-            o.file,
-            o.path.as_deref().map(|p| format!(" at {p}")).unwrap_or_default()
-        )?;
+        writeln!(out, "  declared in  {}", origin_text(o))?;
     }
     writeln!(out, "  owned        {}", if r.owned { "yes, written by CoreOps" } else { "no" })?;
     match &r.plan {
@@ -174,21 +171,24 @@ fn render(out: &mut impl Write, r: &ExplainReport, style: Style) -> io::Result<(
             writeln!(out, "  next apply   {} {}{why}", style.paint(color, mark), p.action)?;
             for d in &p.changes {
                 match (&d.from, &d.to) {
-                    (Some(f), Some(t)) => writeln!(out, "               {}: {f} → {t}", d.field)?,
+                    (Some(f), Some(t)) => {
+                        writeln!(out, "               {}: {} → {}", d.field, printable(f), printable(t))?
+                    }
                     _ => writeln!(out, "               {} changes", d.field)?,
                 }
             }
             if let Some(reason) = &p.reason {
-                writeln!(out, "               {reason}")?;
+                writeln!(out, "               {}", printable(reason))?;
             }
         }
         None => writeln!(out, "  next apply   nothing (not desired and not owned)")?,
     }
     if let Some(rev) = &r.last_changed_in {
-        writeln!(out, "  desired as it is now since revision {rev}")?;
+        writeln!(out, "  desired as it is now since revision {}", printable(rev))?;
     }
     for h in &r.history {
-        writeln!(out, "  revision {} (generation {}, {})", h.revision, h.generation, h.applied_at)?;
+        let (revision, at) = (printable(&h.revision), printable(&h.applied_at));
+        writeln!(out, "  revision {revision} (generation {}, {at})", h.generation)?;
     }
     Ok(())
 }

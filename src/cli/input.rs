@@ -1,6 +1,7 @@
 //! The inputs `plan` and `render-ignition` share: a source repository and host, or one Butane
 //! (or Ignition) config with its files directory, loaded into one Ignition config, its origins
-//! and the desired state.
+//! and the desired state. The config file must be a regular file of at most 64 MiB (see
+//! [`input_file`]): a FIFO or a device named there is refused, never waited on or read forever.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ use anyhow::Result;
 use crate::cli::{EXIT_FAILURE, EXIT_INVALID_SOURCE, EXIT_UNUSABLE_SOURCE, Exit};
 use crate::host::execute::ApplyMeta;
 use crate::host::files_dir::DiskFilesDir;
+use crate::host::input_file;
 use crate::host::source_dir::{self, SourceDirError};
 use crate::model::butane::{self, files::FilesDir};
 use crate::model::desired::{self, DesiredState};
@@ -107,8 +109,7 @@ pub fn load(args: &InputArgs, compress: bool) -> Result<Loaded> {
 }
 
 fn issues_exit(issues: &[SourceIssue], code: u8) -> Exit {
-    let lines: Vec<String> = issues.iter().map(ToString::to_string).collect();
-    Exit::new(code, lines.join("\n"))
+    Exit::lines(code, issues.iter().map(ToString::to_string))
 }
 
 fn load_repo(repo: &std::path::Path, host: &str, compress: bool) -> Result<Loaded> {
@@ -132,8 +133,9 @@ fn load_repo(repo: &std::path::Path, host: &str, compress: bool) -> Result<Loade
 
 fn load_config(path: &std::path::Path, files_dir: Option<&PathBuf>, compress: bool) -> Result<Loaded> {
     let name = path.display().to_string();
-    let text =
-        std::fs::read_to_string(path).map_err(|e| Exit::new(EXIT_FAILURE, format!("error: reading {name}: {e}")))?;
+    let read_error = |e: &dyn std::fmt::Display| Exit::new(EXIT_FAILURE, format!("error: reading {name}: {e}"));
+    let bytes = input_file::read_named(path).map_err(|e| read_error(&e))?;
+    let text = String::from_utf8(bytes).map_err(|_| read_error(&"not UTF-8 text"))?;
     let files = files_dir.map(DiskFilesDir::new);
     let rendered = butane::render_with(&text, files.as_ref().map(|f| f as &dyn FilesDir), compress)
         .map_err(|failure| issues_exit(&compose::failure_issues(&name, &failure), EXIT_FAILURE))?;
@@ -147,7 +149,7 @@ fn load_config(path: &std::path::Path, files_dir: Option<&PathBuf>, compress: bo
 /// A hash of a config's bytes and the stamps of its files directory.
 fn config_digest(config: &std::path::Path, files_dir: Option<&std::path::Path>) -> Option<String> {
     use sha2::{Digest, Sha256};
-    let bytes = std::fs::read(config).ok()?;
+    let bytes = input_file::read_named(config).ok()?;
     let salt = hex::encode(Sha256::digest(&bytes));
     match files_dir {
         Some(dir) => source_dir::stamp_digest(dir, false, salt.as_bytes()),

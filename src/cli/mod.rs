@@ -34,7 +34,8 @@ pub const EXIT_UNUSABLE_SOURCE: u8 = 64;
 /// Exit code when the source repository is invalid.
 pub const EXIT_INVALID_SOURCE: u8 = 65;
 
-/// An error that ends the process with a specific exit code; its message is printed as is.
+/// An error that ends the process with a specific exit code; its message is printed as is,
+/// having been made [`printable`](crate::model::path::printable) when it was built.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct Exit {
@@ -45,9 +46,17 @@ pub struct Exit {
 }
 
 impl Exit {
-    /// An exit with `code` and `message`.
+    /// An exit with `code` and `message`, its control characters escaped: a name in it cannot
+    /// forge a line.
     pub fn new(code: u8, message: impl Into<String>) -> Self {
-        Exit { code, message: message.into() }
+        let message = message.into();
+        Exit { code, message: crate::model::path::printable(&message).into_owned() }
+    }
+
+    /// An exit with `code` and one line per message, each escaped as [`Exit::new`] escapes.
+    pub fn lines(code: u8, messages: impl IntoIterator<Item = String>) -> Self {
+        let lines: Vec<String> = messages.into_iter().map(|m| crate::model::path::printable(&m).into_owned()).collect();
+        Exit { code, message: lines.join("\n") }
     }
 
     /// A usage error (exit 2).
@@ -127,7 +136,8 @@ where
                 ExitCode::from(exit.code)
             }
             None => {
-                eprintln!("error: {err:#}");
+                // Paths and names in the chain are shown escaped: none can forge a line.
+                eprintln!("error: {}", crate::model::path::printable(&format!("{err:#}")));
                 ExitCode::from(EXIT_FAILURE)
             }
         },

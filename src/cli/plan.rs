@@ -22,6 +22,7 @@ use crate::host::systemd::{DbusSystemd, Systemd};
 use crate::model::activation::{Activation, UnitAction};
 use crate::model::desired::{DesiredState, Object, Owner, Role};
 use crate::model::ignition::children::{Fetch, Offline};
+use crate::model::path::{printable, printable_content};
 use crate::model::plan::{self, Change, ContentDiff, Detail, Plan, PlanOptions};
 use crate::model::source::compose::Origin;
 
@@ -58,7 +59,7 @@ pub struct Args {
 pub fn run(args: &Args) -> Result<u8> {
     let mut loaded = input::load(&args.input, false)?;
     for w in &loaded.warnings {
-        eprintln!("{w}");
+        eprintln!("{}", printable(w));
     }
     let root = Root::open(&args.root)?;
     let state = store::load_state(&root)?;
@@ -275,14 +276,17 @@ pub fn action_mark(action: &str) -> (&'static str, &'static str) {
     }
 }
 
-/// Writes the plan for a person: one line per object, details and diffs indented below.
+/// Writes the plan for a person: one line per object, details and diffs indented below. Every
+/// name, path, origin and content line is shown [`printable`], so none can forge a line.
 pub fn render_human(out: &mut impl Write, r: &PlanReport, verbose: bool, style: Style) -> io::Result<()> {
-    writeln!(out, "Plan for host {} from {} (root {})", r.host, r.source, r.root)?;
+    let (host, source, root) = (printable(&r.host), printable(&r.source), printable(&r.root));
+    writeln!(out, "Plan for host {host} from {source} (root {root})")?;
     writeln!(out)?;
     for o in r.objects.iter().filter(|o| verbose || o.action != "no-op") {
         let (mark, color) = action_mark(&o.action);
         let mut what = o.kind.clone();
         if let (Some(role), Some(unit)) = (&o.role, &o.unit) {
+            let unit = printable(unit);
             what = match role.as_str() {
                 "quadlet" => format!("quadlet → {unit}"),
                 "enable" => format!("enables {unit}"),
@@ -295,18 +299,18 @@ pub fn render_human(out: &mut impl Write, r: &PlanReport, verbose: bool, style: 
             "  {} {:<8} {} ({what}){drift}",
             style.paint(color, mark),
             style.paint(color, &o.action),
-            o.path
+            printable(&o.path)
         )?;
         writeln!(out, "      from {}", origin_text(&o.origin))?;
         for d in &o.changes {
             match (&d.from, &d.to) {
-                (Some(from), Some(to)) => writeln!(out, "      {}: {from} → {to}", d.field)?,
-                (Some(from), None) => writeln!(out, "      replaces {from}")?,
+                (Some(from), Some(to)) => writeln!(out, "      {}: {} → {}", d.field, printable(from), printable(to))?,
+                (Some(from), None) => writeln!(out, "      replaces {}", printable(from))?,
                 _ => writeln!(out, "      {} changed", d.field)?,
             }
         }
         if let Some(reason) = &o.reason {
-            writeln!(out, "      {}", style.paint("31", reason))?;
+            writeln!(out, "      {}", style.paint("31", &printable(reason)))?;
         }
         match &o.diff {
             Some(d) if d.kind == "new" => writeln!(out, "      {}", d.text.replace("-v includes it", "-v shows it"))?,
@@ -315,27 +319,31 @@ pub fn render_human(out: &mut impl Write, r: &PlanReport, verbose: bool, style: 
         }
     }
     for u in &r.units {
-        writeln!(out, "  {} {:<8} {} (unit)", style.paint("36", "*"), u.intent, u.name)?;
+        writeln!(out, "  {} {:<8} {} (unit)", style.paint("36", "*"), u.intent, printable(&u.name))?;
         writeln!(out, "      from {}", origin_text(&u.origin))?;
     }
     if r.systemd.daemon_reload {
         writeln!(out, "  {} systemd reloads its units", style.paint("36", "*"))?;
     }
     for a in &r.systemd.actions {
-        writeln!(out, "  {} {:<8} {} — {}", style.paint("36", "↻"), a.verb, a.unit, a.cause)?;
+        let (unit, cause) = (printable(&a.unit), printable(&a.cause));
+        writeln!(out, "  {} {:<8} {unit} — {cause}", style.paint("36", "↻"), a.verb)?;
     }
     for a in &r.systemd.held {
-        writeln!(out, "  {} {:<8} {} — {}", style.paint("2", "·"), "held", a.unit, a.cause)?;
+        let (unit, cause) = (printable(&a.unit), printable(&a.cause));
+        writeln!(out, "  {} {:<8} {unit} — {cause}", style.paint("2", "·"), "held")?;
     }
     for e in &r.systemd.quadlet_errors {
-        writeln!(out, "  {} {e}", style.paint("31", "error:"))?;
+        writeln!(out, "  {} {}", style.paint("31", "error:"), printable(e))?;
     }
     for k in &r.skipped {
-        writeln!(out, "  {} {:<8} {} — {}", style.paint("2", "·"), "skipped", k.what, k.reason)?;
+        let (what, reason) = (printable(&k.what), printable(&k.reason));
+        writeln!(out, "  {} {:<8} {what} — {reason}", style.paint("2", "·"), "skipped")?;
         writeln!(out, "      from {}", origin_text(&k.origin))?;
     }
     for o in &r.overrides {
-        writeln!(out, "  note: {} from {} is replaced by {}", o.entry, origin_text(&o.replaced), origin_text(&o.by))?;
+        let entry = printable(&o.entry);
+        writeln!(out, "  note: {entry} from {} is replaced by {}", origin_text(&o.replaced), origin_text(&o.by))?;
     }
     let s = &r.summary;
     writeln!(out)?;
@@ -350,25 +358,27 @@ pub fn render_human(out: &mut impl Write, r: &PlanReport, verbose: bool, style: 
     Ok(())
 }
 
-fn origin_text(o: &PlanOrigin) -> String {
+/// Where an entry was declared, as a person reads it: `FILE at $.PATH`, [`printable`].
+pub fn origin_text(o: &PlanOrigin) -> String {
     match &o.path {
-        Some(p) => format!("{} at {p}", o.file),
-        None => o.file.clone(),
+        Some(p) => format!("{} at {}", printable(&o.file), printable(p)),
+        None => printable(&o.file).into_owned(),
     }
 }
 
 fn write_diff(out: &mut impl Write, d: &PlanDiff, verbose: bool, style: Style) -> io::Result<()> {
     if d.kind != "unified" {
-        return writeln!(out, "      {}", d.text);
+        return writeln!(out, "      {}", printable(&d.text));
     }
     let lines: Vec<&str> = d.text.lines().collect();
     let shown = if verbose { lines.len() } else { lines.len().min(DIFF_PREVIEW_LINES) };
     for line in &lines[..shown] {
+        let line = printable_content(line);
         let colored = match line.chars().next() {
-            Some('+') if !line.starts_with("+++") => style.paint("32", line),
-            Some('-') if !line.starts_with("---") => style.paint("31", line),
-            Some('@') => style.paint("36", line),
-            _ => line.to_string(),
+            Some('+') if !line.starts_with("+++") => style.paint("32", &line),
+            Some('-') if !line.starts_with("---") => style.paint("31", &line),
+            Some('@') => style.paint("36", &line),
+            _ => line.into_owned(),
         };
         writeln!(out, "      {colored}")?;
     }
@@ -381,6 +391,7 @@ fn write_diff(out: &mut impl Write, d: &PlanDiff, verbose: bool, style: Style) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::report::{PlanOverride, PlanSkipped, PlanUnit, PlanUnitAction};
     use crate::model::desired::Kind;
     use crate::model::plan::Action;
 
@@ -422,6 +433,36 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         let want = "Plan for host example from repo (root /r)\n\n  ~ update   /etc/a (file) [external-drift]\n      from services/a/config/a\n      content changed\n      mode: 0600 → 0644\n      --- a\n      +++ b\n      @@ -1 +1 @@\n      -x\n      +y\n\nPlan: 0 to create, 1 to update, 0 to delete, 0 blocked, 0 unchanged, 0 skipped.\n";
         assert_eq!(text, want);
+    }
+
+    #[test]
+    fn no_name_can_forge_a_line_or_reach_the_terminal_raw() {
+        let evil = "x\n  - delete   FAKE (file)\n\x1b[2K";
+        let origin = || PlanOrigin { file: format!("services/{evil}"), path: Some(format!("$.{evil}")) };
+        let action = || PlanUnitAction { verb: "restart".into(), unit: evil.into(), cause: format!("{evil} changed") };
+        let mut r = one_update_report();
+        (r.host, r.source, r.root) = (evil.into(), evil.into(), evil.into());
+        let o = &mut r.objects[0];
+        (o.path, o.origin, o.reason, o.unit, o.role) =
+            (format!("/etc/{evil}"), origin(), Some(evil.into()), Some(evil.into()), Some("unit".into()));
+        o.changes.push(PlanDetail { field: "target".into(), from: Some(evil.into()), to: Some(evil.into()) });
+        o.diff = Some(PlanDiff {
+            kind: "unified".into(),
+            text: "--- a\n+++ b\n@@ -1 +1 @@\n-old\x1b[2K\n+\tok\rFAKE\n".into(),
+        });
+        r.units.push(PlanUnit { name: evil.into(), intent: "enable".into(), origin: origin() });
+        (r.systemd.actions, r.systemd.held, r.systemd.quadlet_errors) =
+            (vec![action()], vec![action()], vec![evil.into()]);
+        r.skipped.push(PlanSkipped { what: evil.into(), reason: evil.into(), origin: origin() });
+        r.overrides.push(PlanOverride { entry: evil.into(), replaced: origin(), by: origin() });
+        let mut out = Vec::new();
+        render_human(&mut out, &r, true, Style::plain()).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let raw: Vec<char> = text.chars().filter(|c| c.is_control() && !matches!(c, '\n' | '\t')).collect();
+        assert!(raw.is_empty(), "raw control characters {raw:?} in:\n{}", text.escape_debug());
+        assert!(text.contains("+\tok\\rFAKE"), "a tab in content stays, a CR does not:\n{text}");
+        assert!(!text.lines().any(|l| l.trim_start().starts_with("- delete")), "a forged line:\n{text}");
+        assert_eq!(text.matches("x\\n  - delete   FAKE (file)\\n\\x1b[2K").count(), 27, "every name shown:\n{text}");
     }
 
     #[test]

@@ -12,8 +12,10 @@ use anyhow::{Context, Result};
 use crate::cli::input::{self, InputArgs};
 use crate::cli::{EXIT_FAILURE, EXIT_OK};
 use crate::host::files_dir::DiskFilesDir;
+use crate::host::input_file;
 use crate::model::butane::{self, Failure, Stage};
 use crate::model::ignition::dataurl;
+use crate::model::path::printable;
 use crate::model::report::{Diagnostic, Report};
 use crate::model::state::{self, SourceRef};
 
@@ -80,7 +82,7 @@ fn render_host(args: &Args, repo: &std::path::Path) -> Result<u8> {
         InputArgs { source_repo: Some(repo.to_path_buf()), host: args.host.clone(), config: None, files_dir: None };
     let loaded = input::load(&input, true)?;
     for w in &loaded.warnings {
-        eprintln!("{w}");
+        eprintln!("{}", printable(w));
     }
     if args.strict && !loaded.warnings.is_empty() {
         eprintln!("Config produced warnings and --strict was specified");
@@ -131,7 +133,7 @@ fn read_input(input: Option<&std::path::Path>) -> Result<(String, String)> {
         None => read_stdin(),
         Some(p) if p.as_os_str() == "-" => read_stdin(),
         Some(p) => {
-            let bytes = fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+            let bytes = input_file::read_named(p).with_context(|| format!("reading {}", p.display()))?;
             let text = String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", p.display()))?;
             Ok((p.display().to_string(), text))
         }
@@ -140,7 +142,10 @@ fn read_input(input: Option<&std::path::Path>) -> Result<(String, String)> {
 
 fn read_stdin() -> Result<(String, String)> {
     let mut text = String::new();
-    io::stdin().read_to_string(&mut text).context("reading standard input")?;
+    io::stdin().take(input_file::MAX_FILE_BYTES + 1).read_to_string(&mut text).context("reading standard input")?;
+    if text.len() as u64 > input_file::MAX_FILE_BYTES {
+        anyhow::bail!("reading standard input: {}", input_file::InputError::TooLarge);
+    }
     Ok(("<stdin>".to_string(), text))
 }
 
@@ -180,7 +185,7 @@ impl Printer<'_> {
         match failure {
             Failure::Yaml(err) => {
                 if self.raw {
-                    eprintln!("Error translating config: Error unmarshaling yaml: {err}");
+                    eprintln!("Error translating config: Error unmarshaling yaml: {}", printable(&err.to_string()));
                 } else {
                     let d = Diagnostic::new(crate::model::report::Severity::Error, None, &err.message).at(err.mark, 1);
                     eprint!("{}", d.snippet(self.name, self.src));
@@ -193,7 +198,7 @@ impl Printer<'_> {
             Failure::Types(report) if self.raw => {
                 eprintln!("Error translating config: yaml: unmarshal errors:");
                 for d in &report.entries {
-                    eprintln!("  line {}: {}", d.mark.map_or(0, |m| m.line), d.message);
+                    eprintln!("  line {}: {}", d.mark.map_or(0, |m| m.line), printable(&d.message));
                 }
             }
             Failure::Types(report) => self.report(report),

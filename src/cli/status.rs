@@ -10,6 +10,7 @@ use crate::cli::report::{PlanOrigin, STATUS_SCHEMA_VERSION, StatusObject, Status
 use crate::cli::{EXIT_OK, OutputFormat};
 use crate::host::root::Root;
 use crate::host::store;
+use crate::model::path::printable;
 use crate::model::plan::{self, Observed};
 
 /// Arguments of `status`.
@@ -76,35 +77,39 @@ pub fn status(root: &Root) -> Result<StatusReport> {
     })
 }
 
+/// Writes the status for a person; every name, path and message is shown [`printable`].
 fn render(out: &mut impl Write, r: &StatusReport, verbose: bool) -> io::Result<()> {
     let Some(revision) = &r.revision else {
-        writeln!(out, "Nothing applied to {} yet (no {}).", r.root, store::STATE_FILE)?;
+        writeln!(out, "Nothing applied to {} yet (no {}).", printable(&r.root), store::STATE_FILE)?;
         return Ok(());
     };
+    let revision = printable(revision);
     if let Some(s) = &r.source {
-        let host = s.host.as_deref().map(|h| format!(", host {h}")).unwrap_or_default();
-        writeln!(out, "Source:      {} {}{host}", s.kind, s.location)?;
+        let host = s.host.as_deref().map(|h| format!(", host {}", printable(h))).unwrap_or_default();
+        writeln!(out, "Source:      {} {}{host}", printable(&s.kind), printable(&s.location))?;
     }
     writeln!(
         out,
         "Revision:    {revision} (generation {}, applied {})",
         r.generation,
-        r.applied_at.as_deref().unwrap_or("?")
+        printable(r.applied_at.as_deref().unwrap_or("?"))
     )?;
     if let Some(run) = &r.last_run {
         let repeats =
             if run.repeats > 0 { format!(", same result {} runs in a row", run.repeats + 1) } else { String::new() };
-        writeln!(out, "Last run:    {} on revision {} at {}{repeats}", run.result, run.revision, run.at)?;
+        let (result, run_revision, at) = (printable(&run.result), printable(&run.revision), printable(&run.at));
+        writeln!(out, "Last run:    {result} on revision {run_revision} at {at}{repeats}")?;
         if let Some(m) = &run.message {
-            writeln!(out, "             {m}")?;
+            writeln!(out, "             {}", printable(m))?;
         }
     }
     if let Some(p) = &r.interrupted {
+        let p = printable(p);
         writeln!(out, "Interrupted: an apply of revision {p} did not finish; the next apply completes it")?;
     }
     writeln!(out, "Owned:       {} objects, {} drifted since the last apply", r.owned.len(), r.drifted)?;
     for o in r.owned.iter().filter(|o| verbose || o.state != "ok") {
-        writeln!(out, "  {:<8} {} ({})", o.state, o.path, o.origin.file)?;
+        writeln!(out, "  {:<8} {} ({})", o.state, printable(&o.path), printable(&o.origin.file))?;
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::host::systemd::{JOURNAL_LINES, Systemd, UnitState};
 use crate::model::activation::{Activation, UnitAction, Verb};
+use crate::model::path::printable;
 
 /// How often unit states are polled while waiting.
 const POLL: Duration = Duration::from_millis(100);
@@ -113,7 +114,8 @@ pub fn activate_after_writes(systemd: &dyn Systemd, activation: &Activation, tim
 
 /// Runs one job; a result other than `done` is a failure. Returns whether it succeeded.
 fn run_action(systemd: &dyn Systemd, action: &UnitAction, run: &mut SystemdRun) -> bool {
-    tracing::info!(unit = %action.unit, cause = %action.cause, "{}", action.verb.name());
+    let (unit, cause) = (printable(&action.unit), printable(&action.cause));
+    tracing::info!(unit = %unit, cause = %cause, "{}", action.verb.name());
     match systemd.run_job(action.verb, &action.unit) {
         Ok(result) => {
             run.done.push((action.clone(), result.clone()));

@@ -158,7 +158,7 @@ pub fn apply(
         return finish_failed(root, &mut state, report, rejected, &input.host);
     }
     report.activation = decide_activation(&the_plan, &desired, &observed, &state, &revision, systemd);
-    let records = records_for(&desired, &observed);
+    let records = records_for(&desired, &observed, &owned);
     state.pending = Some(Pending {
         revision: revision.clone(),
         started_at: store::now(),
@@ -211,7 +211,7 @@ pub fn apply(
         if let Some(applied) = state.last_applied.as_mut() {
             // Same revision, possibly reached from other input bytes or adopted objects:
             // refresh what the fast path compares.
-            applied.objects = records_for(&desired, &observed).into_values().collect();
+            applied.objects = records_for(&desired, &observed, &owned).into_values().collect();
             applied.absent = desired.absent.keys().cloned().collect();
             applied.units = desired.units.iter().map(state::unit_intent_text).collect();
             applied.input_digest = digest;
@@ -235,7 +235,7 @@ pub fn apply(
     state.last_applied = Some(Applied {
         revision: revision.clone(),
         applied_at: store::now(),
-        objects: records_for(&desired, &observed).into_values().collect(),
+        objects: records_for(&desired, &observed, &owned).into_values().collect(),
         absent: desired.absent.keys().cloned().collect(),
         units: desired.units.iter().map(state::unit_intent_text).collect(),
         input_digest: digest,
@@ -374,7 +374,8 @@ fn effective_digest(root: &Root, input_digest: Option<&str>) -> Option<String> {
 }
 
 /// The desired state with children merged, inline hashes checked, enablement links computed
-/// and, with `fetch_contents`, remote contents fetched and verified.
+/// and, with `fetch_contents`, remote contents fetched and verified; refused when it holds
+/// problems no host can be converged to ([`DesiredState::refusal`]).
 pub fn build_desired(
     root: &Root,
     input: &ApplyInput,
@@ -408,6 +409,9 @@ pub fn build_desired(
         })
     };
     desired::add_enablement(&mut desired, &lookup);
+    if let Some(refusal) = desired.refusal() {
+        return Err(refusal);
+    }
     Ok((desired, revision))
 }
 
@@ -427,9 +431,31 @@ fn clean_leftovers<'a>(root: &Root, paths: impl Iterator<Item = &'a String>) -> 
 pub fn observe(root: &Root, desired: &DesiredState, state: &State) -> (ObservedState, BTreeMap<String, Owned>) {
     let owned_now = state.owned();
     let pending = state.pending_records();
-    let observed = root.observe_all(desired.paths().chain(owned_now.keys()).chain(pending.keys()));
+    let mut observed = root.observe_all(desired.paths().chain(owned_now.keys()).chain(pending.keys()));
+    refuse_full_directories_in_the_way(root, desired, &mut observed);
     let owned = owned_with_recovered(state, &observed);
     (observed, owned)
+}
+
+/// A directory where a file or link is desired is replaced only when it is empty, unless the
+/// config says `overwrite: true` (Ignition's semantics): `--adopt` never removes a directory with
+/// what it holds. One that holds entries is observed as unsafe to replace, so the plan blocks it
+/// and says why.
+fn refuse_full_directories_in_the_way(root: &Root, desired: &DesiredState, observed: &mut ObservedState) {
+    for o in desired.objects.values().filter(|o| o.kind != Kind::Directory && !o.overwrite) {
+        let Some(node @ Observed::Directory { .. }) = observed.nodes.get_mut(&o.path) else { continue };
+        let entries = root.open_dir(&o.path, false).and_then(|fd| crate::host::fs::dir_names(&fd));
+        let holds = match entries {
+            Ok(names) if names.is_empty() => continue,
+            Ok(names) if names.len() == 1 => "1 entry".to_string(),
+            Ok(names) => format!("{} entries", names.len()),
+            Err(e) => format!("entries that cannot be listed ({e:#})"),
+        };
+        *node = Observed::Unsafe(format!(
+            "{} is a directory that holds {holds}; CoreOps never removes a directory with what it holds, even with --adopt: move them away or remove the directory by hand",
+            o.path
+        ));
+    }
 }
 
 /// The owned set: the last apply's, plus what an interrupted apply wrote (its records that the
@@ -452,8 +478,13 @@ fn resolve_id(owner: &Owner, names: &BTreeMap<String, u32>) -> Option<u32> {
     }
 }
 
-/// Records of the desired objects as they are (or will be) on the host.
-fn records_for(desired: &DesiredState, observed: &ObservedState) -> BTreeMap<String, ObjectRecord> {
+/// Records of the desired objects as they are (or will be) on the host; `owned` holds what was
+/// recorded before (the content an entry without contents took over stays recorded).
+fn records_for(
+    desired: &DesiredState,
+    observed: &ObservedState,
+    owned: &BTreeMap<String, Owned>,
+) -> BTreeMap<String, ObjectRecord> {
     desired
         .objects
         .values()
@@ -476,9 +507,7 @@ fn records_for(desired: &DesiredState, observed: &ObservedState) -> BTreeMap<Str
                     record.mode = Some(*mode);
                 }
             }
-            if let Some(Observed::File { stamp, .. }) = observed.nodes.get(&o.path) {
-                record.stamp = Some(stamp.clone());
-            }
+            record = record.with_host_file(owned.get(&o.path), observed.nodes.get(&o.path));
             if o.kind == Kind::HardLink {
                 record.mode = None;
                 record.uid = None;
@@ -550,6 +579,11 @@ fn execute(root: &Root, the_plan: &Plan, desired: &DesiredState, observed: &Obse
     staged.sort_by(|a, b| a.0.path().cmp(b.0.path()));
     let renames = staged.len();
     for (i, (s, overwrite)) in staged.into_iter().enumerate() {
+        if !overwrite && matches!(observed.nodes.get(s.path()), Some(Observed::Directory { .. })) {
+            // An empty directory in the way (one that holds anything was blocked by the plan);
+            // removing it never recurses.
+            root.remove(s.path())?;
+        }
         root.commit(s, overwrite)?;
         if i + 1 < renames {
             failpoint::hit("between-renames");
@@ -565,14 +599,33 @@ fn execute(root: &Root, the_plan: &Plan, desired: &DesiredState, observed: &Obse
         root.set_attrs(&o.path, o.mode, uid, gid)?;
     }
     failpoint::hit("after-attributes");
+    let kept = remove_as_planned(root, the_plan, observed)?;
+    failpoint::hit("after-deletions");
+    root.sync()?;
+    if !kept.is_empty() {
+        anyhow::bail!("{}", kept.join("; "));
+    }
+    Ok(())
+}
+
+/// Removes what the plan deletes, deepest first, each only if it is still the node the plan
+/// decided on (a file with the same hash, mode and owner, a link with the same target, a
+/// directory): the host may change after the plan (a unit's stop job runs in between). Returns
+/// what changed and was kept; a directory that is not empty is kept too, silently.
+fn remove_as_planned(root: &Root, the_plan: &Plan, observed: &ObservedState) -> Result<Vec<String>> {
     let mut removals: Vec<&str> =
         the_plan.changes.iter().filter(|c| c.action == Action::Delete).map(|c| c.path.as_str()).collect();
     removals.sort_by_key(|p| std::cmp::Reverse((depth(p), p.to_string())));
+    let mut kept = Vec::new();
     for path in removals {
-        root.remove(path)?;
+        let planned = observed.nodes.get(path).unwrap_or(&Observed::Missing);
+        match root.observe(path) {
+            Observed::Missing => {}
+            now if plan::still_as_planned(planned, &now) => root.remove(path)?,
+            _ => kept.push(format!("{path} changed on the host after the plan; it is kept")),
+        }
     }
-    failpoint::hit("after-deletions");
-    root.sync()
+    Ok(kept)
 }
 
 /// Mode and owner ids of what is at the path now.

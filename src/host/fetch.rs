@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::model::ignition::children::{Fetch, verify_hash};
 use crate::model::ignition::types::Resource;
+use crate::model::ignition::url::redacted;
 
 /// Largest resource fetched.
 const MAX_FETCH_BYTES: u64 = 256 * 1024 * 1024;
@@ -40,8 +41,11 @@ impl HttpFetch {
 }
 
 impl Fetch for HttpFetch {
+    /// Errors name the URL without userinfo and query ([`redacted`]), and reqwest's errors are
+    /// shown without the URL they carry.
     fn fetch(&self, resource: &Resource) -> Result<Vec<u8>, String> {
-        let source = resource.source.as_deref().ok_or("the resource has no source")?;
+        let url = resource.source.as_deref().ok_or("the resource has no source")?;
+        let source = redacted(url);
         let hash = resource.verification.hash.as_deref().ok_or_else(|| {
             format!("{source} has no verification.hash; CoreOps only writes fetched content it can verify")
         })?;
@@ -49,16 +53,19 @@ impl Fetch for HttpFetch {
         if scheme != "http" && scheme != "https" {
             return Err(format!("{source}: the {scheme}: scheme is not fetched on running hosts (http and https are)"));
         }
-        let mut request = self.client()?.get(source);
+        let mut request = self.client()?.get(url);
         for h in &resource.http_headers {
             request = request.header(h.name.as_str(), h.value.as_deref().unwrap_or(""));
         }
-        let response = request.send().map_err(|e| format!("fetching {source}: {e}"))?;
+        let response = request.send().map_err(|e| format!("fetching {source}: {}", with_causes(&e.without_url())))?;
         if !response.status().is_success() {
             return Err(format!("fetching {source}: HTTP {}", response.status()));
         }
         let mut raw = Vec::new();
-        response.take(MAX_FETCH_BYTES + 1).read_to_end(&mut raw).map_err(|e| format!("reading {source}: {e}"))?;
+        response
+            .take(MAX_FETCH_BYTES + 1)
+            .read_to_end(&mut raw)
+            .map_err(|e| format!("reading {source}: {}", read_error(e)))?;
         if raw.len() as u64 > MAX_FETCH_BYTES {
             return Err(format!("{source} is larger than {MAX_FETCH_BYTES} bytes"));
         }
@@ -75,4 +82,26 @@ impl Fetch for HttpFetch {
         verify_hash(hash, &bytes).map_err(|e| format!("{source}: {e}; nothing was written"))?;
         Ok(bytes)
     }
+}
+
+/// An error reading a response body, without the URL that reqwest's errors carry.
+fn read_error(e: std::io::Error) -> String {
+    let kind = e.kind();
+    match e.into_inner().map(|inner| inner.downcast::<reqwest::Error>()) {
+        Some(Ok(reqwest_error)) => with_causes(&reqwest_error.without_url()),
+        Some(Err(other)) => other.to_string(),
+        None => kind.to_string(),
+    }
+}
+
+/// An error and its causes, `: `-separated (reqwest's own text is only the outermost).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }

@@ -1,94 +1,150 @@
 //! The Butane files directory (`-d/--files-dir`) on disk, behind the model's [`FilesDir`] trait.
 //!
-//! Like Butane, reads follow symlinks inside the directory and tree walks do not; error texts
-//! are the operating system's, prefixed with the operation and the path as given.
+//! A `local:` path is resolved as Butane resolves it (symlinks followed), but the result must
+//! stay inside the files directory: a symlink that leads out of it is refused, where Butane
+//! would read the file it points to. The check is made on the fully resolved path; the file is
+//! then opened from the directory's handle one component at a time without following any
+//! symlink, so a link swapped in after the check makes the read fail, never escape. (The
+//! kernel's `openat2(RESOLVE_BENEATH)` would refuse absolute links that point inside, which
+//! Butane follows and users write.) Only regular files are read, each and all together under a
+//! cap ([`input_file`]). Tree walks do not follow symlinks. Error texts are the operating
+//! system's, prefixed with the operation and the path as given, as Go prints them.
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
+use rustix::fs::{FileType, Stat};
+
+use crate::host::input_file::{self, Budget, InputError};
 use crate::model::butane::files::{EntryKind, FilesDir, WalkEntry};
 
 /// A files directory rooted at a path (relative paths are taken from the working directory).
+/// All reads through one value share one total cap.
 #[derive(Debug, Clone)]
 pub struct DiskFilesDir {
     root: PathBuf,
+    budget: Budget,
+}
+
+/// Where a path of the files directory leads: the directory's handle and the components below
+/// it, with every symlink resolved.
+struct Located {
+    root: OwnedFd,
+    parts: Vec<String>,
 }
 
 impl DiskFilesDir {
     /// The files directory at `root`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        DiskFilesDir { root: root.into() }
+        DiskFilesDir { root: root.into(), budget: Budget::default() }
     }
 
     fn full(&self, rel: &str) -> PathBuf {
         if rel.is_empty() { self.root.clone() } else { self.root.join(rel) }
     }
+
+    /// Resolves `rel` (symlinks followed) and refuses a result outside the files directory.
+    fn locate(&self, rel: &str) -> Result<Located, InputError> {
+        let root = fs::canonicalize(&self.root)?;
+        let target = fs::canonicalize(root.join(rel))?;
+        let below = target
+            .strip_prefix(&root)
+            .map_err(|_| InputError::Outside { target: target.clone(), within: "files directory" })?;
+        let parts = below.iter().map(|part| part.to_string_lossy().into_owned()).collect();
+        Ok(Located { root: input_file::open_dir(&root)?, parts })
+    }
+}
+
+impl Located {
+    /// The directory holding the last component, opened without following symlinks, and that
+    /// component's name (`None` for the files directory itself).
+    fn parent(self) -> io::Result<(OwnedFd, Option<String>)> {
+        let Some((last, dirs)) = self.parts.split_last() else { return Ok((self.root, None)) };
+        let mut dir = self.root;
+        for name in dirs {
+            dir = input_file::open_dir_at(&dir, name)?;
+        }
+        Ok((dir, Some(last.clone())))
+    }
 }
 
 /// `open files/x: no such file or directory`, as Go prints an `*os.PathError`.
-fn os_error(op: &str, path: &Path, err: &io::Error) -> String {
-    let text = match err.kind() {
-        io::ErrorKind::NotFound => "no such file or directory".to_string(),
-        io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-        io::ErrorKind::IsADirectory => "is a directory".to_string(),
-        io::ErrorKind::NotADirectory => "not a directory".to_string(),
-        _ => err.to_string(),
+fn os_error(op: &str, path: &Path, err: &InputError) -> String {
+    let text = match err {
+        InputError::Os(err) => match err.kind() {
+            io::ErrorKind::NotFound => "no such file or directory".to_string(),
+            io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+            io::ErrorKind::IsADirectory => "is a directory".to_string(),
+            io::ErrorKind::NotADirectory => "not a directory".to_string(),
+            _ => err.to_string(),
+        },
+        other => other.to_string(),
     };
     format!("{op} {}: {text}", path.display())
 }
 
-fn kind_of(meta: &fs::Metadata, path: &Path) -> EntryKind {
-    let ft = meta.file_type();
-    if ft.is_symlink() {
-        let target = fs::read_link(path).map(|t| t.to_string_lossy().into_owned()).unwrap_or_default();
-        EntryKind::Symlink(target)
-    } else if ft.is_dir() {
-        EntryKind::Dir
-    } else if ft.is_file() {
-        EntryKind::File { executable: meta.permissions().mode() & 0o111 != 0 }
-    } else {
-        EntryKind::Other
+fn kind_of(stat: &Stat, dir: &OwnedFd, name: &str) -> EntryKind {
+    match FileType::from_raw_mode(stat.st_mode) {
+        FileType::Symlink => {
+            let target = rustix::fs::readlinkat(dir, name, Vec::new())
+                .map(|t| t.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            EntryKind::Symlink(target)
+        }
+        FileType::Directory => EntryKind::Dir,
+        FileType::RegularFile => EntryKind::File { executable: stat.st_mode & 0o111 != 0 },
+        _ => EntryKind::Other,
     }
 }
 
 impl FilesDir for DiskFilesDir {
     fn read(&self, rel: &str) -> Result<Vec<u8>, String> {
-        let path = self.full(rel);
-        fs::read(&path).map_err(|e| os_error("open", &path, &e))
+        let read = || match self.locate(rel)?.parent()? {
+            (dir, Some(name)) => input_file::read_at(&dir, &name, &self.budget),
+            (_, None) => Err(InputError::NotRegular("a directory")),
+        };
+        read().map_err(|e| os_error("open", &self.full(rel), &e))
     }
 
     fn kind(&self, rel: &str) -> Result<EntryKind, String> {
-        let path = self.full(rel);
-        let meta = fs::metadata(&path).map_err(|e| os_error("stat", &path, &e))?;
-        Ok(kind_of(&meta, &path))
+        let kind = || match self.locate(rel)?.parent()? {
+            (dir, Some(name)) => Ok(kind_of(&input_file::stat_at(&dir, &name)?, &dir, &name)),
+            (_, None) => Ok(EntryKind::Dir),
+        };
+        kind().map_err(|e: InputError| os_error("stat", &self.full(rel), &e))
     }
 
     fn walk(&self, rel: &str) -> Result<Vec<WalkEntry>, String> {
-        let mut out = Vec::new();
-        walk_into(&self.full(rel), "", &mut out)?;
+        let path = self.full(rel);
+        let open = || -> Result<OwnedFd, InputError> {
+            Ok(match self.locate(rel)?.parent()? {
+                (dir, Some(name)) => input_file::open_dir_at(&dir, &name)?,
+                (dir, None) => dir,
+            })
+        };
+        let dir = open().map_err(|e| os_error("open", &path, &e))?;
+        let mut out = vec![WalkEntry { rel: String::new(), kind: EntryKind::Dir }];
+        walk_into(&dir, &path, "", &mut out)?;
         Ok(out)
     }
 }
 
-fn walk_into(path: &Path, rel: &str, out: &mut Vec<WalkEntry>) -> Result<(), String> {
-    let meta = fs::symlink_metadata(path).map_err(|e| os_error("lstat", path, &e))?;
-    let kind = kind_of(&meta, path);
-    let is_dir = kind == EntryKind::Dir;
-    out.push(WalkEntry { rel: rel.to_string(), kind });
-    if !is_dir {
-        return Ok(());
-    }
-    let mut names: Vec<String> = fs::read_dir(path)
-        .map_err(|e| os_error("open", path, &e))?
-        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
-        .collect::<Result<_, _>>()
-        .map_err(|e| os_error("readdirent", path, &e))?;
-    names.sort();
-    for name in names {
+/// Adds every entry below the open directory `dir` (at `path`, `rel` in the walk) to `out`.
+fn walk_into(dir: &OwnedFd, path: &Path, rel: &str, out: &mut Vec<WalkEntry>) -> Result<(), String> {
+    let fail = |op: &str, at: &Path, e: io::Error| os_error(op, at, &InputError::Os(e));
+    for name in input_file::names(dir).map_err(|e| fail("readdirent", path, e))? {
+        let child_path = path.join(&name);
         let child_rel = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
-        walk_into(&path.join(&name), &child_rel, out)?;
+        let stat = input_file::stat_at(dir, &name).map_err(|e| fail("lstat", &child_path, e))?;
+        let kind = kind_of(&stat, dir, &name);
+        let is_dir = kind == EntryKind::Dir;
+        out.push(WalkEntry { rel: child_rel.clone(), kind });
+        if is_dir {
+            let child = input_file::open_dir_at(dir, &name).map_err(|e| fail("open", &child_path, e))?;
+            walk_into(&child, &child_path, &child_rel, out)?;
+        }
     }
     Ok(())
 }
@@ -118,6 +174,45 @@ mod tests {
                 ("c".into(), EntryKind::Symlink("/etc".into())),
             ]
         );
+    }
+
+    #[test]
+    fn follows_symlinks_that_stay_inside_and_refuses_those_that_leave() {
+        let outside = tempfile::tempdir().unwrap();
+        fs::create_dir(outside.path().join("d")).unwrap();
+        fs::write(outside.path().join("d/secret"), "s").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("real")).unwrap();
+        fs::write(dir.path().join("real/f"), "f").unwrap();
+        std::os::unix::fs::symlink("real/f", dir.path().join("rel")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("real"), dir.path().join("abs")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("d/secret"), dir.path().join("out")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("up")).unwrap();
+        let files = DiskFilesDir::new(dir.path());
+        assert_eq!(files.read("rel").unwrap(), b"f");
+        assert_eq!(files.read("abs/f").unwrap(), b"f");
+        assert_eq!(files.kind("abs").unwrap(), EntryKind::Dir);
+        assert_eq!(files.walk("abs").unwrap().len(), 2);
+        for (rel, result) in [
+            ("out", files.read("out")),
+            ("up/d/secret", files.read("up/d/secret")),
+            ("up/d", files.walk("up/d").map(|_| Vec::new())),
+            ("up/d", files.kind("up/d").map(|_| Vec::new())),
+        ] {
+            let err = result.unwrap_err();
+            assert!(err.contains("outside the files directory"), "{rel}: {err}");
+        }
+    }
+
+    #[test]
+    fn refuses_special_files_and_caps_the_total() {
+        let dir = tempfile::tempdir().unwrap();
+        rustix::fs::mknodat(rustix::fs::CWD, dir.path().join("p"), FileType::Fifo, rustix::fs::Mode::RUSR, 0).unwrap();
+        fs::write(dir.path().join("ten"), [0u8; 10]).unwrap();
+        let files = DiskFilesDir { root: dir.path().into(), budget: Budget::with_limit(15) };
+        assert!(files.read("p").unwrap_err().ends_with("not a regular file (a FIFO); only regular files are read"));
+        assert!(files.read("ten").is_ok());
+        assert!(files.read("ten").unwrap_err().contains("together exceed"));
     }
 
     #[test]

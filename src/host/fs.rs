@@ -6,8 +6,10 @@
 //! per file: [`Root::stage_file`] leaves a complete, synced-on-commit temp file next to its
 //! destination, [`Root::commit`] renames it into place.
 
-use std::io::Write;
+use std::ffi::{OsStr, OsString};
+use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 
 use anyhow::{Context, Result, anyhow, bail};
 use rustix::fs::{AtFlags, FileType, Gid, Mode, OFlags, Uid};
@@ -37,12 +39,10 @@ impl Staged {
     }
 }
 
+/// The parent directory and name of `path`, taken apart as the observer takes it apart
+/// ([`crate::model::path::split_node_path`]): a path it would refuse is refused here too.
 fn split(path: &str) -> Result<(&str, &str)> {
-    let (dir, name) = path.rsplit_once('/').ok_or_else(|| anyhow!("{path} is not an absolute path"))?;
-    if name.is_empty() || name == "." || name == ".." {
-        bail!("{path} does not name a file");
-    }
-    Ok((if dir.is_empty() { "/" } else { dir }, name))
+    Ok(crate::model::path::split_node_path(path)?)
 }
 
 fn temp_name(name: &str) -> String {
@@ -66,10 +66,7 @@ impl Root {
             rustix::fs::openat(self.handle(), ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
                 .context("opening the root")?;
         let mut walked = String::new();
-        for part in dir.split('/').filter(|p| !p.is_empty()) {
-            if part == ".." || part == "." {
-                bail!("{dir} is not a clean absolute path");
-            }
+        for part in crate::model::path::node_components(dir)? {
             walked.push('/');
             walked.push_str(part);
             let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
@@ -152,7 +149,7 @@ impl Root {
         if replace_directory {
             if let Ok(st) = rustix::fs::statat(&staged.dir, staged.name.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
                 if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
-                    remove_tree(&staged.dir, &staged.name)
+                    remove_tree(&staged.dir, OsStr::new(&staged.name))
                         .with_context(|| format!("removing the directory at {}", staged.path))?;
                 }
             }
@@ -203,6 +200,10 @@ impl Root {
     }
 
     /// Sets mode and owner of an existing file or directory (links keep theirs).
+    ///
+    /// An inode with more than one hard link is never changed in place: another of its names may
+    /// be outside the root. A file or symlink so shared is replaced by a new one (same content or
+    /// target, the new mode and owner) through a staged atomic write.
     pub fn set_attrs(&self, path: &str, mode: Option<u32>, uid: Option<u32>, gid: Option<u32>) -> Result<()> {
         let (dir, name) = split(path)?;
         let parent = self.open_dir(dir, false)?;
@@ -210,6 +211,15 @@ impl Root {
             .with_context(|| format!("opening {path}"))?;
         let st = rustix::fs::fstat(&fd)?;
         if FileType::from_raw_mode(st.st_mode) == FileType::Symlink {
+            if st.st_nlink > 1 {
+                return self.replace_shared_symlink(
+                    &parent,
+                    name,
+                    path,
+                    uid.unwrap_or(st.st_uid),
+                    gid.unwrap_or(st.st_gid),
+                );
+            }
             let (u, g) = (uid.map(Uid::from_raw), gid.map(Gid::from_raw));
             return rustix::fs::chownat(&parent, name, u, g, AtFlags::SYMLINK_NOFOLLOW)
                 .with_context(|| format!("chown {path}"));
@@ -217,11 +227,50 @@ impl Root {
         let fd = rustix::fs::openat(
             &parent,
             name,
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY,
             Mode::empty(),
         )
         .with_context(|| format!("opening {path}"))?;
-        self.set_fd_attrs(&fd, path, mode, uid, gid)
+        let st = rustix::fs::fstat(&fd).with_context(|| format!("inspecting {path}"))?;
+        match FileType::from_raw_mode(st.st_mode) {
+            FileType::Directory => self.set_fd_attrs(&fd, path, mode, uid, gid),
+            _ if st.st_nlink <= 1 => self.set_fd_attrs(&fd, path, mode, uid, gid),
+            FileType::RegularFile => self.replace_shared_file(
+                fd,
+                path,
+                mode.unwrap_or(st.st_mode & 0o7777),
+                uid.unwrap_or(st.st_uid),
+                gid.unwrap_or(st.st_gid),
+            ),
+            _ => bail!(
+                "{path} has {} hard links; CoreOps never changes the mode or owner of a shared inode in place",
+                st.st_nlink
+            ),
+        }
+    }
+
+    /// Replaces the hard-linked file `path` (open as `file`) by a copy of its content with `mode`
+    /// and owner: the other names of its inode keep theirs.
+    fn replace_shared_file(&self, file: OwnedFd, path: &str, mode: u32, uid: u32, gid: u32) -> Result<()> {
+        let mut bytes = Vec::new();
+        std::fs::File::from(file).read_to_end(&mut bytes).with_context(|| format!("reading {path}"))?;
+        let staged = self.stage_file(path, &bytes, mode, uid, gid)?;
+        if let Err(e) = self.sync_staged(&staged) {
+            self.discard(&staged);
+            return Err(e);
+        }
+        self.commit(staged, false)?;
+        self.sync_dir_of(path)
+    }
+
+    /// Replaces the hard-linked symlink `name` in `parent` by a new one with the same target and
+    /// the given owner.
+    fn replace_shared_symlink(&self, parent: &OwnedFd, name: &str, path: &str, uid: u32, gid: u32) -> Result<()> {
+        let target = rustix::fs::readlinkat(parent, name, Vec::new()).with_context(|| format!("reading {path}"))?;
+        let target = target.to_str().map_err(|_| anyhow!("the target of {path} is not UTF-8"))?;
+        let staged = self.stage_symlink(path, target, uid, gid)?;
+        self.commit(staged, false)?;
+        self.sync_dir_of(path)
     }
 
     fn set_fd_attrs(
@@ -268,14 +317,20 @@ impl Root {
     }
 
     /// Removes leftover temp files of interrupted runs from directory `dir`; returns how many.
+    /// Names are matched as bytes, so a name that is not UTF-8 is removed like any other; a
+    /// directory so named is not CoreOps's (it stages no directories) and is left alone.
     pub fn clean_temp_files(&self, dir: &str) -> Result<usize> {
         let Ok(fd) = self.open_dir(dir, false) else { return Ok(0) };
         let mut removed = 0;
-        let names = dir_names(&fd).with_context(|| format!("listing {dir}"))?;
-        for name in names.into_iter().filter(|n| n.starts_with(TEMP_PREFIX)) {
-            rustix::fs::unlinkat(&fd, name.as_str(), AtFlags::empty())
-                .with_context(|| format!("removing {dir}/{name}"))?;
-            removed += 1;
+        let names = dir_entries(&fd).with_context(|| format!("listing {dir}"))?;
+        for name in names.into_iter().filter(|n| n.as_bytes().starts_with(TEMP_PREFIX.as_bytes())) {
+            match rustix::fs::unlinkat(&fd, name.as_os_str(), AtFlags::empty()) {
+                Ok(()) => removed += 1,
+                Err(Errno::ISDIR | Errno::NOENT) => {}
+                Err(e) => {
+                    return Err(e).with_context(|| format!("removing {dir}/{}", name.to_string_lossy().escape_debug()));
+                }
+            }
         }
         Ok(removed)
     }
@@ -310,11 +365,17 @@ impl Root {
     }
 }
 
-/// The entry names of an open directory, without `.` and `..`.
+/// The entry names of an open directory that are UTF-8, without `.` and `..` (names CoreOps
+/// itself gives; any other name is left out).
 pub fn dir_names(fd: &OwnedFd) -> Result<Vec<String>> {
+    Ok(dir_entries(fd)?.into_iter().filter_map(|n| n.into_string().ok()).collect())
+}
+
+/// Every entry name of an open directory, as the bytes it has, without `.` and `..`.
+pub fn dir_entries(fd: &OwnedFd) -> Result<Vec<OsString>> {
     let mut names = Vec::new();
     for entry in rustix::fs::Dir::read_from(fd)? {
-        let name = entry?.file_name().to_string_lossy().into_owned();
+        let name = OsStr::from_bytes(entry?.file_name().to_bytes()).to_os_string();
         if name != "." && name != ".." {
             names.push(name);
         }
@@ -323,7 +384,7 @@ pub fn dir_names(fd: &OwnedFd) -> Result<Vec<String>> {
 }
 
 /// Removes `name` in `dir` and everything below it, without following symlinks.
-fn remove_tree(dir: &OwnedFd, name: &str) -> Result<()> {
+fn remove_tree(dir: &OwnedFd, name: &OsStr) -> Result<()> {
     let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
     if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
         rustix::fs::unlinkat(dir, name, AtFlags::empty())?;
@@ -335,7 +396,7 @@ fn remove_tree(dir: &OwnedFd, name: &str) -> Result<()> {
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
-    for n in dir_names(&sub)? {
+    for n in dir_entries(&sub)? {
         remove_tree(&sub, &n)?;
     }
     rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR)?;
@@ -365,6 +426,29 @@ mod tests {
         drop(leftover);
         assert_eq!(root.clean_temp_files("/etc/app").unwrap(), 1, "an uncommitted temp file is a leftover");
         assert_eq!(fs::read_dir(dir.path().join("etc/app")).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_hard_linked_file_gets_its_mode_on_a_copy_and_odd_temp_names_are_cleaned() {
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::fs::PermissionsExt;
+        let outside = tempfile::tempdir().unwrap();
+        let shared = outside.path().join("shared");
+        fs::write(&shared, "x\n").unwrap();
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o600)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("etc")).unwrap();
+        fs::hard_link(&shared, dir.path().join("etc/f")).unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        root.set_attrs("/etc/f", Some(0o640), None, None).unwrap();
+        assert_eq!(fs::metadata(&shared).unwrap().mode() & 0o7777, 0o600, "the other name keeps its mode");
+        let meta = fs::metadata(dir.path().join("etc/f")).unwrap();
+        assert_eq!((meta.mode() & 0o7777, meta.nlink()), (0o640, 1));
+        assert_eq!(fs::read(dir.path().join("etc/f")).unwrap(), b"x\n");
+        fs::write(dir.path().join("etc").join(std::ffi::OsStr::from_bytes(b".core-ops-tmp.\xff")), "").unwrap();
+        fs::create_dir(dir.path().join("etc/.core-ops-tmp.not-ours")).unwrap();
+        assert_eq!(root.clean_temp_files("/etc").unwrap(), 1);
+        assert!(dir.path().join("etc/.core-ops-tmp.not-ours").is_dir(), "a directory is left alone");
     }
 
     #[test]

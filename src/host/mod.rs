@@ -5,6 +5,7 @@
 //! - [`fetch`] — remote resources over HTTP(S), verified by hash.
 //! - [`files_dir`] — the Butane files directory on disk.
 //! - [`fs`] — atomic writes, links, directories and removals under the root.
+//! - [`input_file`] — input files read safely: regular files only, size-capped.
 //! - [`root`] — the managed root, reached without following symlinks.
 //! - [`quadlet`] — Podman's quadlet generator run in dry-run over the desired Quadlets.
 //! - [`source_dir`] — a source repository read from a directory.
@@ -17,6 +18,7 @@ pub mod failpoint;
 pub mod fetch;
 pub mod files_dir;
 pub mod fs;
+pub mod input_file;
 pub mod quadlet;
 pub mod root;
 pub mod source_dir;

@@ -121,15 +121,14 @@ impl Root {
         }
     }
 
-    /// Walks to the parent directory of absolute `path` without following symlinks.
+    /// Walks to the parent directory of absolute, clean `path` without following symlinks; any
+    /// other spelling is refused, as every writer refuses it ([`crate::model::path::split_node_path`]).
     fn parent(&self, path: &str, cache: &mut DirCache) -> Parent {
-        if path.split('/').any(|p| p == ".." || p == ".") || !path.starts_with('/') {
-            return Parent::Unsafe(format!("{path} is not a clean absolute path"));
-        }
-        let Some((dir, name)) = path.rsplit_once('/').filter(|(_, n)| !n.is_empty()) else {
-            return Parent::Unsafe("the root itself is not a managed path".into());
+        let (dir, name) = match crate::model::path::split_node_path(path) {
+            Ok(parts) => parts,
+            Err(refused) => return Parent::Unsafe(refused.to_string()),
         };
-        match self.walk_dir(if dir.is_empty() { "/" } else { dir }, cache) {
+        match self.walk_dir(dir, cache) {
             Dir::Open(fd) => Parent::Found(fd, name.to_string()),
             Dir::Missing => Parent::Missing,
             Dir::Unsafe(reason) => Parent::Unsafe(reason),

@@ -1,16 +1,19 @@
 //! A source repository read from a plain directory (`--source-repo DIR`) into the model's
 //! in-memory tree. Names starting with `.` or `_` are skipped, as the layout ignores them;
 //! symlinks are refused so that a repository can never point CoreOps at files outside it.
+//! The walk goes through directory handles without following any symlink, and only regular
+//! files are read, each and all together under a cap ([`input_file`]): a FIFO or a device in
+//! the repository is an error, never a hang or an endless read.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
+use rustix::fs::FileType;
+
+use crate::host::input_file::{self, Budget, InputError};
 use crate::model::source::tree::SourceTree;
 use crate::model::source::{SourceIssue, is_ignored};
-
-/// Largest file a source repository may hold.
-const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Why a source directory could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -25,46 +28,56 @@ pub enum SourceDirError {
 
 /// Reads every file of `dir`.
 pub fn read(dir: &Path) -> Result<SourceTree, SourceDirError> {
+    let not_a_directory = || SourceDirError::NotADirectory(dir.display().to_string());
     if !dir.is_dir() {
-        return Err(SourceDirError::NotADirectory(dir.display().to_string()));
+        return Err(not_a_directory());
     }
-    let mut tree = SourceTree::default();
-    let mut issues = Vec::new();
-    walk(dir, "", &mut tree, &mut issues);
-    if issues.is_empty() { Ok(tree) } else { Err(SourceDirError::Invalid(issues)) }
+    let handle = input_file::open_dir(dir).map_err(|_| not_a_directory())?;
+    let mut reader = Reader { tree: SourceTree::default(), issues: Vec::new(), budget: Budget::default() };
+    reader.walk(&handle, "");
+    if reader.issues.is_empty() { Ok(reader.tree) } else { Err(SourceDirError::Invalid(reader.issues)) }
 }
 
-fn walk(dir: &Path, rel: &str, tree: &mut SourceTree, issues: &mut Vec<SourceIssue>) {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) => return issues.push(SourceIssue::error(display(rel), format!("cannot read the folder: {e}"))),
-    };
-    let mut names: Vec<String> =
-        entries.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-    names.sort();
-    for name in names.into_iter().filter(|n| !is_ignored(n)) {
-        let child_rel = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
-        let path = dir.join(&name);
-        let meta = match fs::symlink_metadata(&path) {
-            Ok(m) => m,
+/// One read of a repository: what was read, what was wrong, and what may still be read.
+struct Reader {
+    tree: SourceTree,
+    issues: Vec<SourceIssue>,
+    budget: Budget,
+}
+
+impl Reader {
+    fn walk(&mut self, dir: &OwnedFd, rel: &str) {
+        let names = match input_file::names(dir) {
+            Ok(names) => names,
             Err(e) => {
-                issues.push(SourceIssue::error(&child_rel, format!("cannot inspect: {e}")));
-                continue;
+                return self.issues.push(SourceIssue::error(display(rel), format!("cannot read the folder: {e}")));
             }
         };
-        if meta.file_type().is_symlink() {
-            issues.push(SourceIssue::error(
-                &child_rel,
-                "symlinks are not allowed in a source repository; commit the file itself",
-            ));
-        } else if meta.is_dir() {
-            walk(&path, &child_rel, tree, issues);
-        } else if meta.len() > MAX_FILE_BYTES {
-            issues.push(SourceIssue::error(&child_rel, format!("larger than {MAX_FILE_BYTES} bytes")));
-        } else {
-            match fs::read(&path) {
-                Ok(bytes) => tree.insert(&child_rel, bytes, meta.permissions().mode() & 0o111 != 0),
-                Err(e) => issues.push(SourceIssue::error(&child_rel, format!("cannot read: {e}"))),
+        for name in names.into_iter().filter(|n| !is_ignored(n)) {
+            let child_rel = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+            if let Err(message) = self.entry(dir, &name, &child_rel) {
+                self.issues.push(SourceIssue::error(&child_rel, message));
+            }
+        }
+    }
+
+    /// Reads entry `name` of `dir` (at `rel` in the repository) into the tree.
+    fn entry(&mut self, dir: &OwnedFd, name: &str, rel: &str) -> Result<(), String> {
+        let stat = input_file::stat_at(dir, name).map_err(|e| format!("cannot inspect: {e}"))?;
+        match FileType::from_raw_mode(stat.st_mode) {
+            FileType::Symlink => Err("symlinks are not allowed in a source repository; commit the file itself".into()),
+            FileType::Directory => {
+                let child = input_file::open_dir_at(dir, name).map_err(|e| format!("cannot read the folder: {e}"))?;
+                self.walk(&child, rel);
+                Ok(())
+            }
+            _ => {
+                let bytes = input_file::read_at(dir, name, &self.budget).map_err(|e| match e {
+                    InputError::Os(e) => format!("cannot read: {e}"),
+                    other => other.to_string(),
+                })?;
+                self.tree.insert(rel, bytes, stat.st_mode & 0o111 != 0);
+                Ok(())
             }
         }
     }

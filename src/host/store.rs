@@ -1,12 +1,21 @@
 //! `/var/lib/core-ops` under the root: the state file, the history of applied snapshots, the
 //! audit log, and the run lock (`/run/core-ops/lock`). Every write is atomic.
+//!
+//! These files decide what CoreOps deletes and where it appends, so they are trusted only when
+//! no one but root could have changed them. Each is opened without following a symlink and
+//! without blocking, and must be a regular file with one link, owned by root (or by the user
+//! running core-ops); its directories must be real directories owned by root. Anything else is
+//! refused with the path and the fix. Modes that let others read a file or write a directory are
+//! repaired (0600, 0700) by a run that holds the lock, and reported. A run checks all of this
+//! right after taking the lock, before it changes anything.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result, bail};
-use rustix::fs::{FlockOperation, Mode, OFlags};
+use anyhow::{Context, Result, anyhow, bail};
+use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
 use serde::{Deserialize, Serialize};
 
@@ -24,10 +33,19 @@ pub const STATE_FILE: &str = "/var/lib/core-ops/state.json";
 pub const HISTORY_DIR: &str = "/var/lib/core-ops/history";
 /// One JSON line per run.
 pub const AUDIT_LOG: &str = "/var/lib/core-ops/audit.log";
+/// The directory of the run lock.
+pub const RUN_DIR: &str = "/run/core-ops";
 /// The run lock.
 pub const LOCK_FILE: &str = "/run/core-ops/lock";
 /// Mode of state files (not readable by others: they name every managed path).
 const STATE_MODE: u32 = 0o600;
+/// Mode of the history and lock directories, and of any of CoreOps's directories found
+/// writable by others.
+const PRIVATE_DIR_MODE: u32 = 0o700;
+/// Mode the state directory is created with: the one Ignition gives it at first boot, when it
+/// writes the ownership record `render-ignition` embeds, so that both write the same tree. Its
+/// files are 0600.
+const STATE_DIR_MODE: u32 = 0o755;
 
 /// The current time as RFC 3339 UTC.
 pub fn now() -> String {
@@ -40,46 +58,59 @@ pub struct RunLock {
     _fd: OwnedFd,
 }
 
-/// Takes the run lock, waiting up to `timeout` for another run to finish.
+/// Takes the run lock, waiting up to `timeout` for another run to finish, then checks the state
+/// directory (see [`check_state_dir`]): a run that holds the lock may trust what it reads there
+/// and write to it.
 pub fn lock(root: &Root, timeout: Duration) -> Result<RunLock> {
-    let (dir, name) = LOCK_FILE.rsplit_once('/').expect("the lock path has a directory");
-    let dir_fd = root.open_dir(dir, true)?;
-    let fd = rustix::fs::openat(
-        &dir_fd,
-        name,
-        OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::from_raw_mode(0o600),
-    )
-    .with_context(|| format!("opening the lock {}{LOCK_FILE}", root.path().display()))?;
+    let dir_fd = open_state_dir(root, RUN_DIR, Some(PRIVATE_DIR_MODE), Repair::Yes)?
+        .ok_or_else(|| anyhow!("{} could not be created", shown(root, RUN_DIR)))?;
+    let fd = open_or_create(root, &dir_fd, LOCK_FILE, Access::Lock)?;
     let started = Instant::now();
     loop {
         match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => return Ok(RunLock { _fd: fd }),
+            Ok(()) => break,
             Err(Errno::WOULDBLOCK) if started.elapsed() < timeout => std::thread::sleep(Duration::from_millis(50)),
             Err(Errno::WOULDBLOCK) => bail!(
-                "another core-ops run holds {}{LOCK_FILE}; waited {} s for it (raise --lock-timeout to wait longer)",
-                root.path().display(),
+                "another core-ops run holds {}; waited {} s for it (raise --lock-timeout to wait longer)",
+                shown(root, LOCK_FILE),
                 timeout.as_secs()
             ),
             Err(e) => return Err(e).context("taking the run lock"),
         }
     }
+    check_state_dir(root)?;
+    Ok(RunLock { _fd: fd })
+}
+
+/// Checks everything a run reads or appends to under the state directory, before it changes
+/// anything: the directory, the state file, the audit log, the history directory and its
+/// snapshots (see the module header for what is refused and what is repaired). Leftover temp
+/// files of interrupted writes there are removed.
+fn check_state_dir(root: &Root) -> Result<()> {
+    let Some(dir_fd) = open_state_dir(root, STATE_DIR, None, Repair::Yes)? else { return Ok(()) };
+    for file in [STATE_FILE, AUDIT_LOG] {
+        open_state_file(root, &dir_fd, file, Access::Check)?;
+    }
+    root.clean_temp_files(STATE_DIR)?;
+    let Some(history_fd) = open_state_dir(root, HISTORY_DIR, None, Repair::Yes)? else { return Ok(()) };
+    for name in history_files(root)? {
+        open_state_file(root, &history_fd, &format!("{HISTORY_DIR}/{name}"), Access::Check)?;
+    }
+    root.clean_temp_files(HISTORY_DIR)?;
+    Ok(())
 }
 
 /// Reads the state; a missing file is a fresh state. A corrupt file is an error that says how
 /// to recover.
 pub fn load_state(root: &Root) -> Result<State> {
-    match root.observe(STATE_FILE) {
-        Observed::Missing => Ok(State::new()),
-        Observed::File { bytes: Some(bytes), .. } => state::parse(&bytes).map_err(|e| {
-            anyhow::anyhow!(
-                "{e}: {}{STATE_FILE}. Move it aside (it is kept as evidence) and run `core-ops apply --adopt` to rebuild ownership from the host, or restore it from {}{HISTORY_DIR}",
-                root.path().display(),
-                root.path().display()
-            )
-        }),
-        other => bail!("{}{STATE_FILE} is not a readable file ({other:?})", root.path().display()),
-    }
+    let Some(bytes) = read_state_file(root, STATE_FILE)? else { return Ok(State::new()) };
+    state::parse(&bytes).map_err(|e| {
+        anyhow!(
+            "{e}: {}. Move it aside (it is kept as evidence) and run `core-ops apply --adopt` to rebuild ownership from the host, or restore it from {}",
+            shown(root, STATE_FILE),
+            shown(root, HISTORY_DIR)
+        )
+    })
 }
 
 /// Writes the state atomically.
@@ -88,10 +119,215 @@ pub fn save_state(root: &Root, s: &State) -> Result<()> {
 }
 
 fn write_atomic(root: &Root, path: &str, bytes: &[u8]) -> Result<()> {
+    let (dir, _) = path.rsplit_once('/').expect("state paths are absolute");
+    let create_mode = if dir == STATE_DIR { STATE_DIR_MODE } else { PRIVATE_DIR_MODE };
+    open_state_dir(root, dir, Some(create_mode), Repair::Yes)?;
     let staged = root.stage_file(path, bytes, STATE_MODE, 0, 0)?;
     root.sync_staged(&staged)?;
     root.commit(staged, false)?;
     root.sync_dir_of(path)
+}
+
+/// Whether a state path with too wide a mode is repaired (by a run holding the lock) or only
+/// read as it is (`plan`, `status`, `explain`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Repair {
+    Yes,
+    No,
+}
+
+/// How one of CoreOps's files is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Read it as it is.
+    Read,
+    /// Check it and repair its mode (a run holding the lock).
+    Check,
+    /// Append to it (the audit log), creating it.
+    Append,
+    /// Lock it (the run lock), creating it.
+    Lock,
+}
+
+impl Access {
+    fn flags(self) -> OFlags {
+        match self {
+            Access::Read | Access::Check => OFlags::RDONLY,
+            Access::Append => OFlags::WRONLY | OFlags::APPEND,
+            Access::Lock => OFlags::RDWR,
+        }
+    }
+
+    fn repair(self) -> Repair {
+        if self == Access::Read { Repair::No } else { Repair::Yes }
+    }
+}
+
+/// `path` under the root, as the operator finds it.
+fn shown(root: &Root, path: &str) -> String {
+    format!("{}{path}", root.path().display().to_string().trim_end_matches('/'))
+}
+
+/// Whether `uid` may own CoreOps's files: root, or the user running core-ops (who can only
+/// manage a root of their own).
+fn trusted_owner(uid: u32) -> bool {
+    uid == 0 || uid == rustix::process::geteuid().as_raw()
+}
+
+/// The refusal of a state path owned by another user.
+fn foreign_owner(root: &Root, path: &str, uid: u32) -> anyhow::Error {
+    let at = shown(root, path);
+    anyhow!(
+        "{at} is owned by uid {uid}, not by root: another user could have written what CoreOps would trust there, \
+         so nothing was changed. Check it, then `chown root:root {at}`"
+    )
+}
+
+/// Opens CoreOps's directory `dir` (its parents are walked without following symlinks and
+/// created 0755 when `create_mode` is given; `dir` itself is created with `create_mode`).
+/// `None`: it does not exist. A symlink or non-directory there, or a directory owned by another
+/// user, is refused; one that others can write to is repaired to 0700 when `repair` says so.
+fn open_state_dir(root: &Root, dir: &str, create_mode: Option<u32>, repair: Repair) -> Result<Option<OwnedFd>> {
+    let (parent, name) = dir.rsplit_once('/').expect("state directories are absolute");
+    let parent_fd = match root.open_dir(parent, create_mode.is_some()) {
+        Ok(fd) => fd,
+        Err(e) if e.downcast_ref::<Errno>() == Some(&Errno::NOENT) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = match rustix::fs::openat(&parent_fd, name, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) => match create_mode {
+            None => return Ok(None),
+            Some(mode) => create_state_dir(root, &parent_fd, dir, mode)?,
+        },
+        Err(Errno::NOTDIR | Errno::LOOP) => bail!(
+            "{} is a symlink or not a directory; CoreOps keeps its state only in a real directory under the root, so \
+             nothing was changed. Move it aside and run again",
+            shown(root, dir)
+        ),
+        Err(e) => return Err(e).with_context(|| format!("opening {}", shown(root, dir))),
+    };
+    let st = rustix::fs::fstat(&fd).with_context(|| format!("inspecting {}", shown(root, dir)))?;
+    if !trusted_owner(st.st_uid) {
+        return Err(foreign_owner(root, dir, st.st_uid));
+    }
+    let mode = st.st_mode & 0o7777;
+    if mode & 0o022 != 0 && repair == Repair::Yes {
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(PRIVATE_DIR_MODE))
+            .with_context(|| format!("repairing the mode of {}", shown(root, dir)))?;
+        tracing::warn!(
+            "{} was writable by others (mode {mode:04o}); repaired to {PRIVATE_DIR_MODE:04o}. Check what is in it",
+            shown(root, dir)
+        );
+    }
+    Ok(Some(fd))
+}
+
+fn create_state_dir(root: &Root, parent: &OwnedFd, dir: &str, mode: u32) -> Result<OwnedFd> {
+    let name = dir.rsplit_once('/').map_or(dir, |(_, n)| n);
+    match rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(mode)) {
+        Ok(()) | Err(Errno::EXIST) => {}
+        Err(e) => return Err(e).with_context(|| format!("creating {}", shown(root, dir))),
+    }
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(parent, name, flags, Mode::empty())
+        .with_context(|| format!("opening {}", shown(root, dir)))?;
+    rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).with_context(|| format!("setting the mode of {dir}"))?;
+    rustix::fs::fsync(parent).with_context(|| format!("syncing the parent of {}", shown(root, dir)))?;
+    Ok(fd)
+}
+
+/// What kind of node a mode names, for messages.
+fn kind_name(mode: u32) -> &'static str {
+    match FileType::from_raw_mode(mode) {
+        FileType::Fifo => "a FIFO",
+        FileType::Symlink => "a symlink",
+        FileType::Directory => "a directory",
+        FileType::CharacterDevice | FileType::BlockDevice => "a device",
+        FileType::Socket => "a socket",
+        _ => "not a regular file",
+    }
+}
+
+/// Refuses a state file that is not a regular file, has other hard links (a write to it could
+/// reach a file outside the root) or belongs to another user.
+fn check_state_file(root: &Root, path: &str, st: &rustix::fs::Stat) -> Result<()> {
+    let at = shown(root, path);
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        bail!(
+            "{at} is {}, not a regular file; CoreOps keeps its state and logs only in regular files, so nothing was \
+             changed. Move it aside and run again",
+            kind_name(st.st_mode)
+        );
+    }
+    if st.st_nlink > 1 {
+        bail!(
+            "{at} has {} hard links; a file of CoreOps's must have only one, or writing it could change a file \
+             outside the root, so nothing was changed. Find its other names (`find / -xdev -samefile {at}`), then \
+             give it an inode of its own: `cp -p {at} {at}.new && mv {at}.new {at}`",
+            st.st_nlink
+        );
+    }
+    if !trusted_owner(st.st_uid) {
+        return Err(foreign_owner(root, path, st.st_uid));
+    }
+    Ok(())
+}
+
+/// Opens CoreOps's file `path` in its directory `dir`, as `access` says, without following a
+/// symlink and without blocking, after [`check_state_file`]. `None`: it does not exist (and
+/// `access` does not create it). A mode that lets others in is repaired to 0600 unless only
+/// reading.
+fn open_state_file(root: &Root, dir: &OwnedFd, path: &str, access: Access) -> Result<Option<OwnedFd>> {
+    let name = path.rsplit_once('/').map_or(path, |(_, n)| n);
+    let at = || shown(root, path);
+    let flags = access.flags() | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let before = match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => st,
+        Err(Errno::NOENT) if matches!(access, Access::Append | Access::Lock) => {
+            let fd =
+                rustix::fs::openat(dir, name, flags | OFlags::CREATE | OFlags::EXCL, Mode::from_raw_mode(STATE_MODE))
+                    .with_context(|| format!("creating {}", at()))?;
+            return Ok(Some(fd));
+        }
+        Err(Errno::NOENT) => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("inspecting {}", at())),
+    };
+    // Checked before it is opened, so that a FIFO or a device is never opened at all.
+    check_state_file(root, path, &before)?;
+    let fd = rustix::fs::openat(dir, name, flags, Mode::empty()).with_context(|| format!("opening {}", at()))?;
+    let st = rustix::fs::fstat(&fd).with_context(|| format!("inspecting {}", at()))?;
+    if (st.st_dev, st.st_ino) != (before.st_dev, before.st_ino) {
+        bail!("{} was replaced while it was being opened; nothing was changed", at());
+    }
+    check_state_file(root, path, &st)?;
+    let mode = st.st_mode & 0o7777;
+    if mode & 0o7077 != 0 && access.repair() == Repair::Yes {
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(STATE_MODE))
+            .with_context(|| format!("repairing the mode of {}", at()))?;
+        tracing::warn!("{} was open to others (mode {mode:04o}); repaired to {STATE_MODE:04o}", at());
+    }
+    Ok(Some(fd))
+}
+
+/// [`open_state_file`] for an access that creates the file.
+fn open_or_create(root: &Root, dir: &OwnedFd, path: &str, access: Access) -> Result<OwnedFd> {
+    open_state_file(root, dir, path, access)?.ok_or_else(|| anyhow!("{} could not be created", shown(root, path)))
+}
+
+/// The bytes of CoreOps's file `path` (in [`STATE_DIR`] or below), checked as
+/// [`open_state_file`] checks it, or `None` when it (or its directory) does not exist.
+fn read_state_file(root: &Root, path: &str) -> Result<Option<Vec<u8>>> {
+    let (dir, _) = path.rsplit_once('/').expect("state paths are absolute");
+    if dir != STATE_DIR && open_state_dir(root, STATE_DIR, None, Repair::No)?.is_none() {
+        return Ok(None);
+    }
+    let Some(dir_fd) = open_state_dir(root, dir, None, Repair::No)? else { return Ok(None) };
+    let Some(fd) = open_state_file(root, &dir_fd, path, Access::Read)? else { return Ok(None) };
+    let mut bytes = Vec::new();
+    std::fs::File::from(fd).read_to_end(&mut bytes).with_context(|| format!("reading {}", shown(root, path)))?;
+    Ok(Some(bytes))
 }
 
 /// A snapshot of an applied revision: enough to plan back to it.
@@ -217,8 +453,9 @@ pub fn load_snapshot(root: &Root, revision: Option<&str>, state: &State) -> Resu
             if have.is_empty() { "none".to_string() } else { have.join(", ") }
         );
     };
-    let bytes = root.read(&format!("{HISTORY_DIR}/{name}")).with_context(|| format!("reading {name}"))?;
-    serde_json::from_slice(&bytes).with_context(|| format!("{HISTORY_DIR}/{name} is corrupt"))
+    let path = format!("{HISTORY_DIR}/{name}");
+    let bytes = read_state_file(root, &path)?.ok_or_else(|| anyhow!("{} is gone", shown(root, &path)))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("{} is corrupt", shown(root, &path)))
 }
 
 /// Origins in snapshot form.
@@ -265,17 +502,12 @@ pub fn snapshot_config(snap: &Snapshot) -> Result<Config> {
     Ok(parsed.config)
 }
 
-/// Appends one line to the audit log (created 0600).
+/// Appends one line to the audit log (created 0600; an existing one is checked like every
+/// state file, so an append never reaches another name of its inode).
 pub fn audit(root: &Root, line: &serde_json::Value) -> Result<()> {
-    let (dir, name) = AUDIT_LOG.rsplit_once('/').expect("the audit log has a directory");
-    let dir_fd = root.open_dir(dir, true)?;
-    let fd = rustix::fs::openat(
-        &dir_fd,
-        name,
-        OFlags::WRONLY | OFlags::APPEND | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::from_raw_mode(STATE_MODE),
-    )
-    .context("opening the audit log")?;
+    let dir_fd = open_state_dir(root, STATE_DIR, Some(STATE_DIR_MODE), Repair::Yes)?
+        .ok_or_else(|| anyhow!("{} could not be created", shown(root, STATE_DIR)))?;
+    let fd = open_or_create(root, &dir_fd, AUDIT_LOG, Access::Append).context("opening the audit log")?;
     let mut text = serde_json::to_string(line)?;
     text.push('\n');
     use std::io::Write;

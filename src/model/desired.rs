@@ -17,6 +17,9 @@ use crate::model::unit;
 pub const DEFAULT_FILE_MODE: u32 = 0o644;
 /// Mode of new directories when the config sets none (Ignition's default).
 pub const DEFAULT_DIR_MODE: u32 = 0o755;
+/// The highest user or group id a file can be given: `chown` takes the next one, `(uid_t)-1`,
+/// as "leave unchanged".
+pub const MAX_OWNER_ID: i64 = u32::MAX as i64 - 1;
 /// Where Quadlet files for the system instance live.
 pub const QUADLET_DIR: &str = "/etc/containers/systemd";
 
@@ -116,7 +119,9 @@ pub struct Object {
     pub user: Owner,
     /// Owning group.
     pub group: Owner,
-    /// The config allows replacing whatever is at the path.
+    /// The config says `overwrite: true`: whatever is at the path may be replaced, a directory
+    /// with what it holds. Units, drop-ins and masks cannot say it, so an unowned path there is
+    /// replaced only with `--adopt` (DESIGN §3.1).
     pub overwrite: bool,
     /// What it is for.
     pub role: Role,
@@ -211,6 +216,10 @@ pub struct DesiredState {
     pub skipped: Vec<Skipped>,
     /// Paths that must not exist: the enablement links of units to disable.
     pub absent: BTreeMap<String, Absent>,
+    /// What no running host can be converged to, each naming where it was declared: owner ids
+    /// no file can have, `[Install]` values systemctl would refuse. `plan` and `apply` refuse
+    /// the whole config while any is left ([`DesiredState::refusal`]).
+    pub problems: Vec<String>,
 }
 
 /// A path that must not exist, and why.
@@ -239,6 +248,7 @@ pub fn from_config(cfg: &Config, origins: &BTreeMap<EntryKey, Origin>, fallback:
     let to_mode = |mode: i64| to_mode(mode, special_bits);
     let mut state = DesiredState::default();
     for d in &cfg.storage.directories {
+        state.check_owner_ids(&d.path, &d.user, &d.group, &origin(EntryKey::Node(d.path.clone())));
         state.insert(Object {
             path: d.path.clone(),
             kind: Kind::Directory,
@@ -254,6 +264,7 @@ pub fn from_config(cfg: &Config, origins: &BTreeMap<EntryKey, Origin>, fallback:
         });
     }
     for f in &cfg.storage.files {
+        state.check_owner_ids(&f.path, &f.user, &f.group, &origin(EntryKey::Node(f.path.clone())));
         let mut pieces: Vec<Piece> = piece(&f.contents).into_iter().collect();
         pieces.extend(f.append.iter().filter_map(piece));
         let has_content = f.contents.source.is_some() || !f.append.is_empty();
@@ -273,6 +284,7 @@ pub fn from_config(cfg: &Config, origins: &BTreeMap<EntryKey, Origin>, fallback:
         });
     }
     for l in &cfg.storage.links {
+        state.check_owner_ids(&l.path, &l.user, &l.group, &origin(EntryKey::Node(l.path.clone())));
         state.insert(Object {
             path: l.path.clone(),
             kind: if l.hard == Some(true) { Kind::HardLink } else { Kind::Symlink },
@@ -321,7 +333,7 @@ fn add_unit(
             mode: None,
             user: Owner::Unset,
             group: Owner::Unset,
-            overwrite: true,
+            overwrite: false,
             role: Role::Mask(u.name.clone()),
             origin: origin.clone(),
             cache: DigestCache::default(),
@@ -343,7 +355,7 @@ fn unit_file(path: String, contents: &str, role: Role, origin: Origin) -> Object
         mode: Some(DEFAULT_FILE_MODE),
         user: Owner::Unset,
         group: Owner::Unset,
-        overwrite: true,
+        overwrite: false,
         role,
         origin,
         cache: DigestCache::default(),
@@ -384,6 +396,27 @@ fn add_first_boot_only(state: &mut DesiredState, cfg: &Config, origin: &impl Fn(
 impl DesiredState {
     fn insert(&mut self, object: Object) {
         self.objects.insert(object.path.clone(), object);
+    }
+
+    /// Why this state cannot be converged to, when it cannot: every problem, with control
+    /// characters escaped so that no name in one can forge a line of output.
+    pub fn refusal(&self) -> Option<String> {
+        let shown: Vec<String> = self.problems.iter().map(|p| crate::model::path::printable(p).into_owned()).collect();
+        (!shown.is_empty()).then(|| shown.join("; "))
+    }
+
+    /// Records a problem for each owner id of node `path` that no file can have.
+    fn check_owner_ids(&mut self, path: &str, user: &NodeUser, group: &NodeGroup, origin: &Origin) {
+        for (which, id) in [("user", user.id), ("group", group.id)] {
+            if let Some(id) = id.filter(|id| !(0..=MAX_OWNER_ID).contains(id)) {
+                self.problems.push(format!(
+                    "{origin}: {path}: {which} id {id} is out of range: ids run from 0 to {MAX_OWNER_ID} \
+                     ({} means \"leave unchanged\" to the kernel, and Ignition would quietly write root); set a \
+                     valid id or a name",
+                    u32::MAX
+                ));
+            }
+        }
     }
 
     /// Replaces every remote content piece by its fetched, verified bytes. Returns the
@@ -451,7 +484,10 @@ fn to_mode(mode: i64, special_bits: bool) -> u32 {
 
 /// Adds the enablement links of the units to enable, and marks those of the units to disable
 /// as absent. `lookup` finds a unit file that is not part of the desired state (a vendor unit
-/// under the root): its path and contents.
+/// under the root): its path and contents. A unit to enable whose `[Install]` section
+/// `systemctl enable` would refuse adds a problem naming the unit, its file, the value and the
+/// intent's origin; for a unit to disable, the refused values are skipped (they name no link
+/// systemctl could have made).
 pub fn add_enablement(state: &mut DesiredState, lookup: &dyn Fn(&str) -> Option<(String, String)>) {
     let intents = state.units.clone();
     for intent in intents.iter().filter(|u| !u.mask) {
@@ -464,9 +500,15 @@ pub fn add_enablement(state: &mut DesiredState, lookup: &dyn Fn(&str) -> Option<
             }
             let Some((file_path, contents)) = defining_unit_file(state, &name, lookup) else { continue };
             let Ok(parsed) = unit::parse(&contents) else { continue };
-            let (links, also) = unit::enable_links(&name, &file_path, &parsed);
-            queue.extend(also);
-            for link in links {
+            let found = unit::enable_links(&name, &file_path, &parsed);
+            if enabled && !found.refused.is_empty() {
+                for refused in &found.refused {
+                    state.problems.push(format!("{}: cannot enable {name} ({file_path}): {refused}", intent.origin));
+                }
+                continue;
+            }
+            queue.extend(found.also);
+            for link in found.links {
                 if enabled {
                     state.insert(Object {
                         path: link.path,
@@ -575,6 +617,51 @@ mod tests {
         assert_eq!(
             state.units.iter().map(|u| (u.name.as_str(), u.enabled, u.mask)).collect::<Vec<_>>(),
             [("a.service", Some(true), false), ("b.service", None, true)]
+        );
+    }
+
+    #[test]
+    fn owner_ids_no_file_can_have_are_problems_at_their_origin() {
+        let cases = [
+            ("0", None),
+            ("4294967294", None),
+            ("-1", Some("user id -1")),
+            ("4294967295", Some("user id 4294967295")),
+            ("4294967296", Some("user id 4294967296")),
+        ];
+        for (id, want) in cases {
+            let state = desired(&format!(
+                "variant: fcos\nversion: 1.6.0\nstorage:\n  files:\n    - path: /etc/a\n      user: {{id: {id}}}\n"
+            ));
+            match want {
+                None => assert_eq!(state.refusal(), None, "case {id}"),
+                Some(want) => {
+                    let refusal = state.refusal().unwrap_or_else(|| panic!("case {id}: accepted"));
+                    assert!(refusal.starts_with("x.bu: /etc/a: "), "case {id}: located: {refusal}");
+                    assert!(refusal.contains(want), "case {id}: {refusal}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn refused_install_values_are_problems_when_enabling_and_skipped_when_disabling() {
+        let unit = |enabled: bool| {
+            format!(
+                "variant: fcos\nversion: 1.6.0\nsystemd:\n  units:\n    - name: a.service\n      enabled: {enabled}\n      contents: \"[Service]\\nExecStart=/bin/true\\n[Install]\\nAlias=/b.service\\nWantedBy=multi-user.target\\n\"\n"
+            )
+        };
+        let mut enabling = desired(&unit(true));
+        add_enablement(&mut enabling, &|_| None);
+        let refusal = enabling.refusal().expect("enabling is refused");
+        assert!(refusal.starts_with("x.bu: cannot enable a.service (/etc/systemd/system/a.service): [Install] Alias=/b.service is not a valid alias"), "{refusal}");
+        assert!(!enabling.objects.keys().any(|p| p.contains(".wants/")), "no link of a refused unit");
+        let mut disabling = desired(&unit(false));
+        add_enablement(&mut disabling, &|_| None);
+        assert_eq!(disabling.refusal(), None);
+        assert_eq!(
+            disabling.absent.keys().collect::<Vec<_>>(),
+            ["/etc/systemd/system/multi-user.target.wants/a.service"]
         );
     }
 

@@ -2,13 +2,13 @@
 //!
 //! Nothing under `model` touches the filesystem, processes, the environment, the clock or the
 //! network; what it needs from outside (files named by `local:` keys) comes through traits.
-//! - [`path`] — JSON paths naming places in a config.
+//! - [`path`] — JSON paths naming places in a config; node paths' one normalisation; printing names safely.
 //! - [`report`] — diagnostics and their rendering.
 //! - [`yaml`] — the positioned YAML node tree.
 //! - [`decode`] — schema-driven decoding of nodes into config structs.
 //! - [`json`] — Go-compatible JSON output.
 //! - [`ignition`] — Ignition types, validation and data URLs.
-//! - [`unit`] — systemd unit files: parsing and name escaping.
+//! - [`unit`] — systemd unit files: parsing, name escaping, unit names and `[Install]` checks.
 //! - [`activation`] — what systemd must do after a change: the decision table.
 //! - [`desired`] — the desired state: objects on disk, unit intents, first-boot-only entries.
 //! - [`plan`] — the three-way plan: actions, drift classes, diffs.

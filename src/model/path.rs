@@ -1,8 +1,18 @@
-//! JSON-style paths (`$.storage.files.0.path`) that name a place in a config.
+//! Paths, and how they are shown.
 //!
-//! Paths are how every diagnostic, translation and origin points back at the source. They are
-//! plain values: building one never touches the document it refers to.
+//! - JSON-style paths (`$.storage.files.0.path`) name a place in a config: they are how every
+//!   diagnostic, translation and origin points back at the source. They are plain values:
+//!   building one never touches the document it refers to.
+//! - Node paths name a place on a host (`/etc/app.conf`). [`clean`] is their one normalisation
+//!   (Go's `path.Clean`, as Butane and Ignition use it), and [`split_node_path`] and
+//!   [`node_components`] are the one way every caller that inspects the host and every caller
+//!   that writes to it takes such a path apart: a path that `clean` would change (`//`, `/./`,
+//!   `..`, a trailing `/`) is refused by all of them alike, so they cannot disagree about
+//!   where a path leads.
+//! - [`printable`] is how any path, name or origin is shown to a person: control characters
+//!   are escaped, so a name cannot forge output lines or send codes to a terminal.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// One step of a path: a mapping key or a sequence index.
@@ -112,9 +122,186 @@ impl fmt::Display for Path {
     }
 }
 
+/// Go's `path.Clean`: the shortest lexically equivalent path (`//` and `.` dropped, `..`
+/// resolved, no trailing `/`); `""` becomes `"."`. The one normalisation of node paths.
+pub fn clean(p: &str) -> String {
+    let rooted = p.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for part in p.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.last().is_some_and(|l| *l != "..") {
+                    parts.pop();
+                } else if !rooted {
+                    parts.push("..");
+                }
+            }
+            other => parts.push(other),
+        }
+    }
+    let joined = parts.join("/");
+    match (rooted, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".to_string(),
+        (false, false) => joined,
+    }
+}
+
+/// Why a node path is not used as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodePathError {
+    /// Relative, or [`clean`] would change it: `//`, `/./`, `..` or a trailing `/`.
+    Unclean(String),
+    /// It holds a NUL byte, which no file name can.
+    Nul(String),
+    /// It is `/`, which names the root itself rather than something in it.
+    Root,
+}
+
+impl fmt::Display for NodePathError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NodePathError::Unclean(p) => write!(
+                f,
+                "{} is not a clean absolute path (it would name {}); CoreOps reads and writes only paths \
+                 spelled without empty, `.` or `..` components",
+                printable(p),
+                printable(&clean(&format!("/{p}")))
+            ),
+            NodePathError::Nul(p) => write!(f, "{} holds a NUL byte, which no path can", printable(p)),
+            NodePathError::Root => f.write_str("the root itself is not a managed path"),
+        }
+    }
+}
+
+impl std::error::Error for NodePathError {}
+
+/// Checks that `path` is absolute and clean: what Ignition requires of every node path, and
+/// what CoreOps requires of every path it inspects or writes.
+pub fn check_node_path(path: &str) -> Result<(), NodePathError> {
+    if path.contains('\0') {
+        Err(NodePathError::Nul(path.to_string()))
+    } else if !path.starts_with('/') || clean(path) != path {
+        Err(NodePathError::Unclean(path.to_string()))
+    } else {
+        Ok(())
+    }
+}
+
+/// The components of an absolute, clean node path, from the top: `/etc/a` → `etc`, `a`; `/`
+/// has none.
+pub fn node_components(path: &str) -> Result<impl Iterator<Item = &str>, NodePathError> {
+    check_node_path(path)?;
+    Ok(path.split('/').filter(|part| !part.is_empty()))
+}
+
+/// The parent directory and the last component of an absolute, clean node path other than
+/// `/`: `/etc/a` → (`/etc`, `a`), `/etc` → (`/`, `etc`).
+pub fn split_node_path(path: &str) -> Result<(&str, &str), NodePathError> {
+    check_node_path(path)?;
+    match path.rsplit_once('/') {
+        Some((_, "")) | None => Err(NodePathError::Root),
+        Some(("", name)) => Ok(("/", name)),
+        Some((dir, name)) => Ok((dir, name)),
+    }
+}
+
+/// `text` as it is shown to a person: every control character (C0, DEL and C1) and
+/// every character that reorders or breaks lines on a terminal (bidirectional overrides and
+/// isolates, line and paragraph separators) is written as an escape (`\n`, `\x1b`,
+/// `\u{202e}`), so a name can neither start a line of its own nor send codes to a terminal.
+/// Everything else, backslashes included, is shown as it is.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    escape_unless(text, |_| false)
+}
+
+/// A line of file content as a diff shows it: as [`printable`], but a tab stays a tab.
+pub fn printable_content(line: &str) -> Cow<'_, str> {
+    escape_unless(line, |c| c == '\t')
+}
+
+/// Escapes what [`printable`] escapes, except the characters `keep` accepts.
+fn escape_unless(text: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
+    let needs = |c: char| needs_escape(c) && !keep(c);
+    if !text.chars().any(needs) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            c if !needs(c) => out.push(c),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x80 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Whether a character must not reach a terminal as it is.
+fn needs_escape(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cleans_like_go() {
+        let cases =
+            [("/", "/"), ("/a/b/../c", "/a/c"), ("/a//b/", "/a/b"), ("/../a", "/a"), ("a/./b", "a/b"), ("", ".")];
+        for (input, want) in cases {
+            assert_eq!(clean(input), want, "case {input:?}");
+        }
+    }
+
+    #[test]
+    fn node_paths_are_taken_apart_only_when_clean() {
+        let cases = [
+            ("/etc/a", Ok(("/etc", "a"))),
+            ("/etc", Ok(("/", "etc"))),
+            ("/", Err("the root itself")),
+            ("/etc//a", Err("not a clean absolute path (it would name /etc/a)")),
+            ("/etc/./a", Err("not a clean absolute path")),
+            ("/etc/x/../a", Err("not a clean absolute path")),
+            ("/etc/a/", Err("not a clean absolute path")),
+            ("etc/a", Err("not a clean absolute path")),
+            ("", Err("not a clean absolute path")),
+            ("/etc/a\0b", Err("NUL byte")),
+        ];
+        for (path, want) in cases {
+            match (split_node_path(path), want) {
+                (Ok(got), Ok(want)) => assert_eq!(got, want, "case {path:?}"),
+                (Err(e), Err(want)) => assert!(e.to_string().contains(want), "case {path:?}: {e}"),
+                (got, want) => panic!("case {path:?}: got {got:?}, want {want:?}"),
+            }
+        }
+        assert_eq!(node_components("/").unwrap().count(), 0);
+        assert_eq!(node_components("/etc/a").unwrap().collect::<Vec<_>>(), ["etc", "a"]);
+        assert!(node_components("/etc//a").is_err());
+    }
+
+    #[test]
+    fn printable_escapes_what_could_forge_a_line_or_drive_a_terminal() {
+        let cases = [
+            ("/etc/plain-name.conf", "/etc/plain-name.conf"),
+            ("x\n  - delete   FAKE (file)\n\x1b[2K", "x\\n  - delete   FAKE (file)\\n\\x1b[2K"),
+            ("a\rb\tc\0d\x7f", "a\\rb\\tc\\x00d\\x7f"),
+            ("c1\u{9b}31m", "c1\\u{9b}31m"),
+            ("bidi\u{202e}txt.exe", "bidi\\u{202e}txt.exe"),
+            ("dev-disk-by\\x2dlabel.mount", "dev-disk-by\\x2dlabel.mount"),
+            ("caf\u{e9} \u{2192} ok", "caf\u{e9} \u{2192} ok"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(printable(input), want, "case {input:?}");
+        }
+        assert!(matches!(printable("unchanged"), Cow::Borrowed(_)), "nothing to escape, nothing copied");
+        assert_eq!(printable_content("\tindented\x1b[31m"), "\tindented\\x1b[31m", "a tab stays in content");
+    }
 
     #[test]
     fn renders_and_parses_round_trip() {

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use super::path::Path;
+use super::path::{Path, printable, printable_content};
 
 /// How bad a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -73,8 +73,13 @@ impl Diagnostic {
         self
     }
 
-    /// Butane's `--raw-errors` line: `error at $.a.b, line L col C: message`.
+    /// Butane's `--raw-errors` line: `error at $.a.b, line L col C: message`, [`printable`]
+    /// (a key or value quoted in it cannot break it into more lines).
     pub fn raw_line(&self) -> String {
+        printable(&self.unescaped_raw_line()).into_owned()
+    }
+
+    fn unescaped_raw_line(&self) -> String {
         let mut where_ = String::new();
         if let Some(path) = &self.path {
             where_.push_str(&path.to_string());
@@ -92,20 +97,26 @@ impl Diagnostic {
         }
     }
 
-    /// A rustc-like snippet: header, `--> file:line:col`, the source line and a caret.
+    /// A rustc-like snippet: header, `--> file:line:col`, the source line and a caret; every
+    /// part [`printable`] (the caret still under its column).
     pub fn snippet(&self, source_name: &str, source: &str) -> String {
         let header = match &self.path {
             Some(path) => format!("{}[{}]: {}", self.severity, path, self.message),
             None => format!("{}: {}", self.severity, self.message),
         };
+        let (header, source_name) = (printable(&header), printable(source_name));
         let Some(mark) = self.mark else {
             return format!("{header}\n  --> {source_name}\n");
         };
         let line_text = source.lines().nth(mark.line.saturating_sub(1)).unwrap_or("");
         let gutter = mark.line.to_string().len();
         let pad = " ".repeat(gutter);
-        let indent: String =
-            line_text.chars().take(mark.col.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+        let indent: String = line_text
+            .chars()
+            .take(mark.col.saturating_sub(1))
+            .map(|c| if c == '\t' { "\t".to_string() } else { " ".repeat(printable(&c.to_string()).chars().count()) })
+            .collect();
+        let line_text = printable_content(line_text);
         let carets = "^".repeat(self.span.max(1));
         format!(
             "{header}\n{pad}--> {source_name}:{}:{}\n{pad} |\n{} | {line_text}\n{pad} | {indent}{carets}\n",
@@ -180,5 +191,17 @@ mod tests {
         assert!(text.contains("--> x.bu:5:13"), "{text}");
         assert!(text.contains("5 |     - path: etc/x"), "{text}");
         assert!(text.contains("  |             ^^^^^\n"), "{text}");
+    }
+
+    #[test]
+    fn snippets_and_raw_lines_show_control_characters_escaped() {
+        let d = Diagnostic::error(Path::parse("$.storage.files.0.path"), "unused key \"\x1b[2K\n  - FAKE\"")
+            .at(Mark { line: 1, col: 11 }, 3);
+        let text = d.snippet("x\n.bu", "\x1b[2K\t- a: bad\n");
+        assert!(!text.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\t')), "{}", text.escape_debug());
+        assert_eq!(text.lines().count(), 5, "no extra line:\n{text}");
+        let caret_line = format!("  | {}\t{}^^^\n", " ".repeat("\\x1b[2K".len()), " ".repeat("- a: ".len()));
+        assert!(text.contains(&format!("1 | \\x1b[2K\t- a: bad\n{caret_line}")), "caret under `bad`:\n{text}");
+        assert!(!d.raw_line().chars().any(char::is_control), "{}", d.raw_line());
     }
 }

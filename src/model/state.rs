@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::model::desired::{DesiredState, DigestCache, Kind, Object, Owner, Role, UnitIntent};
-use crate::model::plan::Owned;
+use crate::model::plan::{Observed, Owned};
 use crate::model::source::compose::Origin;
 
 /// The state format this build writes.
@@ -84,7 +84,9 @@ pub struct ObjectRecord {
     pub path: String,
     /// `file`, `directory`, `symlink` or `hard link`.
     pub kind: String,
-    /// `sha256-<hex>` of the content (files).
+    /// `sha256-<hex>` of the content (files): the content written, or for an entry without
+    /// contents the content the file had when CoreOps took it over. A file is deleted only with
+    /// exactly this content; a file record without it is never deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
     /// Link target.
@@ -167,7 +169,23 @@ pub fn parse(bytes: &[u8]) -> Result<State, StateError> {
     if version == 0 {
         return Err(StateError::Corrupt("no schema_version".into()));
     }
-    serde_json::from_value(value).map_err(|e| StateError::Corrupt(e.to_string()))
+    let state: State = serde_json::from_value(value).map_err(|e| StateError::Corrupt(e.to_string()))?;
+    check_kinds(&state)?;
+    Ok(state)
+}
+
+/// Every record names one of the kinds CoreOps writes; any other kind is a forged or damaged
+/// record, which must not be read as a file.
+fn check_kinds(state: &State) -> Result<(), StateError> {
+    let applied = state.last_applied.iter().flat_map(|a| &a.objects);
+    let pending = state.pending.iter().flat_map(|p| &p.objects);
+    match applied.chain(pending).find(|r| kind_from_name(&r.kind).is_none()) {
+        Some(r) => Err(StateError::Corrupt(format!(
+            "the record of {:?} has kind {:?}; expected file, directory, symlink or hard link",
+            r.path, r.kind
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Serializes a state file (pretty, trailing newline).
@@ -198,13 +216,29 @@ impl ObjectRecord {
         }
     }
 
+    /// Completes the record of a file from what is at its path (`seen`). An entry without
+    /// contents is recorded with the hash CoreOps recorded when it took the file (`owned`), else
+    /// with the hash the file has now: a later deletion needs exactly that content. The stamp is
+    /// kept only when the file holds the recorded content, so an equal stamp vouches for the hash.
+    pub fn with_host_file(mut self, owned: Option<&Owned>, seen: Option<&Observed>) -> Self {
+        let Some(Observed::File { sha256, stamp, .. }) = seen else { return self };
+        if self.kind == Kind::File.name() && self.sha256.is_none() {
+            let taken_over = owned.filter(|r| r.kind == Kind::File).and_then(|r| r.sha256.clone());
+            self.sha256 = taken_over.or_else(|| Some(sha256.clone()).filter(|h| !h.is_empty()));
+        }
+        if self.sha256.as_ref().is_none_or(|h| h == sha256) {
+            self.stamp = Some(stamp.clone());
+        }
+        self
+    }
+
     /// The object this record describes, as far as a record can: kind, target, mode, owner ids,
     /// role, origin, and the content hash (the content itself is not kept).
     pub fn object(&self) -> Object {
         let id = |v: Option<u32>| v.map_or(Owner::Unset, Owner::Id);
         let object = Object {
             path: self.path.clone(),
-            kind: kind_from_name(&self.kind),
+            kind: self.kind(),
             content: None,
             target: self.target.clone(),
             mode: self.mode,
@@ -219,10 +253,16 @@ impl ObjectRecord {
         object
     }
 
+    /// The kind recorded. A name CoreOps never writes is refused when the state is read; should
+    /// one get here anyway, it is taken as a hard link, which authorises no deletion.
+    pub fn kind(&self) -> Kind {
+        kind_from_name(&self.kind).unwrap_or(Kind::HardLink)
+    }
+
     /// The planner's view of the record.
     pub fn owned(&self) -> Owned {
         Owned {
-            kind: kind_from_name(&self.kind),
+            kind: self.kind(),
             sha256: self.sha256.clone(),
             target: self.target.clone(),
             mode: self.mode,
@@ -279,13 +319,9 @@ pub fn unit_intent_from_text(text: &str, origin: Origin) -> Option<UnitIntent> {
     Some(UnitIntent { name: name.to_string(), enabled, mask, origin })
 }
 
-fn kind_from_name(name: &str) -> Kind {
-    match name {
-        "directory" => Kind::Directory,
-        "symlink" => Kind::Symlink,
-        "hard link" => Kind::HardLink,
-        _ => Kind::File,
-    }
+/// The kind a record names; `None` for a name CoreOps never writes (refused on read).
+fn kind_from_name(name: &str) -> Option<Kind> {
+    [Kind::File, Kind::Directory, Kind::Symlink, Kind::HardLink].into_iter().find(|k| k.name() == name)
 }
 
 impl State {
@@ -368,6 +404,68 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_795_650_000), "2026-11-25T23:40:00Z");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    fn applied_with(records: serde_json::Value) -> Vec<u8> {
+        let state = serde_json::json!({
+            "schema_version": 1,
+            "last_applied": {"revision": "r", "applied_at": "t", "objects": records},
+        });
+        serde_json::to_vec(&state).unwrap()
+    }
+
+    #[test]
+    fn records_of_a_kind_coreops_never_writes_are_refused() {
+        let known = ["file", "directory", "symlink", "hard link"];
+        let records: Vec<_> =
+            known.iter().map(|k| serde_json::json!({"path": "/etc/a", "kind": k, "origin_file": "x"})).collect();
+        assert!(parse(&applied_with(serde_json::json!(records))).is_ok());
+        for bad in ["", "bogus", "File", "dir"] {
+            let bytes = applied_with(serde_json::json!([{"path": "/etc/shadow", "kind": bad, "origin_file": "x"}]));
+            let Err(StateError::Corrupt(why)) = parse(&bytes) else { panic!("kind {bad:?} was accepted") };
+            assert!(why.contains("\"/etc/shadow\"") && why.contains(&format!("{bad:?}")), "{why}");
+        }
+    }
+
+    fn seen_file(content: &[u8], stamp: &str) -> Observed {
+        Observed::File {
+            bytes: None,
+            sha256: crate::model::plan::sha256(content),
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            inode: (1, 1),
+            stamp: stamp.into(),
+        }
+    }
+
+    #[test]
+    fn an_entry_without_contents_is_recorded_with_the_content_it_took_over() {
+        let entry = ObjectRecord {
+            path: "/etc/shadow".into(),
+            kind: "file".into(),
+            sha256: None,
+            target: None,
+            mode: Some(0o644),
+            uid: Some(0),
+            gid: Some(0),
+            origin_file: "x.bu".into(),
+            origin_path: None,
+            role: None,
+            stamp: None,
+        };
+        let first = entry.clone().with_host_file(None, Some(&seen_file(b"before", "s1")));
+        assert_eq!(first.sha256, Some(crate::model::plan::sha256(b"before")), "taken over as it is");
+        assert_eq!(first.stamp.as_deref(), Some("s1"));
+
+        let later = entry.clone().with_host_file(Some(&first.owned()), Some(&seen_file(b"edited", "s2")));
+        assert_eq!(later.sha256, first.sha256, "an edit on the host does not become owned");
+        assert_eq!(later.stamp, None, "a stamp is kept only when it vouches for the recorded hash");
+
+        let written = ObjectRecord { sha256: Some(crate::model::plan::sha256(b"new")), ..entry.clone() };
+        let pending = written.with_host_file(None, Some(&seen_file(b"old", "s3")));
+        assert_eq!((pending.sha256, pending.stamp), (Some(crate::model::plan::sha256(b"new")), None));
+        assert_eq!(entry.clone().with_host_file(None, Some(&Observed::Missing)), entry, "nothing there yet");
     }
 
     #[test]

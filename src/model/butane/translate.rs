@@ -430,43 +430,12 @@ fn join_rel(base: &str, rel: &str) -> String {
     }
 }
 
-/// Go's `path.Clean`.
-pub fn clean(p: &str) -> String {
-    let rooted = p.starts_with('/');
-    let mut parts: Vec<&str> = Vec::new();
-    for part in p.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                if parts.last().is_some_and(|l| *l != "..") {
-                    parts.pop();
-                } else if !rooted {
-                    parts.push("..");
-                }
-            }
-            other => parts.push(other),
-        }
-    }
-    let joined = parts.join("/");
-    match (rooted, joined.is_empty()) {
-        (true, _) => format!("/{joined}"),
-        (false, true) => ".".to_string(),
-        (false, false) => joined,
-    }
-}
+/// Go's `path.Clean`: the one node-path normalisation, kept in [`crate::model::path`].
+pub use crate::model::path::clean;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cleans_like_go() {
-        let cases =
-            [("/", "/"), ("/a/b/../c", "/a/c"), ("/a//b/", "/a/b"), ("/../a", "/a"), ("a/./b", "a/b"), ("", ".")];
-        for (input, want) in cases {
-            assert_eq!(clean(input), want, "case {input:?}");
-        }
-    }
 
     #[test]
     fn finds_template_of_instances() {

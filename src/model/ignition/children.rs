@@ -9,6 +9,7 @@ use crate::model::ignition::dataurl;
 use crate::model::ignition::merge::Merge;
 use crate::model::ignition::spec::{self, IgnitionError};
 use crate::model::ignition::types::{Config, Resource};
+use crate::model::ignition::url;
 use crate::model::ignition::validate::resources;
 
 /// How deep children may nest.
@@ -28,7 +29,7 @@ impl Fetch for Offline {
     fn fetch(&self, resource: &Resource) -> Result<Vec<u8>, String> {
         Err(format!(
             "{} needs the network, and --offline was given",
-            resource.source.as_deref().unwrap_or("a remote resource")
+            resource.source.as_deref().map_or_else(|| "a remote resource".to_string(), url::redacted)
         ))
     }
 }
@@ -57,7 +58,7 @@ pub fn load(resource: &Resource, fetch: &dyn Fetch) -> Result<Vec<u8>, String> {
         return fetch.fetch(resource);
     };
     if let Some(hash) = &resource.verification.hash {
-        verify_hash(hash, &bytes).map_err(|e| format!("{source:.40}: {e}"))?;
+        verify_hash(hash, &bytes).map_err(|e| format!("{}: {e}", url::redacted(source)))?;
     }
     Ok(bytes)
 }

@@ -231,6 +231,37 @@ fn valid_padded_base64(data: &[u8]) -> bool {
     data.len() % 4 == 0 && padding <= 2 && !data[..data.len() - padding].contains(&b'=')
 }
 
+/// `url` as it may be printed or logged: without userinfo (`user:password@`), query and
+/// fragment, which carry credentials and tokens, and without the payload of a `data:` URL (a
+/// file's content). A cut query, fragment or payload is marked `…`, so the URL stays
+/// recognisable. Every URL that reaches a message, a plan or a log goes through here.
+pub fn redacted(url: &str) -> String {
+    if url.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("data:")) {
+        return match url.split_once(',') {
+            Some((head, payload)) if !payload.is_empty() => format!("{head},…"),
+            Some(_) => url.to_string(),
+            None => format!("{}…", &url[..5]),
+        };
+    }
+    let (rest, fragment) = url.split_once('#').unwrap_or((url, ""));
+    let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let mut shown = match rest.split_once("://") {
+        Some((scheme, after)) => {
+            let (authority, path) = after.split_at(after.find('/').unwrap_or(after.len()));
+            let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+            format!("{scheme}://{host}{path}")
+        }
+        None => rest.to_string(),
+    };
+    if !query.is_empty() {
+        shown.push_str("?…");
+    }
+    if !fragment.is_empty() {
+        shown.push_str("#…");
+    }
+    shown
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,6 +291,26 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(&validate(input), want, "case {input}");
+        }
+    }
+
+    #[test]
+    fn redaction_cuts_userinfo_query_fragment_and_data_payloads() {
+        let cases = [
+            (
+                "https://admin:S3cretPW@example.com:8443/a/b.conf?token=T0KEN#frag",
+                "https://example.com:8443/a/b.conf?…#…",
+            ),
+            ("https://TOKEN@example.com", "https://example.com"),
+            ("http://example.com/p@th?", "http://example.com/p@th"),
+            ("s3://bucket/key?versionId=3", "s3://bucket/key?…"),
+            ("arn:aws:s3:::bucket/key", "arn:aws:s3:::bucket/key"),
+            ("data:text/plain;base64,c2VjcmV0", "data:text/plain;base64,…"),
+            ("data:,", "data:,"),
+            ("data:oops", "data:…"),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(redacted(url), shown, "{url}");
         }
     }
 }

@@ -6,14 +6,13 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::model::butane::translate::clean;
 use crate::model::butane::variant::Spec;
 use crate::model::ignition::types::{
     Clevis, Config, Directory, Disk, File, Filesystem, HttpHeader, Link, Luks, NodeGroup, NodeUser, Partition, Proxy,
     Raid, Resource, Storage, Systemd, Tang, Unit,
 };
 use crate::model::ignition::url::{self, UrlError};
-use crate::model::path::Path;
+use crate::model::path::{Path, clean};
 use crate::model::report::Report;
 use crate::model::unit;
 

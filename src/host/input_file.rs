@@ -1,0 +1,220 @@
+//! Input files read safely: the config named on the command line, the files of a source
+//! repository and those of a Butane files directory.
+//!
+//! Only regular files are read. A FIFO, socket or device is refused from its metadata before it
+//! is opened, and the open itself is non-blocking and checked again on the handle, so no input
+//! can hang a run or be read without end. Each file is read up to [`MAX_FILE_BYTES`], and the
+//! files of one repository or files directory together up to [`MAX_TOTAL_BYTES`] (a
+//! [`Budget`]): sparse or endless files cannot exhaust memory.
+
+use std::cell::Cell;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat};
+
+const MIB: u64 = 1024 * 1024;
+
+/// The largest file read as an input (a `local:` binary of a few MiB fits many times over).
+pub const MAX_FILE_BYTES: u64 = 64 * MIB;
+
+/// The most that the files of one source repository or files directory may hold together.
+pub const MAX_TOTAL_BYTES: u64 = 256 * MIB;
+
+/// Why an input file was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// The operating system refused (missing, permission, ...).
+    #[error(transparent)]
+    Os(#[from] io::Error),
+    /// A FIFO, socket, device or directory.
+    #[error("not a regular file ({0}); only regular files are read")]
+    NotRegular(&'static str),
+    /// Over [`MAX_FILE_BYTES`].
+    #[error("larger than the {} MiB cap on one input file", MAX_FILE_BYTES / MIB)]
+    TooLarge,
+    /// The input's files together are over their [`Budget`].
+    #[error("the input files together exceed the {} MiB cap", .0 / MIB)]
+    TotalTooLarge(u64),
+    /// A symlink leads out of the directory the file must be in.
+    #[error("resolves to {}, outside the {within}; only files inside it are read", .target.display())]
+    Outside {
+        /// Where the path leads.
+        target: PathBuf,
+        /// The directory it had to stay in (`files directory`).
+        within: &'static str,
+    },
+}
+
+impl From<rustix::io::Errno> for InputError {
+    fn from(errno: rustix::io::Errno) -> Self {
+        InputError::Os(errno.into())
+    }
+}
+
+/// What the files of one input may still add up to.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    limit: u64,
+    used: Cell<u64>,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget::with_limit(MAX_TOTAL_BYTES)
+    }
+}
+
+impl Budget {
+    /// A budget of `limit` bytes.
+    pub fn with_limit(limit: u64) -> Self {
+        Budget { limit, used: Cell::new(0) }
+    }
+
+    fn spend(&self, bytes: u64) -> Result<(), InputError> {
+        let used = self.used.get().saturating_add(bytes);
+        if used > self.limit {
+            return Err(InputError::TotalTooLarge(self.limit));
+        }
+        self.used.set(used);
+        Ok(())
+    }
+}
+
+/// Reads the file at `path` as the operator named it (a symlink there is followed): a config
+/// given on the command line.
+pub fn read_named(path: &Path) -> Result<Vec<u8>, InputError> {
+    ensure_regular(&rustix::fs::stat(path)?)?;
+    let fd = rustix::fs::open(path, read_flags(), Mode::empty())?;
+    read_open(fd, &Budget::with_limit(MAX_FILE_BYTES))
+}
+
+/// Reads regular file `name` of directory `dir`, never through a symlink, spending `budget`.
+pub fn read_at(dir: impl AsFd, name: &str, budget: &Budget) -> Result<Vec<u8>, InputError> {
+    ensure_regular(&rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW)?)?;
+    let fd = rustix::fs::openat(&dir, name, read_flags() | OFlags::NOFOLLOW, Mode::empty())?;
+    read_open(fd, budget)
+}
+
+/// Opens directory `name` of `dir` for listing, never through a symlink.
+pub fn open_dir_at(dir: impl AsFd, name: &str) -> io::Result<OwnedFd> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    Ok(rustix::fs::openat(dir, name, flags, Mode::empty())?)
+}
+
+/// Opens the directory at `path` (symlinks followed: the operator named it) for listing.
+pub fn open_dir(path: &Path) -> io::Result<OwnedFd> {
+    Ok(rustix::fs::open(path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?)
+}
+
+/// The names in directory `dir` without `.` and `..`, sorted.
+pub fn names(dir: impl AsFd) -> io::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in rustix::fs::Dir::read_from(dir)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if name != "." && name != ".." {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// What `name` in `dir` is, not following a symlink.
+pub fn stat_at(dir: impl AsFd, name: &str) -> io::Result<Stat> {
+    Ok(rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?)
+}
+
+/// Non-blocking, so that even a FIFO swapped in after the check cannot hang the open; no
+/// controlling terminal, ever.
+fn read_flags() -> OFlags {
+    OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC
+}
+
+/// Checks the open handle again (the path may have changed since it was inspected), then reads
+/// at most the cap.
+fn read_open(fd: OwnedFd, budget: &Budget) -> Result<Vec<u8>, InputError> {
+    let stat = rustix::fs::fstat(&fd)?;
+    ensure_regular(&stat)?;
+    let size = u64::try_from(stat.st_size).unwrap_or(0);
+    if size > MAX_FILE_BYTES {
+        return Err(InputError::TooLarge);
+    }
+    budget.spend(size)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    std::fs::File::from(fd).take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    let read = bytes.len() as u64;
+    if read > MAX_FILE_BYTES {
+        return Err(InputError::TooLarge);
+    }
+    // A file that grew while it was read spends the difference too.
+    budget.spend(read.saturating_sub(size))?;
+    Ok(bytes)
+}
+
+fn ensure_regular(stat: &Stat) -> Result<(), InputError> {
+    match FileType::from_raw_mode(stat.st_mode) {
+        FileType::RegularFile => Ok(()),
+        other => Err(InputError::NotRegular(kind_name(other))),
+    }
+}
+
+/// `a FIFO`, `a character device`, ... for messages.
+pub fn kind_name(kind: FileType) -> &'static str {
+    match kind {
+        FileType::RegularFile => "a regular file",
+        FileType::Directory => "a directory",
+        FileType::Symlink => "a symlink",
+        FileType::Fifo => "a FIFO",
+        FileType::Socket => "a socket",
+        FileType::CharacterDevice => "a character device",
+        FileType::BlockDevice => "a block device",
+        FileType::Unknown => "of an unknown type",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn fifo(path: &Path) {
+        rustix::fs::mknodat(rustix::fs::CWD, path, FileType::Fifo, Mode::from_raw_mode(0o600), 0).unwrap();
+    }
+
+    #[test]
+    fn reads_regular_files_and_refuses_fifos_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("a"), "a").unwrap();
+        fifo(&dir.path().join("p"));
+        let fd = open_dir(dir.path()).unwrap();
+        assert_eq!(read_at(&fd, "a", &Budget::default()).unwrap(), b"a");
+        assert!(matches!(read_at(&fd, "p", &Budget::default()), Err(InputError::NotRegular("a FIFO"))));
+        assert!(matches!(read_named(&dir.path().join("p")), Err(InputError::NotRegular("a FIFO"))));
+        assert!(matches!(read_named(dir.path()), Err(InputError::NotRegular("a directory"))));
+        assert_eq!(names(&fd).unwrap(), ["a", "p"]);
+    }
+
+    #[test]
+    fn never_reads_through_a_symlink_by_name_in_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", dir.path().join("l")).unwrap();
+        let fd = open_dir(dir.path()).unwrap();
+        assert!(matches!(read_at(&fd, "l", &Budget::default()), Err(InputError::NotRegular("a symlink"))));
+        assert!(open_dir_at(&fd, "l").is_err());
+    }
+
+    #[test]
+    fn caps_each_file_and_the_total() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::File::create(dir.path().join("big")).unwrap().set_len(MAX_FILE_BYTES + 1).unwrap();
+        fs::write(dir.path().join("ten"), [0u8; 10]).unwrap();
+        let fd = open_dir(dir.path()).unwrap();
+        assert!(matches!(read_at(&fd, "big", &Budget::default()), Err(InputError::TooLarge)));
+        let budget = Budget::with_limit(15);
+        assert!(read_at(&fd, "ten", &budget).is_ok());
+        let err = read_at(&fd, "ten", &budget).unwrap_err();
+        assert!(matches!(err, InputError::TotalTooLarge(15)), "{err}");
+    }
+}
