@@ -8,16 +8,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Output;
 
-/// Writes `files` (path, content) under a new temporary directory.
-fn repo(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for (path, content) in files {
-        let full = dir.path().join(path);
-        fs::create_dir_all(full.parent().unwrap()).unwrap();
-        fs::write(full, content).unwrap();
-    }
-    dir
-}
 
 const HOST: (&str, &str) = ("hosts/h/host.yaml", "host: h\nservices: [web]\n");
 const WEB: (&str, &str) = (
@@ -140,7 +130,7 @@ fn every_loader_error_is_located_with_exit_65() {
         ("unknown host", vec![HOST, WEB], ""),
     ];
     for (label, files, want) in cases {
-        let dir = repo(&files);
+        let dir = common::repo(&files);
         let root = tempfile::tempdir().unwrap();
         let out = if label == "unknown host" {
             common::bin()
@@ -172,7 +162,7 @@ fn a_source_path_that_is_not_a_directory_exits_64() {
 
 #[test]
 fn exit_code_flag_reports_pending_changes() {
-    let dir = repo(&[HOST, WEB, WEB_CONF]);
+    let dir = common::repo(&[HOST, WEB, WEB_CONF]);
     let root = tempfile::tempdir().unwrap();
     let pending = plan(dir.path(), root.path(), &["--exit-code"]);
     assert_eq!(pending.status.code(), Some(3), "{}", stderr(&pending));
@@ -190,7 +180,7 @@ fn exit_code_flag_reports_pending_changes() {
 
 #[test]
 fn json_output_matches_the_published_schema() {
-    let dir = repo(&[
+    let dir = common::repo(&[
         HOST,
         WEB,
         WEB_CONF,
@@ -225,7 +215,7 @@ fn json_output_matches_the_published_schema() {
 
 #[test]
 fn content_not_readable_by_others_is_never_printed() {
-    let cfg = repo(&[(
+    let cfg = common::repo(&[(
         "secret.bu",
         "variant: fcos\nversion: 1.6.0\nstorage:\n  files:\n    - path: /etc/app/token\n      mode: 0600\n      overwrite: true\n      contents:\n        inline: NEW-SECRET-VALUE\n",
     )]);
@@ -251,7 +241,7 @@ fn content_not_readable_by_others_is_never_printed() {
 
 #[test]
 fn host_layer_overrides_are_reported() {
-    let dir = repo(&[
+    let dir = common::repo(&[
         ("hosts/h/host.yaml", "host: h\nservices: [web]\nbutane: [base]\n"),
         (
             "hosts/h/host.bu",
@@ -274,7 +264,7 @@ fn host_layer_overrides_are_reported() {
 #[test]
 fn a_changed_config_file_restarts_its_services_workload_with_the_cause() {
     let network = ("services/web/quadlet/web.network", "[Network]\n");
-    let dir = repo(&[HOST, WEB, WEB_CONF, network]);
+    let dir = common::repo(&[HOST, WEB, WEB_CONF, network]);
     let root = tempfile::tempdir().unwrap();
     let applied = common::bin()
         .args(["apply", "--source-repo"])

@@ -30,6 +30,18 @@ pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_core-ops"))
 }
 
+/// Writes `files` (path, content) under a new temporary directory: a source repository or a
+/// files directory.
+pub fn repo(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, content) in files {
+        let full = dir.path().join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, content).unwrap();
+    }
+    dir
+}
+
 /// Normalizes an Ignition config for semantic comparison: data URLs decoded (and gunzipped),
 /// `"compression": ""` dropped, and `compression` dropped once the payload is decoded.
 ///

@@ -17,12 +17,9 @@ use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
-use super::{Victim, common, text};
+use super::{Victim, common, run_to_deadline, text};
 
-/// How long one run may take before it counts as hung.
-const DEADLINE: Duration = Duration::from_secs(30);
 
 /// The address space a run may use (KiB, for `ulimit -v`): enough for any honest run, and it
 /// turns an endless read of a device into a quick failure instead of exhausting the machine.
@@ -32,35 +29,17 @@ const MEMORY_LIMIT_KIB: u64 = 2 * 1024 * 1024;
 const CAP_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Runs `core-ops ARGS` in `cwd`, with `stdin` (or nothing) as standard input, bounded in time
-/// and memory. A run still going at the deadline is killed and fails the test.
+/// and memory: a run still going at the deadline is killed and fails the test.
 fn run_bounded(args: &[OsString], cwd: &Path, stdin: Option<fs::File>) -> Output {
-    let out_dir = tempfile::tempdir().unwrap();
-    let (stdout_path, stderr_path) = (out_dir.path().join("stdout"), out_dir.path().join("stderr"));
-    let mut child = Command::new("sh")
-        .arg("-c")
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
         .arg(format!("ulimit -v {MEMORY_LIMIT_KIB} && exec \"$@\""))
         .arg("sh")
         .arg(common::bin().get_program())
         .args(args)
         .current_dir(cwd)
-        .stdin(stdin.map_or_else(Stdio::null, Stdio::from))
-        .stdout(fs::File::create(&stdout_path).unwrap())
-        .stderr(fs::File::create(&stderr_path).unwrap())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > DEADLINE {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            panic!("core-ops {args:?} hung: killed after {DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Output { status, stdout: fs::read(&stdout_path).unwrap(), stderr: fs::read(&stderr_path).unwrap() }
+        .stdin(stdin.map_or_else(Stdio::null, Stdio::from));
+    run_to_deadline(cmd, &format!("core-ops {args:?}"))
 }
 
 /// Arguments as the command line takes them.

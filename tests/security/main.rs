@@ -18,7 +18,48 @@ mod state_dir;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long one run may take before it counts as hung.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Runs `cmd` (standard input as the caller set it, else nothing) to its end, or kills it at
+/// [`DEADLINE`] and fails the test with what it printed so far: a regression that hangs fails
+/// instead of stalling the suite.
+pub fn run_to_deadline(mut cmd: Command, what: &str) -> Output {
+    let out_dir = tempfile::tempdir().unwrap();
+    let (stdout_path, stderr_path) = (out_dir.path().join("stdout"), out_dir.path().join("stderr"));
+    let mut child = cmd
+        .stdout(fs::File::create(&stdout_path).unwrap())
+        .stderr(fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{what} hung: killed after {} s; output so far:\n{}{}",
+                DEADLINE.as_secs(),
+                fs::read_to_string(&stdout_path).unwrap_or_default(),
+                fs::read_to_string(&stderr_path).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output { status, stdout: fs::read(&stdout_path).unwrap(), stderr: fs::read(&stderr_path).unwrap() }
+}
+
+/// A command with no standard input.
+pub fn without_stdin(mut cmd: Command) -> Command {
+    cmd.stdin(Stdio::null());
+    cmd
+}
 
 /// A file outside any root, with known content and mode 0600: what an attack must not reach.
 pub struct Victim {

@@ -179,16 +179,6 @@ fn the_observer_and_every_writer_refuse_the_same_unclean_spellings() {
 /// A file name that forges a plan line and clears the terminal line after it.
 const FORGED_NAME: &str = "x\n  - delete   FAKE (file)\n\x1b[2K";
 
-/// Writes `files` (path, content) under a new temporary directory.
-fn repo(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for (path, content) in files {
-        let full = dir.path().join(path);
-        fs::create_dir_all(full.parent().unwrap()).unwrap();
-        fs::write(full, content).unwrap();
-    }
-    dir
-}
 
 /// Runs `core-ops ARGS`.
 fn run<S: AsRef<OsStr>>(args: &[S]) -> Output {
@@ -212,7 +202,7 @@ fn assert_no_raw_controls(out: &Output, what: &str) {
 #[test]
 fn a_file_name_cannot_forge_plan_lines_or_send_terminal_codes() {
     let name = format!("services/web/config/{FORGED_NAME}");
-    let dir = repo(&[("hosts/h/host.yaml", "host: h\nservices: [web]\n"), (&name, "one\n")]);
+    let dir = common::repo(&[("hosts/h/host.yaml", "host: h\nservices: [web]\n"), (&name, "one\n")]);
     let root = common::conformance_root();
     let root_dir = root.path().as_os_str().to_owned();
     let input = |command: &str| -> Vec<OsString> {

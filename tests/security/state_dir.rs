@@ -23,13 +23,10 @@ use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
 
-use super::{Victim, common, text};
+use super::{Victim, common, run_to_deadline, text, without_stdin};
 
-/// How long one run may take before it counts as hung.
-const DEADLINE: Duration = Duration::from_secs(30);
 
 /// A config that writes one file, so a run that changes anything shows it.
 const ONE_FILE: &str = "variant: fcos\nversion: 1.6.0\nstorage:\n  files:\n    - path: /etc/app/a.conf\n      mode: 0644\n      contents: {inline: \"a=1\\n\"}\n";
@@ -45,42 +42,12 @@ fn run(args: &[&str], butane: &str, root: &Path, offline: bool) -> Output {
     if offline {
         cmd.arg("--offline");
     }
-    bounded(cmd, &format!("core-ops {}", args.join(" ")))
+    run_to_deadline(without_stdin(cmd), &format!("core-ops {}", args.join(" ")))
 }
 
 /// `core-ops apply --offline` with `extra` arguments.
 fn apply(butane: &str, root: &Path, extra: &[&str]) -> Output {
     run(&[&["apply"], extra].concat(), butane, root, true)
-}
-
-/// Runs `cmd` to its end, or kills it at the deadline and fails the test.
-fn bounded(mut cmd: Command, what: &str) -> Output {
-    let out_dir = tempfile::tempdir().unwrap();
-    let (stdout_path, stderr_path) = (out_dir.path().join("stdout"), out_dir.path().join("stderr"));
-    let mut child: Child = cmd
-        .stdin(Stdio::null())
-        .stdout(fs::File::create(&stdout_path).unwrap())
-        .stderr(fs::File::create(&stderr_path).unwrap())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "{what} hung for {} s; output so far:\n{}{}",
-                DEADLINE.as_secs(),
-                fs::read_to_string(&stdout_path).unwrap_or_default(),
-                fs::read_to_string(&stderr_path).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Output { status, stdout: fs::read(&stdout_path).unwrap(), stderr: fs::read(&stderr_path).unwrap() }
 }
 
 fn mode_of(path: &Path) -> u32 {
@@ -251,14 +218,9 @@ fn urls_are_printed_and_logged_without_userinfo_or_query() {
     ];
     let audit = fs::read_to_string(root.path().join("var/lib/core-ops/audit.log")).unwrap();
     let state = fs::read_to_string(root.path().join("var/lib/core-ops/state.json")).unwrap();
-    let status = bounded(
-        {
-            let mut c = common::bin();
-            c.args(["status", "--root"]).arg(root.path());
-            c
-        },
-        "core-ops status",
-    );
+    let mut status_cmd = without_stdin(common::bin());
+    status_cmd.args(["status", "--root"]).arg(root.path());
+    let status = run_to_deadline(status_cmd, "core-ops status");
     let mut seen = runs.iter().map(|(what, out)| (*what, text(out))).collect::<Vec<_>>();
     seen.extend([("audit.log", audit), ("state.json", state), ("status", text(&status))]);
     for (what, shown) in &seen {
