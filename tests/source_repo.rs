@@ -8,7 +8,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Output;
 
-
 const HOST: (&str, &str) = ("hosts/h/host.yaml", "host: h\nservices: [web]\n");
 const WEB: (&str, &str) = (
     "services/web/quadlet/web.container",

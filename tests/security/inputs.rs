@@ -20,7 +20,6 @@ use std::process::{Command, Output, Stdio};
 
 use super::{Victim, common, run_to_deadline, text};
 
-
 /// The address space a run may use (KiB, for `ulimit -v`): enough for any honest run, and it
 /// turns an endless read of a device into a quick failure instead of exhausting the machine.
 const MEMORY_LIMIT_KIB: u64 = 2 * 1024 * 1024;

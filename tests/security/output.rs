@@ -179,7 +179,6 @@ fn the_observer_and_every_writer_refuse_the_same_unclean_spellings() {
 /// A file name that forges a plan line and clears the terminal line after it.
 const FORGED_NAME: &str = "x\n  - delete   FAKE (file)\n\x1b[2K";
 
-
 /// Runs `core-ops ARGS`.
 fn run<S: AsRef<OsStr>>(args: &[S]) -> Output {
     common::bin().args(args).output().unwrap()

@@ -27,7 +27,6 @@ use std::process::Output;
 
 use super::{Victim, common, run_to_deadline, text, without_stdin};
 
-
 /// A config that writes one file, so a run that changes anything shows it.
 const ONE_FILE: &str = "variant: fcos\nversion: 1.6.0\nstorage:\n  files:\n    - path: /etc/app/a.conf\n      mode: 0644\n      contents: {inline: \"a=1\\n\"}\n";
 
