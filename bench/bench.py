@@ -99,12 +99,12 @@ def cases(binary, shared, scratch, sizes):
 
     repo300 = scratch.repo(sizes["plan"])
     empty = scratch.root()
-    plan = [binary, "plan", "--source-repo", repo300, "--host", "bench", "--root", empty, "--output", "json", "--offline"]
+    plan = [binary, "plan", "--source-repo", repo300, "--host", "bench", "--root", empty, "--format", "json", "--offline"]
     yield "plan %d services x 4 files into an empty root" % sizes["plan"], (lambda: plan), ROOT, (0.100, 30 * 1024)
 
     def apply_large(root):
         return [binary, "apply", "--config", "input.bu", "--files-dir", "files", "--root", root, "--offline",
-                "--output", "json"]
+                "--format", "json"]
     yield "apply large tree into an empty root", (lambda: apply_large(scratch.root())), large, (0.35, None)
     converged = scratch.root()
     if os.path.isdir(large):
@@ -113,7 +113,7 @@ def cases(binary, shared, scratch, sizes):
     repo250 = scratch.repo(sizes["converged"])
     converged_repo = scratch.root()
     apply_repo = [binary, "apply", "--source-repo", repo250, "--host", "bench", "--root", converged_repo, "--offline",
-                  "--output", "json"]
+                  "--format", "json"]
     run_once(apply_repo, ROOT)
     yield ("converged re-apply of a %d-object repository" % (sizes["converged"] * 4), (lambda: apply_repo), ROOT,
            (0.050, None))

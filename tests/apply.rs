@@ -34,7 +34,7 @@ fn apply(config: &Path, root: &Path, extra: &[&str]) -> Output {
 }
 
 fn apply_json(config: &Path, root: &Path, extra: &[&str]) -> (i32, Value) {
-    let out = apply(config, root, &[&["--output", "json"], extra].concat());
+    let out = apply(config, root, &[&["--format", "json"], extra].concat());
     let code = out.status.code().unwrap_or(-1);
     let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
         panic!("not JSON: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
@@ -249,14 +249,14 @@ fn hold_run_lock(root: &Path) -> fs::File {
     file
 }
 
-/// Starts `apply --output json` with a generous lock timeout, without waiting for it.
+/// Starts `apply --format json` with a generous lock timeout, without waiting for it.
 fn spawn_apply(config: &Path, root: &Path) -> Child {
     common::bin()
         .args(["apply", "--config"])
         .arg(config)
         .arg("--root")
         .arg(root)
-        .args(["--offline", "--output", "json", "--lock-timeout", "120"])
+        .args(["--offline", "--format", "json", "--lock-timeout", "120"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -425,7 +425,7 @@ fn rollback_returns_to_an_earlier_revision() {
     let out = common::bin()
         .args(["rollback", "--root"])
         .arg(root.path())
-        .args(["--offline", "--output", "json"])
+        .args(["--offline", "--format", "json"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
@@ -617,7 +617,7 @@ fn the_first_apply_owns_what_the_rendered_ignition_wrote() {
         .arg(day2.path())
         .args(["--host", "example", "--root"])
         .arg(root.path())
-        .args(["--offline", "--output", "json"])
+        .args(["--offline", "--format", "json"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));

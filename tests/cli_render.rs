@@ -133,3 +133,46 @@ fn version_names_the_revision() {
     assert!(v.starts_with(&format!("core-ops {} (", env!("CARGO_PKG_VERSION"))), "{v}");
     assert!(v.trim_end().ends_with(", clean)") || v.trim_end().ends_with(", dirty)"), "{v}");
 }
+
+/// `--output` names a file wherever it exists (Butane's `-o`); the report format of the other
+/// commands is `--format`, so the same flag never means two things.
+#[test]
+fn output_names_a_file_and_format_names_the_report_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.bu");
+    std::fs::write(&cfg, "variant: fcos\nversion: 1.6.0\n").unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    let cfg_arg = cfg.to_str().unwrap();
+    let root_arg = root.to_str().unwrap();
+    for args in [
+        vec!["plan", "--config", cfg_arg],
+        vec!["apply", "--config", cfg_arg],
+        vec!["rollback"],
+        vec!["status"],
+        vec!["explain", "/etc/x"],
+    ] {
+        let out = common::bin().args(&args).args(["--root", root_arg, "--output", "json"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?} --output json is a usage error: {}", text(&out.stderr));
+    }
+    let plan = common::bin()
+        .args(["plan", "--config"])
+        .arg(&cfg)
+        .arg("--root")
+        .arg(&root)
+        .args(["--offline", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert!(doc["schema_version"].is_number(), "{doc}");
+    let out = common::bin()
+        .current_dir(dir.path())
+        .args(["render-ignition", "--output", "out.ign", "c.bu"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out.ign")).unwrap()).unwrap();
+    assert_eq!(written["ignition"]["version"], "3.5.0");
+}

@@ -54,7 +54,7 @@ fn apply_writes_the_tree_the_reference_ignition_writes() {
         if case.join("files").is_dir() {
             cmd.args(["--files-dir", "files"]);
         }
-        let out = cmd.arg("--root").arg(root.path()).args(["--offline", "--output", "json"]).output().unwrap();
+        let out = cmd.arg("--root").arg(root.path()).args(["--offline", "--format", "json"]).output().unwrap();
         compared += 1;
         match out.status.code() {
             None | Some(PANIC_EXIT) => {

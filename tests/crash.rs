@@ -145,10 +145,10 @@ fn neither_old_nor_new(
         .collect()
 }
 
-/// Runs `core-ops ARGS --root ROOT --offline --output json`, armed with `failpoint`.
+/// Runs `core-ops ARGS --root ROOT --offline --format json`, armed with `failpoint`.
 fn core_ops(args: &[&str], root: &Path, failpoint: Option<&str>) -> std::process::Output {
     let mut cmd = common::bin();
-    cmd.args(args).arg("--root").arg(root).args(["--offline", "--output", "json"]);
+    cmd.args(args).arg("--root").arg(root).args(["--offline", "--format", "json"]);
     match failpoint {
         Some(fp) => cmd.env(FAILPOINT_ENV, fp),
         None => cmd.env_remove(FAILPOINT_ENV),

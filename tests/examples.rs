@@ -45,7 +45,7 @@ fn plan_json(example: &Path, root: &Path) -> Value {
         .arg(example)
         .args(["--host", "example", "--root"])
         .arg(root)
-        .args(["--output", "json"])
+        .args(["--format", "json"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}: {}", example.display(), String::from_utf8_lossy(&out.stderr));

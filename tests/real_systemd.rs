@@ -178,7 +178,7 @@ impl Testbed {
 
     /// `core-ops apply` of the given input inside the container: exit code and JSON report.
     fn apply_from(&self, input: &[&str]) -> (i32, Value) {
-        let args = [&["core-ops", "apply"], input, &["--output", "json", "--unit-timeout", "30"]].concat();
+        let args = [&["core-ops", "apply"], input, &["--format", "json", "--unit-timeout", "30"]].concat();
         let ran = Ran::of(&self.run(&args));
         let doc = serde_json::from_str(&ran.stdout).unwrap_or_else(|e| {
             panic!("`{}` printed no JSON report ({e}):\nstdout: {}\nstderr: {}", args.join(" "), ran.stdout, ran.stderr)
@@ -269,7 +269,7 @@ fn units_start_restart_exactly_what_changed_and_stay_quiet_otherwise() {
     let (web0, db0) = (bed.invocation("web.service"), bed.invocation("db.service"));
 
     bed.config(&format!("{}{}", units(&[web(""), db.clone()]), env_file("b")));
-    let planned = bed.exec(&["core-ops", "plan", "--config", "/srv/host.bu", "--output", "json"]);
+    let planned = bed.exec(&["core-ops", "plan", "--config", "/srv/host.bu", "--format", "json"]);
     let planned: Value = serde_json::from_slice(&planned.stdout).unwrap();
     let actions = &planned["systemd"]["actions"];
     assert_eq!((actions[0]["verb"].as_str(), actions[0]["unit"].as_str()), (Some("restart"), Some("web.service")));

@@ -77,7 +77,7 @@ fn every_json_document_validates_against_its_committed_schema() {
     let root = tempfile::tempdir().unwrap();
     let root_dir = root.path().to_str().unwrap();
     let repo = ["--source-repo", example, "--host", "example"];
-    let at_root = ["--root", root_dir, "--output", "json"];
+    let at_root = ["--root", root_dir, "--format", "json"];
     let run = |parts: &[&[&str]]| json_of(&parts.concat());
 
     let mut docs: Vec<(&str, &str, Value)> = Vec::new();

@@ -186,7 +186,7 @@ fn json_output_matches_the_published_schema() {
         ("hosts/h/web/quadlet/web.container.d/10-port.conf", "[Container]\nPublishPort=8080:80\n"),
     ]);
     let root = tempfile::tempdir().unwrap();
-    let out = plan(dir.path(), root.path(), &["--output", "json"]);
+    let out = plan(dir.path(), root.path(), &["--format", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let schema: serde_json::Value = serde_json::from_str(
@@ -228,7 +228,7 @@ fn content_not_readable_by_others_is_never_printed() {
             .arg(cfg.path().join("secret.bu"))
             .args(["--root"])
             .arg(root.path())
-            .args(["--output", format, "-v"])
+            .args(["--format", format, "-v"])
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -275,7 +275,7 @@ fn a_changed_config_file_restarts_its_services_workload_with_the_cause() {
         .unwrap();
     assert_eq!(applied.status.code(), Some(0), "{}", String::from_utf8_lossy(&applied.stdout));
     fs::write(dir.path().join("services/web/config/site.conf"), "listen 8080;\n").unwrap();
-    let out = plan(dir.path(), root.path(), &["--output", "json", "--offline"]);
+    let out = plan(dir.path(), root.path(), &["--format", "json", "--offline"]);
     assert_eq!(out.status.code(), Some(0), "plan without --exit-code succeeds: {}", stderr(&out));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let actions = doc["systemd"]["actions"].as_array().unwrap();

@@ -46,9 +46,9 @@ pub struct ConvergeArgs {
     /// Take over paths that exist, differ and were not written by CoreOps.
     #[arg(long)]
     pub adopt: bool,
-    /// Output format.
+    /// Report format: human, or the versioned JSON document of `schemas/`.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
-    pub output: OutputFormat,
+    pub format: OutputFormat,
     /// Seconds to wait for another run to release the lock.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub lock_timeout: u64,
@@ -82,7 +82,7 @@ impl ConvergeArgs {
 
     /// Prints a report as these options ask.
     pub fn print(&self, loaded: &Loaded, report: &ApplyReport) -> Result<()> {
-        print(loaded, report, &self.root, self.output, self.verbose)
+        print(loaded, report, &self.root, self.format, self.verbose)
     }
 }
 

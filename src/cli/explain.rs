@@ -32,9 +32,9 @@ pub struct Args {
     /// The root directory.
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
-    /// Output format.
+    /// Report format: human, or the versioned JSON document of `schemas/`.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
-    pub output: OutputFormat,
+    pub format: OutputFormat,
 }
 
 /// Runs the command.
@@ -68,7 +68,7 @@ pub fn run(args: &Args) -> Result<u8> {
         history,
     };
     let mut out = io::BufWriter::new(io::stdout().lock());
-    match args.output {
+    match args.format {
         OutputFormat::Json => {
             serde_json::to_writer_pretty(&mut out, &report).context("writing the explanation")?;
             writeln!(out)?;

@@ -38,9 +38,9 @@ pub struct Args {
     /// The root directory to plan against.
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
-    /// Output format.
+    /// Report format: human, or the versioned JSON document of `schemas/`.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
-    pub output: OutputFormat,
+    pub format: OutputFormat,
     /// Show unchanged objects and whole diffs.
     #[arg(short, long)]
     pub verbose: bool,
@@ -75,7 +75,7 @@ pub fn run(args: &Args) -> Result<u8> {
     let mut report = report_with(&loaded, &desired, &plan, &activation, &args.root.display().to_string(), args.verbose);
     report.systemd.quadlet_errors = quadlet::objections(&desired);
     let mut out = io::BufWriter::new(io::stdout().lock());
-    match args.output {
+    match args.format {
         OutputFormat::Json => {
             serde_json::to_writer_pretty(&mut out, &report).context("writing the plan")?;
             writeln!(out)?;

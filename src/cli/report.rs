@@ -1,4 +1,4 @@
-//! The JSON documents CoreOps prints (`--output json`): stable, versioned shapes whose JSON
+//! The JSON documents CoreOps prints (`--format json`): stable, versioned shapes whose JSON
 //! Schemas are generated from these types into `schemas/`.
 
 use schemars::JsonSchema;
@@ -7,7 +7,7 @@ use serde::Serialize;
 /// Version of the plan document; bumped on any incompatible change.
 pub const PLAN_SCHEMA_VERSION: u32 = 1;
 
-/// `core-ops plan --output json`.
+/// `core-ops plan --format json`.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct PlanReport {
     /// Version of this document's shape.
@@ -192,7 +192,7 @@ pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
 /// Version of the apply document.
 pub const APPLY_SCHEMA_VERSION: u32 = 1;
 
-/// `core-ops apply --output json`.
+/// `core-ops apply --format json`.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ApplyReportJson {
     /// Version of this document's shape.
@@ -260,7 +260,7 @@ pub struct ApplyUnitFailure {
 /// Version of the status document.
 pub const STATUS_SCHEMA_VERSION: u32 = 1;
 
-/// `core-ops status --output json`.
+/// `core-ops status --format json`.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct StatusReport {
     /// Version of this document's shape.
@@ -306,7 +306,7 @@ pub struct StatusObject {
 /// Version of the explain document.
 pub const EXPLAIN_SCHEMA_VERSION: u32 = 1;
 
-/// `core-ops explain OBJECT --output json`.
+/// `core-ops explain OBJECT --format json`.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ExplainReport {
     /// Version of this document's shape.

@@ -19,9 +19,9 @@ pub struct Args {
     /// The root directory to inspect.
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
-    /// Output format.
+    /// Report format: human, or the versioned JSON document of `schemas/`.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
-    pub output: OutputFormat,
+    pub format: OutputFormat,
     /// List every owned object, not only drifted ones.
     #[arg(short, long)]
     pub verbose: bool,
@@ -32,7 +32,7 @@ pub fn run(args: &Args) -> Result<u8> {
     let root = Root::open(&args.root)?;
     let report = status(&root)?;
     let mut out = io::BufWriter::new(io::stdout().lock());
-    match args.output {
+    match args.format {
         OutputFormat::Json => {
             serde_json::to_writer_pretty(&mut out, &report).context("writing the status")?;
             writeln!(out)?;

@@ -43,9 +43,9 @@ fn put(root: &Path, rel: &str, content: &str, mode: u32) -> PathBuf {
     path
 }
 
-/// `core-ops apply EXTRA --output json` with `butane`; the exit code and the JSON report.
+/// `core-ops apply EXTRA --format json` with `butane`; the exit code and the JSON report.
 fn apply_json(root: &Path, butane: &str, extra: &[&str]) -> (i32, Value, String) {
-    let args = [&["apply", "--output", "json"], extra].concat();
+    let args = [&["apply", "--format", "json"], extra].concat();
     let out = run_with_config(&args, butane, root);
     let all = text(&out);
     let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("not JSON: {all}"));
@@ -748,7 +748,7 @@ fn hostile_state_files_never_delete_or_change_what_they_do_not_describe() {
         let config = if rng.chance(30) { format!("{HEAD}{SMALL_CONFIG}") } else { HEAD.to_string() };
         let adopt: &[&str] = if rng.chance(20) { &["--adopt"] } else { &[] };
 
-        let plan = run_with_config(&[&["plan", "--output", "json"], adopt].concat(), &config, root.path());
+        let plan = run_with_config(&[&["plan", "--format", "json"], adopt].concat(), &config, root.path());
         assert!(matches!(plan.status.code(), Some(0 | 1)), "case {case}: plan crashed: {}", text(&plan));
         assert_eq!(tree(root.path()), before, "case {case}: plan changed the root");
         let doc: Value = serde_json::from_slice(&plan.stdout).unwrap_or_default();

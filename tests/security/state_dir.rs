@@ -211,9 +211,9 @@ fn urls_are_printed_and_logged_without_userinfo_or_query() {
     let runs = [
         ("apply --offline", run(&["apply"], &config, root.path(), true)),
         ("apply (fetching)", run(&["apply"], &config, root.path(), false)),
-        ("apply --output json", run(&["apply", "--output", "json"], &config, root.path(), false)),
+        ("apply --format json", run(&["apply", "--format", "json"], &config, root.path(), false)),
         ("plan", run(&["plan"], &config, root.path(), true)),
-        ("plan --output json", run(&["plan", "--output", "json"], &config, root.path(), true)),
+        ("plan --format json", run(&["plan", "--format", "json"], &config, root.path(), true)),
     ];
     let audit = fs::read_to_string(root.path().join("var/lib/core-ops/audit.log")).unwrap();
     let state = fs::read_to_string(root.path().join("var/lib/core-ops/state.json")).unwrap();
