@@ -34,7 +34,11 @@ fn stderr(out: &Output) -> String {
 fn every_loader_error_is_located_with_exit_65() {
     type Case = (&'static str, Vec<(&'static str, &'static str)>, &'static str);
     let cases: Vec<Case> = vec![
-        ("unknown top-level entry", vec![HOST, WEB, ("junk/x", "")], "error: junk: unknown top-level entry `junk`"),
+        (
+            "unknown folder in a service folder",
+            vec![HOST, WEB, ("services/web/junk/x", "")],
+            "error: services/web/junk: unknown folder in a service folder; expected quadlet/, systemd/ or config/",
+        ),
         (
             "bad identifier",
             vec![("hosts/h/host.yaml", "host: h\nservices: [\"bad name\"]\n"), WEB],
@@ -58,7 +62,7 @@ fn every_loader_error_is_located_with_exit_65() {
         (
             "overlay for an unselected service",
             vec![HOST, WEB, ("hosts/h/wbe/config/site.conf", "x")],
-            "error: hosts/h/wbe: overlay for service `wbe`, which host `h` does not select in host.yaml; did you mistype the folder name?",
+            "error: hosts/h/wbe: overlay for service `wbe`, which host `h` does not select in host.yaml; did you mean `web`?",
         ),
         (
             "drop-in without its unit",

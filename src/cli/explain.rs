@@ -1,25 +1,39 @@
 //! `core-ops explain OBJECT`: one object (a path, or a unit name) — what the next apply would do
-//! with it and why, where it is declared, whether CoreOps owns it, and the applied revision
-//! since which it has had its current content.
+//! with it and why, where it is declared, whether CoreOps owns it, and the applied generations
+//! that held it.
+//!
+//! The next apply is decided exactly as `plan` decides it: the same planner, and for a unit the
+//! same systemd decision table ([`execute::decide_activation`]), so the two never disagree. A
+//! unit is shown with its drop-ins and the files whose change restarts it; an object the
+//! desired state no longer has, with the generation that removed it.
 
+use std::collections::BTreeMap;
 use std::io::{self, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::cli::apply::apply_input;
+use crate::cli::apply::{apply_input, talks_to_systemd};
 use crate::cli::input::{self, InputArgs, Loaded};
-use crate::cli::plan::{Style, origin_text, report as plan_report};
-use crate::cli::report::{EXPLAIN_SCHEMA_VERSION, ExplainReport, ExplainRevision, PlanOrigin};
+use crate::cli::plan::{Style, origin_text, report_with, write_systemd};
+use crate::cli::report::{
+    EXPLAIN_SCHEMA_VERSION, ExplainFile, ExplainReport, ExplainRevision, PlanObject, PlanOrigin, PlanReport,
+    PlanSystemd,
+};
 use crate::cli::{EXIT_FAILURE, EXIT_OK, Exit, OutputFormat};
 use crate::host::execute::{self, ApplyInput};
 use crate::host::root::Root;
-use crate::host::store;
-use crate::model::desired::{DesiredState, Role};
+use crate::host::store::{self, Generation, Snapshot};
+use crate::host::systemd::{DbusSystemd, Systemd};
+use crate::model::activation;
+use crate::model::desired::{DesiredState, Object, Role};
 use crate::model::ignition::children::Offline;
 use crate::model::path::{clean, printable};
-use crate::model::plan::{self, PlanOptions};
-use crate::model::state::State;
+use crate::model::plan::{self, ObservedState, Owned, PlanOptions};
+use crate::model::state::{SourceRef, State};
+
+/// Indent of the values in the human output (after `  next apply   `).
+const VALUE_INDENT: &str = "               ";
 
 /// Arguments of `explain`.
 #[derive(Debug, clap::Args)]
@@ -37,23 +51,33 @@ pub struct Args {
     pub format: OutputFormat,
 }
 
+/// One applied generation and the desired state of its snapshot (`None`: unreadable).
+struct Past {
+    generation: Generation,
+    desired: Option<std::rc::Rc<DesiredState>>,
+}
+
 /// Runs the command.
 pub fn run(args: &Args) -> Result<u8> {
     let root = Root::open(&args.root)?;
     let state = store::load_state(&root)?;
     let mut loaded = load(args, &state)?;
     let input = apply_input(&mut loaded, &args.input);
-    let (desired, _) = execute::build_desired(&root, &input, &Offline, false)
+    let (desired, revision) = execute::build_desired(&root, &input, &Offline, false)
         .map_err(|e| Exit::new(EXIT_FAILURE, format!("error: {e}")))?;
-    let path = resolve(&args.object, &desired, &state).ok_or_else(|| {
-        Exit::new(EXIT_FAILURE, format!("error: {} is neither desired nor owned on this root", args.object))
+    let past = past(&root, &state)?;
+    let path = resolve(&args.object, &desired, &state, &past).ok_or_else(|| {
+        Exit::new(
+            EXIT_FAILURE,
+            format!("error: {} is neither desired, nor owned, nor in the history of this root", args.object),
+        )
     })?;
     let (observed, owned) = execute::observe(&root, &desired, &state);
-    let the_plan = plan::plan(&desired, &observed, &owned, PlanOptions::default());
-    let full = plan_report(&loaded, &desired, &the_plan, &args.root.display().to_string(), true);
-    let object = full.objects.into_iter().find(|o| o.path == path);
+    let plan = next_apply(&args.root, &loaded, &desired, (&observed, &owned), &revision, &state);
+    let unit = unit_of(&path, &desired, &state, &past);
+    let object = plan.objects.iter().find(|o| o.path == path).cloned();
     let record = state.last_applied.iter().flat_map(|a| &a.objects).find(|r| r.path == path);
-    let history = history(&root, &path, &state)?;
+    let history = history(&past, &path);
     let report = ExplainReport {
         schema_version: EXPLAIN_SCHEMA_VERSION,
         object: args.object.clone(),
@@ -61,9 +85,15 @@ pub fn run(args: &Args) -> Result<u8> {
         origin: object
             .as_ref()
             .map(|o| o.origin.clone())
-            .or_else(|| record.map(|r| PlanOrigin { file: r.origin_file.clone(), path: r.origin_path.clone() })),
+            .or_else(|| record.map(|r| PlanOrigin { file: r.origin_file.clone(), path: r.origin_path.clone() }))
+            .or_else(|| past_origin(&past, &path)),
         owned: owned.contains_key(&path),
-        last_changed_in: last_changed(&history),
+        last_changed_in: desired.objects.contains_key(&path).then(|| last_changed(&history)).flatten(),
+        systemd: unit.as_deref().map(|u| systemd_of(u, &plan, &desired)),
+        dropins: unit.as_deref().map(|u| files(activation::dropins_of(u, &desired))).unwrap_or_default(),
+        restarted_by: unit.as_deref().map(|u| files(activation::restarted_by(u, &desired))).unwrap_or_default(),
+        removed_in: removed_in(&past, &path, desired.objects.contains_key(&path)),
+        unit,
         plan: object,
         history,
     };
@@ -75,7 +105,58 @@ pub fn run(args: &Args) -> Result<u8> {
         }
         OutputFormat::Human => render(&mut out, &report, Style::detect(io::stdout().is_terminal()))?,
     }
+    out.flush()?;
     Ok(EXIT_OK)
+}
+
+/// The next apply as `plan` makes it: the three-way plan, and the systemd actions decided over
+/// the units' states where systemd is asked (on `/`), or marked offline where it is not.
+fn next_apply(
+    root_arg: &Path,
+    loaded: &Loaded,
+    desired: &DesiredState,
+    (observed, owned): (&ObservedState, &BTreeMap<String, Owned>),
+    revision: &str,
+    state: &State,
+) -> PlanReport {
+    let the_plan = plan::plan(desired, observed, owned, PlanOptions::default());
+    let online = talks_to_systemd(root_arg, false);
+    let systemd = online.then(DbusSystemd::connect).and_then(|c| c.map_err(|e| tracing::debug!("{e:#}")).ok());
+    let systemd = systemd.as_ref().map(|s| s as &dyn Systemd);
+    let mut activation = execute::decide_activation(&the_plan, desired, observed, state, revision, systemd);
+    activation.offline = (!online).then(|| execute::offline_reason(root_arg));
+    report_with(loaded, desired, &the_plan, &activation, &root_arg.display().to_string(), true)
+}
+
+/// The systemd side of the next apply that concerns `unit`: its own actions and held actions,
+/// and the reload when its own files change.
+fn systemd_of(unit: &str, plan: &PlanReport, desired: &DesiredState) -> PlanSystemd {
+    let dropins: Vec<&str> = activation::dropins_of(unit, desired).iter().map(|o| o.path.as_str()).collect();
+    let own_files_change = plan.objects.iter().any(|o| {
+        o.action != "no-op"
+            && ((o.unit.as_deref() == Some(unit) && o.role.as_deref() != Some("enable"))
+                || dropins.contains(&o.path.as_str()))
+    });
+    let on_unit = |actions: &[crate::cli::report::PlanUnitAction]| {
+        actions.iter().filter(|a| a.unit == unit).cloned().collect::<Vec<_>>()
+    };
+    PlanSystemd {
+        daemon_reload: plan.systemd.daemon_reload && own_files_change,
+        actions: on_unit(&plan.systemd.actions),
+        held: on_unit(&plan.systemd.held),
+        offline: plan.systemd.offline.clone(),
+        ..PlanSystemd::default()
+    }
+}
+
+fn files(objects: Vec<&Object>) -> Vec<ExplainFile> {
+    objects
+        .into_iter()
+        .map(|o| ExplainFile {
+            path: o.path.clone(),
+            origin: PlanOrigin { file: o.origin.file.clone(), path: o.origin.path.clone() },
+        })
+        .collect()
 }
 
 /// The input named on the command line, else the source the last apply recorded.
@@ -102,56 +183,124 @@ fn load(args: &Args, state: &State) -> Result<Loaded> {
     input::load(&recorded, false)
 }
 
-/// The path an object name stands for.
-fn resolve(object: &str, desired: &DesiredState, state: &State) -> Option<String> {
+/// The path an object name stands for: a path as given, else the unit or file of that name in
+/// the desired state, the owned objects, or the history (newest first).
+fn resolve(object: &str, desired: &DesiredState, state: &State, past: &[Past]) -> Option<String> {
     if object.starts_with('/') {
         return Some(clean(object));
     }
-    let by_role = desired.objects.values().find(|o| match &o.role {
-        Role::UnitFile(u) | Role::Mask(u) | Role::Quadlet(u) => u == object,
-        _ => false,
-    });
     let owned = state.owned();
-    let by_name = desired
-        .objects
-        .keys()
-        .chain(owned.keys())
-        .find(|p| p.rsplit('/').next() == Some(object) && !p.contains(".wants/"));
-    by_role.map(|o| o.path.clone()).or_else(|| by_name.cloned())
+    let named = |p: &&String| p.rsplit('/').next() == Some(object) && !p.contains(".wants/");
+    let in_desired = |d: &DesiredState| unit_path(object, d).or_else(|| d.objects.keys().find(named).cloned());
+    in_desired(desired)
+        .or_else(|| owned.keys().find(named).cloned())
+        .or_else(|| past.iter().filter_map(|p| p.desired.as_deref()).find_map(in_desired))
 }
 
-/// The object in every kept snapshot, newest first.
-fn history(root: &Root, path: &str, state: &State) -> Result<Vec<ExplainRevision>> {
+/// The path of the file that makes unit `name` (its unit file, Quadlet or mask).
+fn unit_path(name: &str, desired: &DesiredState) -> Option<String> {
+    desired
+        .objects
+        .values()
+        .find(|o| matches!(&o.role, Role::UnitFile(u) | Role::Mask(u) | Role::Quadlet(u) if u == name))
+        .map(|o| o.path.clone())
+}
+
+/// The unit whose file `path` is (a unit file, Quadlet or mask), in the desired state, the
+/// state's records, or the history.
+fn unit_of(path: &str, desired: &DesiredState, state: &State, past: &[Past]) -> Option<String> {
+    let of = |o: &Object| match &o.role {
+        Role::UnitFile(u) | Role::Mask(u) | Role::Quadlet(u) => Some(u.clone()),
+        _ => None,
+    };
+    if let Some(o) = desired.objects.get(path) {
+        return of(o);
+    }
+    let recorded = state.last_applied.iter().flat_map(|a| &a.objects).find(|r| r.path == path);
+    recorded
+        .and_then(|r| of(&r.object()))
+        .or_else(|| past.iter().filter_map(|p| p.desired.as_deref()?.objects.get(path)).find_map(of))
+}
+
+/// Every kept generation, newest first, each once, with the desired state of its snapshot
+/// (built once per snapshot).
+fn past(root: &Root, state: &State) -> Result<Vec<Past>> {
+    let snapshots = store::snapshots(root, state)?;
+    let mut built: BTreeMap<usize, Option<std::rc::Rc<DesiredState>>> = BTreeMap::new();
     let mut out = Vec::new();
-    for name in store::list_history(root, state)?.iter().rev() {
-        let revision = name.trim_end_matches(".json").split_once('-').map_or("", |(_, r)| r);
-        let Ok(snapshot) = store::load_snapshot(root, Some(revision), state) else { continue };
-        let Ok(config) = store::snapshot_config(&snapshot) else { continue };
-        let input = ApplyInput {
-            host: snapshot.host.clone(),
-            config,
-            origins: store::origins_from_snapshot(&snapshot),
-            source: crate::model::state::SourceRef {
-                kind: "snapshot".into(),
-                location: revision.into(),
-                host: None,
-                reference: None,
-            },
-            input_digest: None,
-        };
-        let Ok((desired, _)) = execute::build_desired(root, &input, &Offline, false) else { continue };
-        let Some(o) = desired.objects.get(path) else { continue };
-        out.push(ExplainRevision {
-            revision: snapshot.revision.clone(),
-            generation: snapshot.generation,
-            applied_at: snapshot.applied_at.clone(),
-            fingerprint: o.digest().or_else(|| o.target.clone()),
-        });
+    for (generation, index) in store::generations(&snapshots) {
+        let desired = built
+            .entry(index)
+            .or_insert_with(|| snapshot_desired(root, &snapshots[index]).map(std::rc::Rc::new))
+            .clone();
+        out.push(Past { generation, desired });
     }
     Ok(out)
 }
 
-/// The oldest revision of the newest run of revisions with the same fingerprint.
+/// The desired state of a snapshot, as `rollback` would build it; `None` when it cannot be built.
+fn snapshot_desired(root: &Root, snapshot: &Snapshot) -> Option<DesiredState> {
+    let config = store::snapshot_config(snapshot).map_err(|e| tracing::warn!("{e:#}")).ok()?;
+    let input = ApplyInput {
+        host: snapshot.host.clone(),
+        config,
+        origins: store::origins_from_snapshot(snapshot),
+        source: SourceRef {
+            kind: "snapshot".into(),
+            location: snapshot.revision.clone(),
+            host: None,
+            reference: None,
+            commit: None,
+            dirty: false,
+        },
+        input_digest: None,
+    };
+    execute::build_desired(root, &input, &Offline, false).map(|(d, _)| d).ok()
+}
+
+/// Where the newest kept generation that held `path` declared it.
+fn past_origin(past: &[Past], path: &str) -> Option<PlanOrigin> {
+    let o = past.iter().find_map(|p| p.desired.as_deref()?.objects.get(path).cloned())?;
+    Some(PlanOrigin { file: o.origin.file, path: o.origin.path })
+}
+
+/// The object in every kept generation that holds it, newest first.
+fn history(past: &[Past], path: &str) -> Vec<ExplainRevision> {
+    past.iter()
+        .filter_map(|p| {
+            let o = p.desired.as_deref()?.objects.get(path)?;
+            Some(revision_entry(&p.generation, o.digest().or_else(|| o.target.clone())))
+        })
+        .collect()
+}
+
+fn revision_entry(g: &Generation, fingerprint: Option<String>) -> ExplainRevision {
+    ExplainRevision {
+        revision: g.revision.clone(),
+        generation: g.generation,
+        applied_at: g.applied_at.clone(),
+        fingerprint,
+    }
+}
+
+/// For an object no longer desired: the generation that removed it, i.e. the oldest of the
+/// newest generations without it, when an older generation had it.
+fn removed_in(past: &[Past], path: &str, desired_now: bool) -> Option<ExplainRevision> {
+    if desired_now {
+        return None;
+    }
+    let mut removal = None;
+    for p in past {
+        let Some(desired) = p.desired.as_deref() else { continue };
+        if desired.objects.contains_key(path) {
+            return removal.map(|g: &Generation| revision_entry(g, None));
+        }
+        removal = Some(&p.generation);
+    }
+    None
+}
+
+/// The oldest revision of the newest run of generations with the same fingerprint.
 fn last_changed(history: &[ExplainRevision]) -> Option<String> {
     let newest = history.first()?;
     history.iter().take_while(|r| r.fingerprint == newest.fingerprint).last().map(|r| r.revision.clone())
@@ -165,23 +314,17 @@ fn render(out: &mut impl Write, r: &ExplainReport, style: Style) -> io::Result<(
     }
     writeln!(out, "  owned        {}", if r.owned { "yes, written by CoreOps" } else { "no" })?;
     match &r.plan {
-        Some(p) => {
-            let why = p.drift.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
-            let (mark, color) = crate::cli::plan::action_mark(&p.action);
-            writeln!(out, "  next apply   {} {}{why}", style.paint(color, mark), p.action)?;
-            for d in &p.changes {
-                match (&d.from, &d.to) {
-                    (Some(f), Some(t)) => {
-                        writeln!(out, "               {}: {} → {}", d.field, printable(f), printable(t))?
-                    }
-                    _ => writeln!(out, "               {} changes", d.field)?,
-                }
-            }
-            if let Some(reason) = &p.reason {
-                writeln!(out, "               {}", printable(reason))?;
-            }
-        }
+        Some(p) => write_next_action(out, p, style)?,
         None => writeln!(out, "  next apply   nothing (not desired and not owned)")?,
+    }
+    if let Some(s) = &r.systemd {
+        write_systemd(out, s, VALUE_INDENT, style)?;
+    }
+    write_files(out, "drop-ins    ", &r.dropins)?;
+    write_files(out, "restarted by", &r.restarted_by)?;
+    if let Some(g) = &r.removed_in {
+        let (revision, at) = (printable(&g.revision), printable(&g.applied_at));
+        writeln!(out, "  removed in generation {} (revision {revision}, {at})", g.generation)?;
     }
     if let Some(rev) = &r.last_changed_in {
         writeln!(out, "  desired as it is now since revision {}", printable(rev))?;
@@ -189,6 +332,32 @@ fn render(out: &mut impl Write, r: &ExplainReport, style: Style) -> io::Result<(
     for h in &r.history {
         let (revision, at) = (printable(&h.revision), printable(&h.applied_at));
         writeln!(out, "  revision {revision} (generation {}, {at})", h.generation)?;
+    }
+    Ok(())
+}
+
+/// The object's own action in the next apply, with its details.
+fn write_next_action(out: &mut impl Write, p: &PlanObject, style: Style) -> io::Result<()> {
+    let why = p.drift.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
+    let (mark, color) = crate::cli::plan::action_mark(&p.action);
+    writeln!(out, "  next apply   {} {}{why}", style.paint(color, mark), p.action)?;
+    for d in &p.changes {
+        match (&d.from, &d.to) {
+            (Some(f), Some(t)) => writeln!(out, "{VALUE_INDENT}{}: {} → {}", d.field, printable(f), printable(t))?,
+            _ => writeln!(out, "{VALUE_INDENT}{} changes", d.field)?,
+        }
+    }
+    if let Some(reason) = &p.reason {
+        writeln!(out, "{VALUE_INDENT}{}", printable(reason))?;
+    }
+    Ok(())
+}
+
+/// `  LABEL PATH (ORIGIN)` for the first file, the others aligned below it.
+fn write_files(out: &mut impl Write, label: &str, files: &[ExplainFile]) -> io::Result<()> {
+    for (i, f) in files.iter().enumerate() {
+        let lead = if i == 0 { format!("  {label} ") } else { VALUE_INDENT.to_string() };
+        writeln!(out, "{lead}{} ({})", printable(&f.path), origin_text(&f.origin))?;
     }
     Ok(())
 }

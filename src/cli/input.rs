@@ -12,7 +12,7 @@ use crate::cli::{EXIT_FAILURE, EXIT_INVALID_SOURCE, EXIT_UNUSABLE_SOURCE, Exit};
 use crate::host::execute::ApplyMeta;
 use crate::host::files_dir::DiskFilesDir;
 use crate::host::input_file;
-use crate::host::source_dir::{self, SourceDirError};
+use crate::host::source_dir::{self, GitHead, SourceDirError};
 use crate::model::butane::{self, files::FilesDir};
 use crate::model::desired::{self, DesiredState};
 use crate::model::ignition::types::Config;
@@ -52,6 +52,10 @@ pub struct Loaded {
     pub overrides: Vec<Override>,
     /// Warnings to show.
     pub warnings: Vec<String>,
+    /// Notes to show under `-v`: what the repository holds besides its layout, and skips.
+    pub notes: Vec<String>,
+    /// Where a repository's work tree stands in git (HEAD commit, dirty), when it is in git.
+    pub git: Option<GitHead>,
     /// A hash of every input byte (the repository's files, or the config and its files
     /// directory).
     pub input_digest: Option<String>,
@@ -64,12 +68,37 @@ impl Loaded {
     }
 }
 
+/// The last line of a run that `--strict` stopped, as Butane words it.
+pub const STRICT_STOP: &str = "Config produced warnings and --strict was specified";
+
+/// Shows the input's warnings on standard error. Under `--strict` (`strict`) warnings are
+/// errors, as in `render-ignition --strict`: they are listed as errors, and the run stops with
+/// exit 1 before anything is planned.
+pub fn show_warnings(loaded: &Loaded, strict: bool) -> Result<()> {
+    if strict && !loaded.warnings.is_empty() {
+        let errors = loaded.warnings.iter().map(|w| as_error(w));
+        return Err(Exit::lines(EXIT_FAILURE, errors.chain([STRICT_STOP.to_string()])).into());
+    }
+    for w in &loaded.warnings {
+        eprintln!("{}", crate::model::path::printable(w));
+    }
+    Ok(())
+}
+
+/// A warning line (`warning: FILE:L:C: …`) as the error it is under `--strict`.
+fn as_error(warning: &str) -> String {
+    match warning.strip_prefix("warning: ") {
+        Some(rest) => format!("error: {rest}"),
+        None => format!("error: {warning}"),
+    }
+}
+
 /// What an input is before it is loaded: host, source and a hash of every input byte.
 pub fn meta(args: &InputArgs) -> Result<ApplyMeta> {
     match (&args.source_repo, &args.host, &args.config) {
         (Some(repo), Some(host), _) => {
-            let digest = source_dir::stamp_digest(repo, true, host.as_bytes());
-            Ok(ApplyMeta { host: host.clone(), source: repo_source(repo, host), input_digest: digest })
+            let digest = source_dir::repo_digest(repo, host.as_bytes());
+            Ok(ApplyMeta { host: host.clone(), source: repo_source(repo, host, None), input_digest: digest })
         }
         (_, _, Some(config)) => {
             let digest = config_digest(config, args.files_dir.as_deref());
@@ -79,19 +108,28 @@ pub fn meta(args: &InputArgs) -> Result<ApplyMeta> {
     }
 }
 
-/// The recorded source of a repository input.
-pub fn repo_source(repo: &std::path::Path, host: &str) -> SourceRef {
+/// The recorded source of a repository input, with its git HEAD when it was read from git.
+pub fn repo_source(repo: &std::path::Path, host: &str, git: Option<&GitHead>) -> SourceRef {
     SourceRef {
         kind: "source-repo".into(),
         location: repo.display().to_string(),
         host: Some(host.to_string()),
-        reference: None,
+        reference: git.and_then(|g| g.reference.clone()),
+        commit: git.and_then(|g| g.commit.clone()),
+        dirty: git.is_some_and(|g| g.dirty),
     }
 }
 
 /// The recorded source of a config input.
 pub fn config_source(config: &std::path::Path) -> SourceRef {
-    SourceRef { kind: "config".into(), location: config.display().to_string(), host: None, reference: None }
+    SourceRef {
+        kind: "config".into(),
+        location: config.display().to_string(),
+        host: None,
+        reference: None,
+        commit: None,
+        dirty: false,
+    }
 }
 
 fn config_host(path: &std::path::Path) -> String {
@@ -113,13 +151,13 @@ fn issues_exit(issues: &[SourceIssue], code: u8) -> Exit {
 }
 
 fn load_repo(repo: &std::path::Path, host: &str, compress: bool) -> Result<Loaded> {
-    let tree = source_dir::read(repo).map_err(|e| match e {
+    let read = source_dir::read(repo).map_err(|e| match e {
         SourceDirError::NotADirectory(_) => Exit::new(EXIT_UNUSABLE_SOURCE, format!("error: {e}")),
         SourceDirError::Invalid(issues) => issues_exit(&issues, EXIT_INVALID_SOURCE),
     })?;
-    let host_layout = layout::load(&tree, host).map_err(|issues| issues_exit(&issues, EXIT_INVALID_SOURCE))?;
-    let composed =
-        compose::compose(&tree, &host_layout, compress).map_err(|issues| issues_exit(&issues, EXIT_INVALID_SOURCE))?;
+    let host_layout = layout::load(&read.tree, host).map_err(|issues| issues_exit(&issues, EXIT_INVALID_SOURCE))?;
+    let composed = compose::compose(&read.tree, &host_layout, compress)
+        .map_err(|issues| issues_exit(&issues, EXIT_INVALID_SOURCE))?;
     Ok(Loaded {
         host: composed.host,
         source: repo.display().to_string(),
@@ -127,7 +165,9 @@ fn load_repo(repo: &std::path::Path, host: &str, compress: bool) -> Result<Loade
         origins: composed.origins,
         overrides: composed.overrides,
         warnings: composed.warnings.iter().map(ToString::to_string).collect(),
-        input_digest: source_dir::stamp_digest(repo, true, host.as_bytes()),
+        notes: host_layout.notes.iter().map(ToString::to_string).collect(),
+        git: read.git,
+        input_digest: source_dir::repo_digest(repo, host.as_bytes()),
     })
 }
 
@@ -143,7 +183,17 @@ fn load_config(path: &std::path::Path, files_dir: Option<&PathBuf>, compress: bo
     let warnings = rendered.report.entries.iter().map(|d| SourceIssue::from_diagnostic(&name, d).to_string()).collect();
     let host = config_host(path);
     let input_digest = config_digest(path, files_dir.map(PathBuf::as_path));
-    Ok(Loaded { host, source: name, config: rendered.config, origins, overrides: Vec::new(), warnings, input_digest })
+    Ok(Loaded {
+        host,
+        source: name,
+        config: rendered.config,
+        origins,
+        overrides: Vec::new(),
+        warnings,
+        notes: Vec::new(),
+        git: None,
+        input_digest,
+    })
 }
 
 /// A hash of a config's bytes and the stamps of its files directory.

@@ -4,17 +4,25 @@
 //! - [`apply`] — `core-ops apply`, converging the host.
 //! - [`status`] — `core-ops status`, the last apply and drift since.
 //! - [`explain`] — `core-ops explain`, one object's action, origin and history.
+//! - [`history`] — `core-ops history`, the applied generations.
 //! - [`rollback`] — `core-ops rollback`, back to an earlier applied revision.
 //! - [`input`] — the inputs those share: a source repository or one config.
+//! - [`identity`] — the host a root belongs to, and the guard against applying another.
+//! - [`confirm`] — the question `apply` and `rollback` ask on a terminal.
+//! - [`root_dir`] — `--root`: privileges on `/`, and a missing root for `plan`.
 //! - [`report`] — the JSON documents and their schemas.
 
 pub mod apply;
+pub mod confirm;
 pub mod explain;
+pub mod history;
+pub mod identity;
 pub mod input;
 pub mod plan;
 pub mod render_ignition;
 pub mod report;
 pub mod rollback;
+pub mod root_dir;
 pub mod status;
 
 use std::process::ExitCode;
@@ -29,6 +37,9 @@ pub const EXIT_FAILURE: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// Exit code of `plan --exit-code` when changes are pending.
 pub const EXIT_CHANGES_PENDING: u8 = 3;
+/// Exit code of `status --exit-code` when owned objects drifted, or the last run failed, was
+/// partial or was interrupted.
+pub const EXIT_NEEDS_ATTENTION: u8 = 3;
 /// Exit code when the source repository path is unusable (not a directory).
 pub const EXIT_UNUSABLE_SOURCE: u8 = 64;
 /// Exit code when the source repository is invalid.
@@ -79,9 +90,18 @@ pub enum OutputFormat {
 pub const VERSION: &str =
     concat!(env!("CARGO_PKG_VERSION"), " (", env!("CORE_OPS_GIT_REVISION"), ", ", env!("CORE_OPS_GIT_DIRTY"), ")");
 
+/// Every exit code, for `core-ops --help` (README "Exit codes" is the same list).
+const EXIT_CODES: &str = "Exit codes:
+  0   success
+  1   failure: invalid input, a blocked plan, a failed or partial apply, another host's root, declined, not root on /
+  2   usage error
+  3   plan --exit-code: changes pending; status --exit-code: drift, or the last run failed, was partial or interrupted
+  64  the source repository path is not a directory
+  65  the source repository is invalid";
+
 /// Keep systemd hosts in git: render first-boot Ignition, plan and apply day-2 changes.
 #[derive(Debug, Parser)]
-#[command(name = "core-ops", version = VERSION, help_expected = true)]
+#[command(name = "core-ops", version = VERSION, help_expected = true, after_help = EXIT_CODES)]
 pub struct Cli {
     /// The command to run.
     #[command(subcommand)]
@@ -101,6 +121,8 @@ pub enum Command {
     Status(status::Args),
     /// Explain one object: its next action and why, its origin, its history.
     Explain(explain::Args),
+    /// List the applied generations: when, which revision from where, the result and the counts.
+    History(history::Args),
     /// Converge back to an earlier applied revision.
     Rollback(rollback::Args),
 }
@@ -124,6 +146,7 @@ where
         Command::Apply(args) => apply::run(&args),
         Command::Status(args) => status::run(&args),
         Command::Explain(args) => explain::run(&args),
+        Command::History(args) => history::run(&args),
         Command::Rollback(args) => rollback::run(&args),
     };
     match result {

@@ -6,16 +6,16 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use crate::cli::apply::{apply_input, talks_to_systemd};
+use crate::cli::apply::{ConvergeArgs, apply_input, talks_to_systemd};
 use crate::cli::input::{self, InputArgs, Loaded};
 use crate::cli::report::{
     PLAN_SCHEMA_VERSION, PlanDesired, PlanDetail, PlanDiff, PlanObject, PlanOrigin, PlanOverride, PlanReport,
     PlanSkipped, PlanSystemd, PlanUnit, PlanUnitAction,
 };
 use crate::cli::{EXIT_CHANGES_PENDING, EXIT_FAILURE, EXIT_OK, Exit, OutputFormat};
-use crate::host::execute;
+use crate::host::execute::{self, ApplyInput};
 use crate::host::fetch::HttpFetch;
-use crate::host::quadlet;
+use crate::host::preflight;
 use crate::host::root::Root;
 use crate::host::store;
 use crate::host::systemd::{DbusSystemd, Systemd};
@@ -25,12 +25,24 @@ use crate::model::ignition::children::{Fetch, Offline};
 use crate::model::path::{printable, printable_content};
 use crate::model::plan::{self, Change, ContentDiff, Detail, Plan, PlanOptions};
 use crate::model::source::compose::Origin;
+use crate::model::state::State;
 
 /// Lines of a diff shown without `-v`.
 const DIFF_PREVIEW_LINES: usize = 40;
 
+/// Exit codes of `plan`, for its `--help`.
+const EXIT_CODES: &str = "Exit codes:
+  0   the plan can be applied (with --exit-code: and nothing would change)
+  1   failure: anything blocked (apply would fail), invalid input, an error of the checks (Quadlet files, units;
+      with --strict any warning), another host's root
+  2   usage error
+  3   with --exit-code: changes pending
+  64  the source repository path is not a directory
+  65  the source repository is invalid";
+
 /// Arguments of `plan`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_CODES)]
 pub struct Args {
     /// Where the desired state comes from.
     #[command(flatten)]
@@ -53,27 +65,50 @@ pub struct Args {
     /// Plan as `apply --adopt` would: differing unowned paths are taken over.
     #[arg(long)]
     pub adopt: bool,
+    /// Plan as `apply --switch-host` would: for a root last applied as another host.
+    #[arg(long)]
+    pub switch_host: bool,
+    /// Fail on any warning: of the input (as in `render-ignition --strict`) and of the checks.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// Runs the command.
 pub fn run(args: &Args) -> Result<u8> {
-    let mut loaded = input::load(&args.input, false)?;
-    for w in &loaded.warnings {
-        eprintln!("{}", printable(w));
-    }
-    let root = Root::open(&args.root)?;
+    let (root, _stand_in) = crate::cli::root_dir::open_for_plan(&args.root)?;
     let state = store::load_state(&root)?;
-    let fetch: Box<dyn Fetch> = if args.offline { Box::new(Offline) } else { Box::new(HttpFetch::new()?) };
+    let shown = args.root.display().to_string();
+    let host = args.input.host.as_deref();
+    crate::cli::identity::guard(&root, &shown, &state, host, args.switch_host, crate::cli::identity::Purpose::Plan)?;
+    let mut loaded = input::load(&args.input, false)?;
+    input::show_warnings(&loaded, args.strict)?;
+    for n in loaded.notes.iter().filter(|_| args.verbose) {
+        eprintln!("{}", printable(n));
+    }
     let input = apply_input(&mut loaded, &args.input);
-    let (desired, revision) = execute::build_desired(&root, &input, fetch.as_ref(), false)
+    plan_loaded(args, &root, &state, &loaded, input)
+}
+
+/// Plans a loaded input (`input`; `loaded` for the report's header) against `root` and prints
+/// the plan as `args` ask; returns the exit code. `rollback --plan` plans a snapshot through
+/// this too.
+pub fn plan_loaded(args: &Args, root: &Root, state: &State, loaded: &Loaded, input: ApplyInput) -> Result<u8> {
+    let fetch: Box<dyn Fetch> = if args.offline { Box::new(Offline) } else { Box::new(HttpFetch::new()?) };
+    let (desired, revision) = execute::build_desired(root, &input, fetch.as_ref(), false)
         .map_err(|e| Exit::new(EXIT_FAILURE, format!("error: {e}")))?;
-    let (observed, owned) = execute::observe(&root, &desired, &state);
+    let (observed, owned) = execute::observe(root, &desired, state);
     let plan = plan::plan(&desired, &observed, &owned, PlanOptions { adopt: args.adopt });
     let systemd = connect_for_plan(args);
     let systemd = systemd.as_ref().map(|s| s as &dyn Systemd);
-    let activation = execute::decide_activation(&plan, &desired, &observed, &state, &revision, systemd);
-    let mut report = report_with(&loaded, &desired, &plan, &activation, &args.root.display().to_string(), args.verbose);
-    report.systemd.quadlet_errors = quadlet::objections(&desired);
+    let mut activation = execute::decide_activation(&plan, &desired, &observed, state, &revision, systemd);
+    activation.offline = (!talks_to_systemd(&args.root, args.offline)).then(|| execute::offline_reason(&args.root));
+    let mut report = report_with(loaded, &desired, &plan, &activation, &args.root.display().to_string(), args.verbose);
+    let checks = preflight::check(root, &desired, &plan);
+    let stop = checks.stop(args.strict);
+    report.systemd.quadlet_errors = checks.quadlet_errors;
+    report.systemd.unit_errors = checks.unit_errors;
+    report.systemd.check_warnings = checks.warnings;
+    report.systemd.check_notes = checks.notes;
     let mut out = io::BufWriter::new(io::stdout().lock());
     match args.format {
         OutputFormat::Json => {
@@ -86,13 +121,40 @@ pub fn run(args: &Args) -> Result<u8> {
         }
     }
     out.flush()?;
-    Ok(if !report.systemd.quadlet_errors.is_empty() {
+    let blocked = report.summary.blocked;
+    if blocked > 0 {
+        let (count, verb) =
+            if blocked == 1 { ("1 object".to_string(), "is") } else { (format!("{blocked} objects"), "are") };
+        eprintln!("error: {count} {verb} blocked, so apply would fail and write nothing.");
+    }
+    if args.strict && !report.systemd.check_warnings.is_empty() {
+        eprintln!("Checks produced warnings and --strict was specified");
+    }
+    Ok(if stop || blocked > 0 {
         EXIT_FAILURE
     } else if args.exit_code && report.changes_pending {
         EXIT_CHANGES_PENDING
     } else {
         EXIT_OK
     })
+}
+
+impl Args {
+    /// The plan `apply` or `rollback` with these options would make (for `rollback --plan`):
+    /// the same root, format, verbosity, offline, adoption, host switch and strictness.
+    pub fn like(c: &ConvergeArgs) -> Self {
+        Args {
+            input: InputArgs { source_repo: None, host: None, config: None, files_dir: None },
+            root: c.root.clone(),
+            format: c.format,
+            verbose: c.verbose,
+            exit_code: false,
+            offline: c.offline,
+            adopt: c.adopt,
+            switch_host: c.switch_host,
+            strict: c.strict,
+        }
+    }
 }
 
 /// systemd, to know which units run, when planning for this host online; without a bus the
@@ -148,7 +210,8 @@ pub fn report_with(
             daemon_reload: activation.daemon_reload,
             actions: activation.actions.iter().map(action).collect(),
             held: activation.held.iter().map(action).collect(),
-            quadlet_errors: Vec::new(),
+            offline: activation.offline.clone(),
+            ..PlanSystemd::default()
         },
         skipped: plan
             .skipped
@@ -259,6 +322,11 @@ impl Style {
         Style { color: false }
     }
 
+    /// Whether colour is on.
+    pub fn is_colour(self) -> bool {
+        self.color
+    }
+
     /// `text` in ANSI colour `code`, when colour is on.
     pub fn paint(self, code: &str, text: &str) -> String {
         if self.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
@@ -318,24 +386,11 @@ pub fn render_human(out: &mut impl Write, r: &PlanReport, verbose: bool, style: 
             None => {}
         }
     }
-    for u in &r.units {
+    for u in r.units.iter().filter(|u| verbose || intent_changes(r, &u.name)) {
         writeln!(out, "  {} {:<8} {} (unit)", style.paint("36", "*"), u.intent, printable(&u.name))?;
         writeln!(out, "      from {}", origin_text(&u.origin))?;
     }
-    if r.systemd.daemon_reload {
-        writeln!(out, "  {} systemd reloads its units", style.paint("36", "*"))?;
-    }
-    for a in &r.systemd.actions {
-        let (unit, cause) = (printable(&a.unit), printable(&a.cause));
-        writeln!(out, "  {} {:<8} {unit} — {cause}", style.paint("36", "↻"), a.verb)?;
-    }
-    for a in &r.systemd.held {
-        let (unit, cause) = (printable(&a.unit), printable(&a.cause));
-        writeln!(out, "  {} {:<8} {unit} — {cause}", style.paint("2", "·"), "held")?;
-    }
-    for e in &r.systemd.quadlet_errors {
-        writeln!(out, "  {} {}", style.paint("31", "error:"), printable(e))?;
-    }
+    write_systemd(out, &r.systemd, "  ", style)?;
     for k in &r.skipped {
         let (what, reason) = (printable(&k.what), printable(&k.reason));
         writeln!(out, "  {} {:<8} {what} — {reason}", style.paint("2", "·"), "skipped")?;
@@ -354,6 +409,57 @@ pub fn render_human(out: &mut impl Write, r: &PlanReport, verbose: bool, style: 
     )?;
     if !r.changes_pending {
         writeln!(out, "No changes. The host matches the desired state.")?;
+    }
+    Ok(())
+}
+
+/// Whether applying changes how unit `name` is enabled or masked: one of its enablement links
+/// or its mask is created or removed.
+fn intent_changes(r: &PlanReport, name: &str) -> bool {
+    r.objects.iter().any(|o| {
+        o.unit.as_deref() == Some(name) && matches!(o.role.as_deref(), Some("enable" | "mask")) && o.action != "no-op"
+    })
+}
+
+/// Writes the systemd side of a plan, each line after `indent`: the reload and the actions
+/// (`↻`), or, offline, each of them as `skipped (offline)` followed by the reason; then the
+/// held units and what the checks found (errors, warnings, notes).
+pub fn write_systemd(out: &mut impl Write, s: &PlanSystemd, indent: &str, style: Style) -> io::Result<()> {
+    let reload = s.daemon_reload.then_some("daemon-reload".to_string());
+    let actions = s.actions.iter().map(|a| format!("{:<8} {} — {}", a.verb, printable(&a.unit), printable(&a.cause)));
+    match &s.offline {
+        Some(reason) => {
+            let mut any = false;
+            for what in reload.into_iter().chain(actions) {
+                writeln!(out, "{indent}{} skipped (offline)  {what}", style.paint("2", "·"))?;
+                any = true;
+            }
+            if any {
+                let reason = printable(reason);
+                writeln!(out, "{indent}    offline: {reason}, so systemd is not asked to do these")?;
+            }
+        }
+        None => {
+            if reload.is_some() {
+                writeln!(out, "{indent}{} systemd reloads its units", style.paint("36", "*"))?;
+            }
+            for what in actions {
+                writeln!(out, "{indent}{} {what}", style.paint("36", "↻"))?;
+            }
+        }
+    }
+    for a in &s.held {
+        let (unit, cause) = (printable(&a.unit), printable(&a.cause));
+        writeln!(out, "{indent}{} {:<8} {unit} — {cause}", style.paint("2", "·"), "held")?;
+    }
+    for e in s.quadlet_errors.iter().chain(&s.unit_errors) {
+        writeln!(out, "{indent}{} {}", style.paint("31", "error:"), printable(e))?;
+    }
+    for w in &s.check_warnings {
+        writeln!(out, "{indent}{} {}", style.paint("33", "warning:"), printable(w))?;
+    }
+    for n in &s.check_notes {
+        writeln!(out, "{indent}note: {}", printable(n))?;
     }
     Ok(())
 }
@@ -475,6 +581,56 @@ mod tests {
         for no_color in [None, empty, set] {
             assert!(!Style::decide(false, no_color).color, "no colour off a terminal (NO_COLOR {no_color:?})");
         }
+    }
+
+    fn text_of(r: &PlanReport, verbose: bool) -> String {
+        let mut out = Vec::new();
+        render_human(&mut out, r, verbose, Style::plain()).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn unit_intents_show_only_when_they_change_or_with_verbose() {
+        let mut r = one_update_report();
+        let origin = PlanOrigin { file: "a.bu".into(), path: None };
+        r.units.push(PlanUnit { name: "a.service".into(), intent: "enable".into(), origin: origin.clone() });
+        let intent = "  * enable   a.service (unit)\n";
+        assert!(!text_of(&r, false).contains(intent), "its links are all in place:\n{}", text_of(&r, false));
+        assert!(text_of(&r, true).contains(intent));
+        r.objects.push(PlanObject {
+            path: "/etc/systemd/system/multi-user.target.wants/a.service".into(),
+            kind: "symlink".into(),
+            action: "create".into(),
+            drift: None,
+            changes: Vec::new(),
+            diff: None,
+            reason: None,
+            role: Some("enable".into()),
+            unit: Some("a.service".into()),
+            desired: None,
+            origin,
+        });
+        assert!(text_of(&r, false).contains(intent), "a link to create changes it");
+    }
+
+    #[test]
+    fn offline_systemd_lines_are_skipped_with_the_reason() {
+        let mut r = one_update_report();
+        let restart =
+            PlanUnitAction { verb: "restart".into(), unit: "a.service".into(), cause: "x changed; y changed".into() };
+        r.systemd = PlanSystemd { daemon_reload: true, actions: vec![restart], ..PlanSystemd::default() };
+        let online = text_of(&r, false);
+        assert!(
+            online.contains("  * systemd reloads its units\n  ↻ restart  a.service — x changed; y changed\n"),
+            "{online}"
+        );
+        r.systemd.offline = Some("--root /r is not /".into());
+        let offline = text_of(&r, false);
+        let want = "  · skipped (offline)  daemon-reload\n  · skipped (offline)  restart  a.service — x changed; y changed\n      offline: --root /r is not /, so systemd is not asked to do these\n";
+        assert!(offline.contains(want), "{offline}");
+        assert!(!offline.contains('↻') && !offline.contains("reloads its units"), "{offline}");
+        r.systemd = PlanSystemd { offline: Some("--offline was given".into()), ..PlanSystemd::default() };
+        assert!(!text_of(&r, false).contains("offline"), "no reason without anything skipped");
     }
 
     #[test]

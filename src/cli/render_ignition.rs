@@ -17,7 +17,7 @@ use crate::model::butane::{self, Failure, Stage};
 use crate::model::ignition::dataurl;
 use crate::model::path::printable;
 use crate::model::report::{Diagnostic, Report};
-use crate::model::state::{self, SourceRef};
+use crate::model::state;
 
 /// Arguments of `render-ignition`.
 #[derive(Debug, clap::Args)]
@@ -110,12 +110,7 @@ fn render_host(args: &Args, repo: &std::path::Path) -> Result<u8> {
 fn with_initial_state(loaded: &input::Loaded, repo: &std::path::Path) -> crate::model::ignition::types::Config {
     use crate::model::ignition::types::{File, Resource};
     let revision = loaded.desired().revision();
-    let source = SourceRef {
-        kind: "source-repo".into(),
-        location: repo.display().to_string(),
-        host: Some(loaded.host.clone()),
-        reference: None,
-    };
+    let source = input::repo_source(repo, &loaded.host, loaded.git.as_ref());
     let initial = state::initial(&loaded.desired(), &revision, source, state::FIRST_BOOT);
     let made = dataurl::make(&state::to_bytes(&initial), None, dataurl::Encoding::Shortest);
     let mut config = loaded.config.clone();

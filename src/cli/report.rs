@@ -130,8 +130,21 @@ pub struct PlanSystemd {
     pub actions: Vec<PlanUnitAction>,
     /// Units deliberately left alone, and why.
     pub held: Vec<PlanUnitAction>,
-    /// The quadlet generator's objections to the Quadlet files; apply stops on them.
+    /// Mistakes in the Quadlet files (the built-in table of Quadlet keys, and Podman's quadlet
+    /// generator where it is installed); apply stops on them.
     pub quadlet_errors: Vec<String>,
+    /// Mistakes in the changed units (`systemd-analyze verify`, where it is installed, and
+    /// timers or path units whose unit does not exist); apply stops on them.
+    pub unit_errors: Vec<String>,
+    /// Warnings of those checks; `--strict` stops on them.
+    pub check_warnings: Vec<String>,
+    /// What those checks could not check, and why.
+    pub check_notes: Vec<String>,
+    /// Set when the run asks no systemd (`--offline`, or a root other than `/`): why. The
+    /// reload and the actions above are then skipped, not run. (A converged re-apply that takes
+    /// the fast path decides no actions and leaves it unset.)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offline: Option<String>,
 }
 
 /// One action on a unit.
@@ -141,7 +154,7 @@ pub struct PlanUnitAction {
     pub verb: String,
     /// The unit.
     pub unit: String,
-    /// Why.
+    /// Why: every cause, joined by `; `.
     pub cause: String,
 }
 
@@ -186,6 +199,7 @@ pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
         ("state.schema.json", schemars::schema_for!(crate::model::state::State)),
         ("status.schema.json", schemars::schema_for!(StatusReport)),
         ("explain.schema.json", schemars::schema_for!(ExplainReport)),
+        ("history.schema.json", schemars::schema_for!(HistoryReport)),
     ]
 }
 
@@ -297,8 +311,12 @@ pub struct StatusObject {
     pub path: String,
     /// Kind written.
     pub kind: String,
-    /// `ok`, `modified` or `missing`.
+    /// `ok`, `modified`, `missing`, or `unsafe` (the path cannot be inspected safely, e.g. a
+    /// directory on the way is now a symlink; see `reason`).
     pub state: String,
+    /// Why the path is `unsafe`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// Where it was declared.
     pub origin: PlanOrigin,
 }
@@ -318,16 +336,45 @@ pub struct ExplainReport {
     /// What the next apply would do with it, and why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<PlanObject>,
+    /// The unit it belongs to (for Quadlets: the service the generator makes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// For a unit: what systemd would do with it in the next apply, decided exactly as `plan`
+    /// decides (the reload, and the unit's own actions and held actions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub systemd: Option<PlanSystemd>,
+    /// For a unit: its drop-ins.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub dropins: Vec<ExplainFile>,
+    /// For a unit: the files whose change restarts it.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub restarted_by: Vec<ExplainFile>,
     /// Whether CoreOps owns it.
     pub owned: bool,
-    /// Where it was declared (desired or, for stale objects, recorded).
+    /// Where it was declared (desired; for stale objects, recorded; for removed ones, in the
+    /// newest generation that held it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub origin: Option<PlanOrigin>,
-    /// The oldest kept revision since which it has had its current content.
+    /// The oldest kept revision since which it has had its current content (for a desired
+    /// object).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_changed_in: Option<String>,
-    /// Applied revisions (newest first) that contain it, with its content hash in each.
+    /// Applied generations (newest first, each once) that contain it, with its content hash in
+    /// each.
     pub history: Vec<ExplainRevision>,
+    /// For an object the history had and the desired state no longer has: the generation that
+    /// removed it (the first of the newest generations without it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removed_in: Option<ExplainRevision>,
+}
+
+/// A file related to the object explained.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ExplainFile {
+    /// Absolute path on the host.
+    pub path: String,
+    /// Where it was declared.
+    pub origin: PlanOrigin,
 }
 
 /// The object in one applied revision.
@@ -342,4 +389,55 @@ pub struct ExplainRevision {
     /// Content hash (files), or link target.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
+}
+
+/// Version of the history document.
+pub const HISTORY_SCHEMA_VERSION: u32 = 1;
+
+/// `core-ops history --format json`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct HistoryReport {
+    /// Version of this document's shape.
+    pub schema_version: u32,
+    /// The root inspected.
+    pub root: String,
+    /// The applied generations the history keeps, newest first.
+    pub entries: Vec<HistoryEntry>,
+}
+
+/// One applied generation.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct HistoryEntry {
+    /// The generation: the count of applies that recorded a new revision on this root.
+    pub generation: u64,
+    /// When it was applied (RFC 3339, UTC).
+    pub applied_at: String,
+    /// The revision applied (a hash of the desired state).
+    pub revision: String,
+    /// Where the desired state came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<crate::model::state::SourceRef>,
+    /// The git commit the source was read at, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// `converged`, or `failed` when units did not come up; absent for generations recorded
+    /// before results were kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    /// What the apply changed; absent for generations recorded before counts were kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<HistoryChanges>,
+    /// Whether this is the generation the root is at now.
+    pub current: bool,
+}
+
+/// What one apply changed, by action.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct HistoryChanges {
+    /// Objects created.
+    pub created: usize,
+    /// Objects updated.
+    pub updated: usize,
+    /// Objects deleted.
+    pub deleted: usize,
 }

@@ -7,14 +7,23 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 
 use crate::cli::report::{PlanOrigin, STATUS_SCHEMA_VERSION, StatusObject, StatusReport};
-use crate::cli::{EXIT_OK, OutputFormat};
+use crate::cli::{EXIT_NEEDS_ATTENTION, EXIT_OK, OutputFormat};
 use crate::host::root::Root;
 use crate::host::store;
 use crate::model::path::printable;
 use crate::model::plan::{self, Observed};
+use crate::model::state::{FIRST_BOOT, RunResult, SourceRef};
+
+/// Exit codes of `status`, for its `--help`.
+const EXIT_CODES: &str = "Exit codes:
+  0   success (with --exit-code: converged and no drift)
+  1   failure: the state cannot be read
+  2   usage error
+  3   with --exit-code: owned objects drifted, or the last run failed, was partial or was interrupted";
 
 /// Arguments of `status`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_CODES)]
 pub struct Args {
     /// The root directory to inspect.
     #[arg(long, value_name = "DIR", default_value = "/")]
@@ -25,6 +34,10 @@ pub struct Args {
     /// List every owned object, not only drifted ones.
     #[arg(short, long)]
     pub verbose: bool,
+    /// Exit with 3 when owned objects drifted, or the last run failed, was partial or was
+    /// interrupted (0 otherwise).
+    #[arg(long)]
+    pub exit_code: bool,
 }
 
 /// Runs the command.
@@ -39,7 +52,15 @@ pub fn run(args: &Args) -> Result<u8> {
         }
         OutputFormat::Human => render(&mut out, &report, args.verbose)?,
     }
-    Ok(EXIT_OK)
+    out.flush()?;
+    Ok(if args.exit_code && needs_attention(&report) { EXIT_NEEDS_ATTENTION } else { EXIT_OK })
+}
+
+/// Whether CI should hear about this root (`--exit-code`): owned objects drifted, or the last
+/// run did not converge (it failed, was partial, or was interrupted).
+fn needs_attention(r: &StatusReport) -> bool {
+    let unconverged = r.last_run.as_ref().is_some_and(|run| run.result != "converged");
+    r.drifted > 0 || unconverged || r.interrupted.is_some()
 }
 
 /// The status of a root.
@@ -50,15 +71,17 @@ pub fn status(root: &Root) -> Result<StatusReport> {
         .iter()
         .map(|r| {
             let seen = root.observe(&r.path);
-            let condition = match &seen {
-                Observed::Missing => "missing",
-                s if plan::matches_record(s, &r.owned()) => "ok",
-                _ => "modified",
+            let (condition, reason) = match seen {
+                Observed::Missing => ("missing", None),
+                Observed::Unsafe(why) => ("unsafe", Some(why)),
+                s if plan::matches_record(&s, &r.owned()) => ("ok", None),
+                _ => ("modified", None),
             };
             StatusObject {
                 path: r.path.clone(),
                 kind: r.kind.clone(),
                 state: condition.into(),
+                reason,
                 origin: PlanOrigin { file: r.origin_file.clone(), path: r.origin_path.clone() },
             }
         })
@@ -79,37 +102,93 @@ pub fn status(root: &Root) -> Result<StatusReport> {
 
 /// Writes the status for a person; every name, path and message is shown [`printable`].
 fn render(out: &mut impl Write, r: &StatusReport, verbose: bool) -> io::Result<()> {
-    let Some(revision) = &r.revision else {
+    if r.revision.is_none() && r.last_run.is_none() && r.interrupted.is_none() {
         writeln!(out, "Nothing applied to {} yet (no {}).", printable(&r.root), store::STATE_FILE)?;
         return Ok(());
-    };
-    let revision = printable(revision);
-    if let Some(s) = &r.source {
-        let host = s.host.as_deref().map(|h| format!(", host {}", printable(h))).unwrap_or_default();
-        writeln!(out, "Source:      {} {}{host}", printable(&s.kind), printable(&s.location))?;
     }
-    writeln!(
-        out,
-        "Revision:    {revision} (generation {}, applied {})",
-        r.generation,
-        printable(r.applied_at.as_deref().unwrap_or("?"))
-    )?;
+    match &r.revision {
+        Some(revision) => write_applied(out, r, revision)?,
+        None => writeln!(out, "Revision:    none applied yet: no run has converged on {}", printable(&r.root))?,
+    }
     if let Some(run) = &r.last_run {
-        let repeats =
-            if run.repeats > 0 { format!(", same result {} runs in a row", run.repeats + 1) } else { String::new() };
-        let (result, run_revision, at) = (printable(&run.result), printable(&run.revision), printable(&run.at));
-        writeln!(out, "Last run:    {result} on revision {run_revision} at {at}{repeats}")?;
-        if let Some(m) = &run.message {
-            writeln!(out, "             {}", printable(m))?;
-        }
+        write_last_run(out, run)?;
     }
     if let Some(p) = &r.interrupted {
         let p = printable(p);
         writeln!(out, "Interrupted: an apply of revision {p} did not finish; the next apply completes it")?;
     }
+    if r.revision.is_none() {
+        return Ok(());
+    }
     writeln!(out, "Owned:       {} objects, {} drifted since the last apply", r.owned.len(), r.drifted)?;
     for o in r.owned.iter().filter(|o| verbose || o.state != "ok") {
-        writeln!(out, "  {:<8} {} ({})", o.state, printable(&o.path), printable(&o.origin.file))?;
+        let why = o.reason.as_deref().map(|w| format!(" — {}", printable(w))).unwrap_or_default();
+        writeln!(out, "  {:<8} {} ({}){why}", o.state, printable(&o.path), printable(&o.origin.file))?;
+    }
+    Ok(())
+}
+
+/// The `Source:` and `Revision:` lines of an applied revision. The state Ignition wrote at first
+/// boot names where `render-ignition` ran, which means nothing on this host: it is described as
+/// the rendered config, with the repository's address and commit when they are known.
+fn write_applied(out: &mut impl Write, r: &StatusReport, revision: &str) -> io::Result<()> {
+    let first_boot = r.applied_at.as_deref() == Some(FIRST_BOOT);
+    if let Some(s) = &r.source {
+        let line = if first_boot { first_boot_source(s) } else { source_text(s) };
+        writeln!(out, "Source:      {line}")?;
+    }
+    let revision = printable(revision);
+    if first_boot {
+        writeln!(out, "Revision:    {revision} (generation {}, written by Ignition at first boot)", r.generation)
+    } else {
+        let at = printable(r.applied_at.as_deref().unwrap_or("?"));
+        writeln!(out, "Revision:    {revision} (generation {}, applied {at})", r.generation)
+    }
+}
+
+/// Where a day-2 apply's desired state came from, with the commit when known.
+pub fn source_text(s: &SourceRef) -> String {
+    let host = s.host.as_deref().map(|h| format!(", host {}", printable(h))).unwrap_or_default();
+    format!("{} {}{host}{}", printable(&s.kind), printable(&s.location), commit_text(s))
+}
+
+fn first_boot_source(s: &SourceRef) -> String {
+    let host = s.host.as_deref().map(|h| format!(" for host {}", printable(h))).unwrap_or_default();
+    let from = if is_remote(&s.location) { format!(", from {}", printable(&s.location)) } else { String::new() };
+    let commit = match (&s.commit, from.is_empty()) {
+        (Some(_), true) => format!(",{}", commit_text(s)),
+        _ => commit_text(s),
+    };
+    format!("the config core-ops render-ignition rendered{host} (first boot){from}{commit}")
+}
+
+/// ` at commit C` (with ` (with uncommitted changes)` for a dirty tree), or nothing.
+fn commit_text(s: &SourceRef) -> String {
+    match &s.commit {
+        Some(c) if s.dirty => format!(" at commit {} (with uncommitted changes)", printable(c)),
+        Some(c) => format!(" at commit {}", printable(c)),
+        None => String::new(),
+    }
+}
+
+/// Whether a repository location is an address other hosts can reach (`https://…`,
+/// `ssh://…`, `git@host:path`) rather than a path on the machine that rendered the config.
+fn is_remote(location: &str) -> bool {
+    location.contains("://") || location.split_once(':').is_some_and(|(user_host, _)| user_host.contains('@'))
+}
+
+/// The `Last run:` lines: how it ended, what went wrong, and what an offline run left undone.
+fn write_last_run(out: &mut impl Write, run: &RunResult) -> io::Result<()> {
+    let repeats =
+        if run.repeats > 0 { format!(", same result {} runs in a row", run.repeats + 1) } else { String::new() };
+    let files_only = if run.systemd_skipped.is_empty() { "" } else { " (files only; systemd skipped, offline)" };
+    let (result, run_revision, at) = (printable(&run.result), printable(&run.revision), printable(&run.at));
+    writeln!(out, "Last run:    {result} on revision {run_revision} at {at}{repeats}{files_only}")?;
+    if let Some(m) = &run.message {
+        writeln!(out, "             {}", printable(m))?;
+    }
+    if !run.systemd_skipped.is_empty() {
+        writeln!(out, "             not run: {}", printable(&run.systemd_skipped.join(", ")))?;
     }
     Ok(())
 }

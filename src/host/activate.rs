@@ -208,7 +208,7 @@ mod tests {
     }
 
     fn activation(actions: Vec<UnitAction>) -> Activation {
-        Activation { daemon_reload: true, actions, held: Vec::new() }
+        Activation { daemon_reload: true, actions, held: Vec::new(), offline: None }
     }
 
     #[test]
@@ -231,7 +231,12 @@ mod tests {
     #[test]
     fn no_reload_without_unit_file_changes() {
         let fake = FakeSystemd::default();
-        let a = Activation { daemon_reload: false, actions: vec![action(Verb::Restart, "web.service")], held: vec![] };
+        let a = Activation {
+            daemon_reload: false,
+            actions: vec![action(Verb::Restart, "web.service")],
+            held: vec![],
+            offline: None,
+        };
         let mut run = SystemdRun::default();
         activate_after_writes(&fake, &a, Duration::from_secs(1), &mut run);
         assert_eq!(fake.calls(), vec!["restart web.service"]);

@@ -2,15 +2,17 @@
 //!
 //! Order of work: take the lock; resolve `ignition.config` children and remote contents;
 //! clean leftovers of interrupted runs; plan; refuse if anything is blocked (nothing is
-//! written); record the pending revision; create directories; stage every file and link next to
+//! written); ask the caller's approval of the plan (`apply` asks on a terminal); record the
+//! pending revision; create directories; stage every file and link next to
 //! its destination; sync once; rename them into place; hard links; mode and owner changes;
 //! removals of stale owned objects and disabled units' links; sync; check the result; save the
 //! history snapshot, then record the converged revision and an audit line. A crash at any point
 //! leaves every file old or new, a recorded revision always has its snapshot, and the next run
 //! finishes the job.
 //!
-//! With systemd (online runs on `/`): the Quadlet files are checked with the quadlet generator
-//! before anything changes, the activation is decided from the plan and the units' states,
+//! Before anything changes, whatever the root, the checks of [`preflight`] run (the Quadlet
+//! files, the changed units): their errors, and with `strict` their warnings, stop the run.
+//! With systemd (online runs on `/`): the activation is decided from the plan and the units' states,
 //! stops run before the writes, and the reload, starts, restarts and verification after them.
 //! A unit that does not come up fails the run (exit 1); its files stay in place and recorded,
 //! the fast path is disabled, and the next run retries it.
@@ -22,7 +24,7 @@ use anyhow::{Context, Result};
 
 use crate::host::activate::{self, SystemdRun};
 use crate::host::failpoint;
-use crate::host::quadlet;
+use crate::host::preflight::{self, Checks};
 use crate::host::root::Root;
 use crate::host::store::{self, Snapshot};
 use crate::host::systemd::Systemd;
@@ -62,6 +64,8 @@ pub struct ApplyOptions {
     pub lock_timeout: Duration,
     /// How long each unit gets to become active.
     pub unit_timeout: Duration,
+    /// Whether the checks' warnings stop the run, as their errors do (`--strict`).
+    pub strict: bool,
 }
 
 /// How a run ended.
@@ -109,7 +113,16 @@ pub struct ApplyReport {
     pub systemd: SystemdRun,
     /// How many runs before this one ended with the same failure on the same revision.
     pub repeats: u32,
+    /// What the checks before the writes found (when the run stopped on them, what stopped it
+    /// is in `errors` instead).
+    pub checks: Checks,
 }
+
+/// The caller's last say before anything is written, given the report so far (the desired state,
+/// the plan, the checks' findings and the systemd actions exactly as they will be executed), under
+/// the run lock: an error stops the run with nothing written and nothing recorded (`apply` asks
+/// for confirmation there).
+pub type Approve<'a> = &'a dyn Fn(&ApplyReport) -> Result<()>;
 
 /// Applies `input` to `root`; `systemd` is `None` offline (files only).
 pub fn apply(
@@ -118,6 +131,19 @@ pub fn apply(
     fetch: &dyn Fetch,
     opts: ApplyOptions,
     systemd: Option<&dyn Systemd>,
+) -> Result<ApplyReport> {
+    apply_approved(root, input, fetch, opts, systemd, &|_| Ok(()))
+}
+
+/// [`apply`], with `approve` consulted once the plan is made and nothing blocks it, before the
+/// first write.
+pub fn apply_approved(
+    root: &Root,
+    input: &ApplyInput,
+    fetch: &dyn Fetch,
+    opts: ApplyOptions,
+    systemd: Option<&dyn Systemd>,
+    approve: Approve,
 ) -> Result<ApplyReport> {
     let _lock = store::lock(root, opts.lock_timeout)?;
     failpoint::hit("after-lock");
@@ -133,6 +159,7 @@ pub fn apply(
         activation: Activation::default(),
         systemd: SystemdRun::default(),
         repeats: 0,
+        checks: Checks::default(),
     };
     let (desired, revision) = match build_desired(root, input, fetch, true) {
         Ok(d) => d,
@@ -153,11 +180,14 @@ pub fn apply(
     if !blocked.is_empty() {
         return finish_failed(root, &mut state, report, blocked, &input.host);
     }
-    let rejected = quadlet::objections(&desired);
-    if !rejected.is_empty() {
-        return finish_failed(root, &mut state, report, rejected, &input.host);
+    report.checks = preflight::check(root, &desired, &the_plan);
+    let refused = report.checks.take_refusal(opts.strict);
+    if !refused.is_empty() {
+        return finish_failed(root, &mut state, report, refused, &input.host);
     }
     report.activation = decide_activation(&the_plan, &desired, &observed, &state, &revision, systemd);
+    report.activation.offline = systemd.is_none().then(|| offline_reason(root.path()));
+    approve(&report)?;
     let records = records_for(&desired, &observed, &owned);
     state.pending = Some(Pending {
         revision: revision.clone(),
@@ -194,6 +224,10 @@ pub fn apply(
     }
     if let Some(sd) = systemd {
         activate::activate_after_writes(sd, &report.activation, opts.unit_timeout, &mut report.systemd);
+        // What earlier offline runs skipped was part of this activation.
+        if let Some(last) = state.last_run.as_mut() {
+            last.systemd_skipped.clear();
+        }
     }
     let units_up = report.systemd.ok();
     if !units_up {
@@ -216,12 +250,14 @@ pub fn apply(
             applied.units = desired.units.iter().map(state::unit_intent_text).collect();
             applied.input_digest = digest;
         }
+        // The same content may now stand at another commit (the edits were committed).
+        state.source = Some(input.source.clone());
         report.generation = state.generation;
         report.outcome = outcome;
         if !store::has_applied_snapshot(root, &state) {
             // A run interrupted between recording this revision and saving its snapshot (by an
             // earlier version of core-ops) left the history without it: repair it.
-            store::save_snapshot(root, &snapshot_of(input, state.generation, &revision)?)?;
+            store::save_snapshot(root, &snapshot_of(input, state.generation, &revision, outcome, &the_plan)?)?;
         }
         record_run(root, &mut state, &mut report)?;
         audit(root, &report, &input.host);
@@ -229,7 +265,7 @@ pub fn apply(
     }
     state.generation += 1;
     // The snapshot goes first: a revision the state records as applied always has one.
-    store::save_snapshot(root, &snapshot_of(input, state.generation, &revision)?)?;
+    store::save_snapshot(root, &snapshot_of(input, state.generation, &revision, outcome, &the_plan)?)?;
     failpoint::hit("after-snapshot");
     state.source = Some(input.source.clone());
     state.last_applied = Some(Applied {
@@ -250,8 +286,16 @@ pub fn apply(
     Ok(report)
 }
 
-/// The history snapshot of `input` applied as `revision` in `generation`.
-fn snapshot_of(input: &ApplyInput, generation: u64, revision: &str) -> Result<Snapshot> {
+/// The history snapshot of `input` applied as `revision` in `generation` by a run that made
+/// `the_plan` and ended with `outcome`.
+fn snapshot_of(
+    input: &ApplyInput,
+    generation: u64,
+    revision: &str,
+    outcome: Outcome,
+    the_plan: &Plan,
+) -> Result<Snapshot> {
+    let s = the_plan.summary();
     Ok(Snapshot {
         generation,
         revision: revision.to_string(),
@@ -260,6 +304,9 @@ fn snapshot_of(input: &ApplyInput, generation: u64, revision: &str) -> Result<Sn
         host: input.host.clone(),
         config: serde_json::from_str(&input.config.to_json().to_compact()).context("snapshotting the config")?,
         origins: store::snapshot_origins(&input.origins),
+        result: Some(outcome.name().to_string()),
+        changes: Some(store::Changes { created: s.create, updated: s.update, deleted: s.delete }),
+        earlier: Vec::new(),
     })
 }
 
@@ -336,12 +383,13 @@ fn converged_fast(root: &Root, state: &State, input: &ApplyMeta) -> Option<Apply
         activation: Activation::default(),
         systemd: SystemdRun::default(),
         repeats: 0,
+        checks: Checks::default(),
     })
 }
 
 /// The systemd actions for a plan: the decision table over the units' current states, plus a
-/// retry of the units that failed in the previous run on the same revision. Offline: from the
-/// plan alone.
+/// retry of the units that failed in the previous run on the same revision and of what earlier
+/// offline runs skipped. Offline: from the plan alone.
 pub fn decide_activation(
     the_plan: &Plan,
     desired: &DesiredState,
@@ -355,7 +403,20 @@ pub fn decide_activation(
     if let Some(last) = state.last_run.as_ref().filter(|r| r.revision == revision) {
         activation::retry_failed(&mut decided, &last.failed_units, desired);
     }
+    if let Some(last) = &state.last_run {
+        activation::retry_skipped(&mut decided, &last.systemd_skipped, desired);
+    }
     decided
+}
+
+/// Why a run on `root` asks no systemd (DESIGN §3.3: offline is `--offline`, or a root other
+/// than `/`).
+pub fn offline_reason(root: &std::path::Path) -> String {
+    if root == std::path::Path::new("/") {
+        "--offline was given".to_string()
+    } else {
+        format!("--root {} is not /", root.display())
+    }
 }
 
 /// The input digest combined with the root's account databases (owner names resolve through
@@ -659,6 +720,13 @@ fn set_last_run(state: &mut State, report: &mut ApplyReport) {
         Some(prev) if same_failure(prev) => prev.repeats + 1,
         _ => 0,
     };
+    // Skipped systemd actions stay recorded until a run that talks to systemd does them.
+    let mut systemd_skipped = state.last_run.as_ref().map(|r| r.systemd_skipped.clone()).unwrap_or_default();
+    for entry in report.activation.skipped() {
+        if !systemd_skipped.contains(&entry) {
+            systemd_skipped.push(entry);
+        }
+    }
     report.repeats = repeats;
     state.last_run = Some(RunResult {
         result: report.outcome.name().to_string(),
@@ -667,6 +735,7 @@ fn set_last_run(state: &mut State, report: &mut ApplyReport) {
         message,
         repeats,
         failed_units,
+        systemd_skipped,
     });
 }
 

@@ -1,5 +1,6 @@
 //! Effects: everything that touches the machine.
 //! - [`activate`] — the systemd half of apply: stops, one reload, starts, verification.
+//! - [`analyze`] — the changed units checked: their triggers, and `systemd-analyze verify`.
 //! - [`execute`] — apply: run a plan on the root and record it.
 //! - [`failpoint`] — named crash points for the crash-safety tests.
 //! - [`fetch`] — remote resources over HTTP(S), verified by hash.
@@ -7,18 +8,21 @@
 //! - [`fs`] — atomic writes, links, directories and removals under the root.
 //! - [`input_file`] — input files read safely: regular files only, size-capped.
 //! - [`root`] — the managed root, reached without following symlinks.
-//! - [`quadlet`] — Podman's quadlet generator run in dry-run over the desired Quadlets.
+//! - [`preflight`] — the checks a change passes before a host sees it (`plan` and `apply`).
+//! - [`quadlet`] — the desired Quadlets checked: the built-in key table, Podman's generator in dry-run.
 //! - [`source_dir`] — a source repository read from a directory.
 //! - [`systemd`] — systemd over D-Bus (`zbus`), and a fake for tests.
 //! - [`store`] — state, history, audit log and the run lock under `/var/lib/core-ops`.
 
 pub mod activate;
+pub mod analyze;
 pub mod execute;
 pub mod failpoint;
 pub mod fetch;
 pub mod files_dir;
 pub mod fs;
 pub mod input_file;
+pub mod preflight;
 pub mod quadlet;
 pub mod root;
 pub mod source_dir;

@@ -347,6 +347,63 @@ pub struct Snapshot {
     pub config: serde_json::Value,
     /// Origins of its entries.
     pub origins: Vec<SnapshotOrigin>,
+    /// How the run that applied it ended (`converged`, or `failed` when units did not come
+    /// up); absent in snapshots written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    /// What that run changed; absent in snapshots written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<Changes>,
+    /// Earlier generations that applied this same revision, newest first: a revision takes one
+    /// slot of the history however often it is applied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier: Vec<Generation>,
+}
+
+/// What a run changed on the host, by action.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Changes {
+    /// Objects created.
+    pub created: usize,
+    /// Objects updated.
+    pub updated: usize,
+    /// Objects deleted.
+    pub deleted: usize,
+}
+
+/// One applied generation, as the history shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Generation {
+    /// The generation.
+    pub generation: u64,
+    /// The revision it applied.
+    pub revision: String,
+    /// When.
+    pub applied_at: String,
+    /// Where the desired state came from.
+    pub source: Option<SourceRef>,
+    /// How the run ended, when recorded.
+    pub result: Option<String>,
+    /// What it changed, when recorded.
+    pub changes: Option<Changes>,
+}
+
+impl Snapshot {
+    /// The generations that applied this snapshot's revision, newest first.
+    pub fn generations(&self) -> Vec<Generation> {
+        let own = Generation {
+            generation: self.generation,
+            revision: self.revision.clone(),
+            applied_at: self.applied_at.clone(),
+            source: self.source.clone(),
+            result: self.result.clone(),
+            changes: self.changes,
+        };
+        let mut all: Vec<Generation> = std::iter::once(own).chain(self.earlier.iter().cloned()).collect();
+        all.sort_by_key(|g| std::cmp::Reverse(g.generation));
+        all.dedup_by_key(|g| g.generation);
+        all
+    }
 }
 
 /// One entry's origin in a snapshot.
@@ -372,10 +429,14 @@ fn parse_snapshot_name(name: &str) -> Option<(u64, &str)> {
 }
 
 /// Saves a snapshot, drops any snapshot of the same or a later generation (left by a run that
-/// was interrupted before the state recorded it), and keeps only the newest [`HISTORY_KEEP`].
+/// was interrupted before the state recorded it), and keeps the newest [`HISTORY_KEEP`]
+/// revisions: a revision applied again (a rollback) takes no second slot. The older snapshots
+/// of such a revision are folded into its newest recorded one ([`Snapshot::earlier`]) once the
+/// state has recorded both.
 ///
 /// An apply saves the snapshot *before* the state records its revision as applied, so a
-/// revision that the state records always has its snapshot, wherever a crash hits.
+/// revision that the state records always has its snapshot, wherever a crash hits: every
+/// snapshot removed here is either unrecorded or folded (atomically) into a recorded one first.
 pub fn save_snapshot(root: &Root, snap: &Snapshot) -> Result<()> {
     let name = snapshot_name(snap.generation, &snap.revision);
     let mut bytes = serde_json::to_vec_pretty(snap)?;
@@ -388,11 +449,59 @@ pub fn save_snapshot(root: &Root, snap: &Snapshot) -> Result<()> {
         root.remove(&format!("{HISTORY_DIR}/{unrecorded}"))?;
     }
     names.retain(|n| *n == name || parse_snapshot_name(n).is_some_and(|(g, _)| g < snap.generation));
-    while names.len() > HISTORY_KEEP {
-        let oldest = names.remove(0);
+    let recorded: Vec<String> = names.iter().filter(|n| **n != name).cloned().collect();
+    for folded in fold_repeated_revisions(root, &recorded)? {
+        names.retain(|n| *n != folded);
+    }
+    for oldest in revisions_beyond_the_kept(&names) {
         root.remove(&format!("{HISTORY_DIR}/{oldest}"))?;
     }
     Ok(())
+}
+
+/// Among the recorded snapshots `names` (oldest first), folds the older snapshots of a revision
+/// into its newest one: their generations are added to its [`Snapshot::earlier`], it is
+/// rewritten atomically, then they are removed. Returns the names removed.
+fn fold_repeated_revisions(root: &Root, names: &[String]) -> Result<Vec<String>> {
+    let mut by_revision: BTreeMap<&str, Vec<&String>> = BTreeMap::new();
+    for n in names {
+        if let Some((_, revision)) = parse_snapshot_name(n) {
+            by_revision.entry(revision).or_default().push(n);
+        }
+    }
+    let mut removed = Vec::new();
+    for files in by_revision.values().filter(|files| files.len() > 1) {
+        let (newest, older) = files.split_last().expect("more than one");
+        let mut keeper = read_snapshot(root, newest)?;
+        for name in older {
+            // An unreadable older copy is dropped: the newest holds the same config.
+            if let Ok(old) = read_snapshot(root, name) {
+                keeper.earlier.extend(old.generations());
+            }
+        }
+        keeper.earlier = keeper.generations().into_iter().filter(|g| g.generation != keeper.generation).collect();
+        let mut bytes = serde_json::to_vec_pretty(&keeper)?;
+        bytes.push(b'\n');
+        write_atomic(root, &format!("{HISTORY_DIR}/{newest}"), &bytes)?;
+        for name in older {
+            root.remove(&format!("{HISTORY_DIR}/{name}"))?;
+            removed.push((*name).clone());
+        }
+    }
+    Ok(removed)
+}
+
+/// The snapshots (of `names`, oldest first) of revisions older than the newest
+/// [`HISTORY_KEEP`] distinct ones.
+fn revisions_beyond_the_kept(names: &[String]) -> Vec<String> {
+    let mut kept: Vec<&str> = Vec::new();
+    for name in names.iter().rev() {
+        let Some((_, revision)) = parse_snapshot_name(name) else { continue };
+        if !kept.contains(&revision) && kept.len() < HISTORY_KEEP {
+            kept.push(revision);
+        }
+    }
+    names.iter().filter(|n| parse_snapshot_name(n).is_none_or(|(_, r)| !kept.contains(&r))).cloned().collect()
 }
 
 /// Whether the history holds the snapshot of the revision the state records as applied (or the
@@ -453,9 +562,30 @@ pub fn load_snapshot(root: &Root, revision: Option<&str>, state: &State) -> Resu
             if have.is_empty() { "none".to_string() } else { have.join(", ") }
         );
     };
+    read_snapshot(root, name)
+}
+
+/// The snapshot in history file `name`.
+fn read_snapshot(root: &Root, name: &str) -> Result<Snapshot> {
     let path = format!("{HISTORY_DIR}/{name}");
     let bytes = read_state_file(root, &path)?.ok_or_else(|| anyhow!("{} is gone", shown(root, &path)))?;
     serde_json::from_slice(&bytes).with_context(|| format!("{} is corrupt", shown(root, &path)))
+}
+
+/// Every snapshot of an applied revision, newest first, each read from its own file (a
+/// revision applied more than once may have two until they are folded).
+pub fn snapshots(root: &Root, state: &State) -> Result<Vec<Snapshot>> {
+    list_history(root, state)?.iter().rev().map(|name| read_snapshot(root, name)).collect()
+}
+
+/// Every applied generation the history holds, newest first, each once, with the snapshot
+/// (an index into `snapshots`) that holds its config.
+pub fn generations(snapshots: &[Snapshot]) -> Vec<(Generation, usize)> {
+    let mut all: Vec<(Generation, usize)> =
+        snapshots.iter().enumerate().flat_map(|(i, s)| s.generations().into_iter().map(move |g| (g, i))).collect();
+    all.sort_by_key(|(g, _)| std::cmp::Reverse(g.generation));
+    all.dedup_by_key(|(g, _)| g.generation);
+    all
 }
 
 /// Origins in snapshot form.
@@ -496,9 +626,16 @@ fn entry_key_parse(text: &str) -> Option<EntryKey> {
 
 /// The config of a snapshot.
 pub fn snapshot_config(snap: &Snapshot) -> Result<Config> {
+    use crate::model::ignition::spec::{self, IgnitionError};
     let text = serde_json::to_string(&snap.config)?;
-    let parsed = crate::model::ignition::spec::parse(&text)
-        .map_err(|e| anyhow::anyhow!("snapshot {} is unreadable: {e:?}", snap.revision))?;
+    let parsed = spec::parse(&text).map_err(|e| {
+        let why = match e {
+            IgnitionError::Syntax(e) => e.to_string(),
+            IgnitionError::Version(v) => format!("unsupported Ignition version {v:?}"),
+            IgnitionError::Types(report) => report.entries.iter().map(|d| d.raw_line()).collect::<Vec<_>>().join("; "),
+        };
+        anyhow!("the snapshot of revision {} is unreadable: {why}", snap.revision)
+    })?;
     Ok(parsed.config)
 }
 
@@ -554,6 +691,9 @@ mod tests {
             host: "h".into(),
             config: serde_json::json!({"ignition": {"version": "3.5.0"}}),
             origins: Vec::new(),
+            result: Some("converged".into()),
+            changes: None,
+            earlier: Vec::new(),
         }
     }
 
@@ -610,5 +750,46 @@ mod tests {
         save_snapshot(&root, &snapshot(2, "c")).unwrap();
         assert_eq!(history_files(&root).unwrap(), ["00000001-a.json", "00000002-c.json"]);
         assert!(!has_applied_snapshot(&root, &recorded(3, "d")), "d has no snapshot");
+    }
+
+    #[test]
+    fn a_revision_applied_again_takes_no_second_slot_and_keeps_every_generation() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        for generation in 1..=10u64 {
+            save_snapshot(&root, &snapshot(generation, &format!("r{generation}"))).unwrap();
+        }
+        // A rollback to r9: its older snapshot is still needed until the state records 11.
+        save_snapshot(&root, &snapshot(11, "r9")).unwrap();
+        assert!(history_files(&root).unwrap().contains(&"00000001-r1.json".to_string()), "r1 keeps its slot");
+        assert!(history_files(&root).unwrap().contains(&"00000009-r9.json".to_string()));
+        assert_eq!(load_snapshot(&root, Some("r9"), &recorded(10, "r10")).unwrap().generation, 9);
+        // Once 11 is recorded, the next save folds generation 9 into it.
+        save_snapshot(&root, &snapshot(12, "r1")).unwrap();
+        let files = history_files(&root).unwrap();
+        assert!(!files.contains(&"00000009-r9.json".to_string()), "{files:?}");
+        assert_eq!(files.len(), 11, "ten revisions, r1 twice until 12 is recorded: {files:?}");
+        let state = recorded(12, "r1");
+        let all = snapshots(&root, &state).unwrap();
+        let gens: Vec<u64> = generations(&all).iter().map(|(g, _)| g.generation).collect();
+        assert_eq!(gens, (1..=12u64).rev().collect::<Vec<_>>(), "every generation once");
+        let (nine, i) = generations(&all).into_iter().find(|(g, _)| g.generation == 9).unwrap();
+        assert_eq!((nine.revision.as_str(), all[i].generation), ("r9", 11), "generation 9 lives in r9's snapshot");
+    }
+
+    #[test]
+    fn an_unrecorded_snapshot_of_a_kept_revision_removes_nothing_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        save_snapshot(&root, &snapshot(1, "a")).unwrap();
+        save_snapshot(&root, &snapshot(2, "b")).unwrap();
+        // A rollback to a saved its snapshot, then died before the state recorded it.
+        save_snapshot(&root, &snapshot(3, "a")).unwrap();
+        let state = recorded(2, "b");
+        assert_eq!(list_history(&root, &state).unwrap(), ["00000001-a.json", "00000002-b.json"]);
+        assert_eq!(load_snapshot(&root, Some("a"), &state).unwrap().generation, 1);
+        // The next run applies c as generation 3: a's orphan goes, its recorded snapshot stays.
+        save_snapshot(&root, &snapshot(3, "c")).unwrap();
+        assert_eq!(history_files(&root).unwrap(), ["00000001-a.json", "00000002-b.json", "00000003-c.json"]);
     }
 }

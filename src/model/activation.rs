@@ -10,7 +10,11 @@
 //!   `Volume=`/`Mount=` host paths, anything of the same service's config, a `.network` or
 //!   `.volume` the Quadlet names.
 //!
-//! Every action names its cause. Pure: unit states come in as a function.
+//! Every action names all of its causes (a unit whose own file and a config file changed is
+//! restarted once, for both). Pure: unit states come in as a function.
+//!
+//! The same rules answer the questions `explain` asks about one unit: which files restart it
+//! ([`restarted_by`]) and which drop-ins it has ([`dropins_of`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -32,6 +36,11 @@ pub enum Verb {
 }
 
 impl Verb {
+    /// The verb a name stands for.
+    pub fn from_name(name: &str) -> Option<Verb> {
+        [Verb::Stop, Verb::Start, Verb::Reload, Verb::Restart].into_iter().find(|v| v.name() == name)
+    }
+
     /// The name used in output.
     pub fn name(self) -> &'static str {
         match self {
@@ -63,16 +72,34 @@ pub struct Activation {
     pub actions: Vec<UnitAction>,
     /// Units deliberately left alone, with the reason (`X-RestartIfChanged=false`, inactive).
     pub held: Vec<UnitAction>,
+    /// Set when no systemd is asked (an offline run): why. The actions are then reported as
+    /// skipped, never as done.
+    pub offline: Option<String>,
+}
+
+/// The entry a skipped daemon reload is recorded as.
+pub const DAEMON_RELOAD: &str = "daemon-reload";
+
+impl Activation {
+    /// What an offline run did not do, as recorded: `daemon-reload` and `verb unit`, in
+    /// execution order; empty when systemd was asked.
+    pub fn skipped(&self) -> Vec<String> {
+        if self.offline.is_none() {
+            return Vec::new();
+        }
+        let reload = self.daemon_reload.then(|| DAEMON_RELOAD.to_string());
+        reload.into_iter().chain(self.actions.iter().map(|a| format!("{} {}", a.verb.name(), a.unit))).collect()
+    }
 }
 
 /// Whether a unit is active, as far as is known (`None`: unknown, e.g. planning offline).
 pub type UnitActive<'a> = &'a dyn Fn(&str) -> Option<bool>;
 
-/// How a unit's own files changed.
+/// How a unit's own files changed; a modification carries every cause.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum UnitChange {
     New,
-    Modified(String),
+    Modified(Vec<String>),
     Removed,
 }
 
@@ -93,26 +120,120 @@ pub fn decide(plan: &Plan, desired: &DesiredState, before: &ObservedState, activ
                     }
                 }
             }
+            // Enablement links change no unit's content: they restart nothing.
+            None if matches!(c.role, Role::Enable(_)) => {}
             None if c.details.contains(&Detail::Content) || c.action == Action::Create => changed_files.push(c),
             None => {}
         }
     }
+    let mut file_causes = file_causes(&changed_files, desired, &unit_changes);
     let enabled: BTreeSet<&str> =
         desired.units.iter().filter(|u| u.enabled == Some(true)).map(|u| u.name.as_str()).collect();
     for (u, change) in &unit_changes {
-        decide_unit(&mut activation, u, change, desired, &enabled, active);
+        let used = file_causes.remove(u).unwrap_or_default();
+        decide_unit(&mut activation, u, change, &used, desired, &enabled, active);
     }
-    // Units with changes of their own are already decided: only the others can be consumers.
-    let uses: Vec<UnitUse> =
-        if changed_files.is_empty() { Vec::new() } else { unit_uses(desired, |u| !unit_changes.contains_key(u)) };
-    for c in changed_files {
-        for consumer in consumers(&c.path, desired, &uses) {
-            let cause = format!("{} changed", c.origin.file);
-            push_if_active(&mut activation, Verb::Restart, &consumer, cause, active);
-        }
+    for (u, causes) in file_causes {
+        push_if_active(&mut activation, Verb::Restart, &u, causes.join("; "), active);
     }
     order(&mut activation);
     activation
+}
+
+/// For each unit that uses one of `changed_files`, every such file's cause (`X changed`), in
+/// the order of the files. A new unit starts with the new files and a removed one stops, so
+/// neither is searched.
+fn file_causes(
+    changed_files: &[&Change],
+    desired: &DesiredState,
+    unit_changes: &BTreeMap<String, UnitChange>,
+) -> BTreeMap<String, Vec<String>> {
+    let mut causes: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    if changed_files.is_empty() {
+        return causes;
+    }
+    let uses = unit_uses(desired, |u| !matches!(unit_changes.get(u), Some(UnitChange::New | UnitChange::Removed)));
+    for c in changed_files {
+        for consumer in consumers(&c.path, desired, &uses) {
+            add_cause(causes.entry(consumer).or_default(), format!("{} changed", c.origin.file));
+        }
+    }
+    causes
+}
+
+/// Adds `cause` unless it is already named.
+fn add_cause(causes: &mut Vec<String>, cause: String) {
+    if !causes.contains(&cause) {
+        causes.push(cause);
+    }
+}
+
+/// The desired files whose change restarts `unit` (DESIGN §3.3: `EnvironmentFile=`, a Quadlet's
+/// `Volume=`/`Mount=` host paths, its service's config, a `.network`/`.volume` it names), found
+/// by the rule [`decide`] applies to changed files. Sorted by path.
+pub fn restarted_by<'a>(unit: &str, desired: &'a DesiredState) -> Vec<&'a Object> {
+    let uses = unit_uses(desired, |u| u == unit);
+    if uses.is_empty() {
+        return Vec::new();
+    }
+    desired
+        .objects
+        .values()
+        .filter(|o| may_restart_others(o, desired))
+        .filter(|o| consumers(&o.path, desired, &uses).contains(unit))
+        .collect()
+}
+
+/// Whether a change of `o` is one that restarts the units using it: a plain file (not a
+/// drop-in or an enablement link), or a Quadlet other units name.
+fn may_restart_others(o: &Object, desired: &DesiredState) -> bool {
+    match &o.role {
+        Role::Plain => quadlet_dropin_service(&o.path, desired).is_none(),
+        Role::Quadlet(_) => true,
+        _ => false,
+    }
+}
+
+/// The drop-ins of `unit`: systemd drop-ins and, for a Quadlet's service, the Quadlet's.
+/// Sorted by path.
+pub fn dropins_of<'a>(unit: &str, desired: &'a DesiredState) -> Vec<&'a Object> {
+    desired
+        .objects
+        .values()
+        .filter(|o| match &o.role {
+            Role::Dropin(u) => u == unit,
+            Role::Plain => quadlet_dropin_service(&o.path, desired).as_deref() == Some(unit),
+            _ => false,
+        })
+        .collect()
+}
+
+/// Adds what an earlier offline run recorded as not done (`skipped`, see
+/// [`Activation::skipped`]) and nothing acts on now: a systemd that is asked now does it. A
+/// start, reload or restart is redone only for a unit that is still desired; a stop always.
+pub fn retry_skipped(activation: &mut Activation, skipped: &[String], desired: &DesiredState) {
+    for entry in skipped {
+        if entry == DAEMON_RELOAD {
+            activation.daemon_reload = true;
+            continue;
+        }
+        let Some((verb, unit)) = entry.split_once(' ').and_then(|(v, u)| Some((Verb::from_name(v)?, u))) else {
+            continue;
+        };
+        if (verb == Verb::Stop || is_desired_unit(unit, desired)) && !activation.actions.iter().any(|a| a.unit == unit)
+        {
+            let cause = "not done by an earlier offline run".to_string();
+            activation.actions.push(UnitAction { verb, unit: unit.to_string(), cause });
+        }
+    }
+    order(activation);
+}
+
+fn is_desired_unit(unit: &str, desired: &DesiredState) -> bool {
+    desired.objects.values().any(|o| match &o.role {
+        Role::UnitFile(n) | Role::Quadlet(n) => n == unit,
+        _ => false,
+    })
 }
 
 /// Adds a restart for each unit that did not come up in the previous run on this revision and
@@ -120,11 +241,7 @@ pub fn decide(plan: &Plan, desired: &DesiredState, before: &ObservedState, activ
 /// as not converging) rather than forgotten once its files are in place.
 pub fn retry_failed(activation: &mut Activation, failed: &[String], desired: &DesiredState) {
     for unit in failed {
-        let still_desired = desired.objects.values().any(|o| match &o.role {
-            Role::UnitFile(n) | Role::Quadlet(n) => n == unit,
-            _ => false,
-        });
-        if still_desired && !activation.actions.iter().any(|a| &a.unit == unit) {
+        if is_desired_unit(unit, desired) && !activation.actions.iter().any(|a| &a.unit == unit) {
             activation.actions.push(UnitAction {
                 verb: Verb::Restart,
                 unit: unit.clone(),
@@ -185,25 +302,26 @@ fn classify(c: &Change, desired: &DesiredState, before: &ObservedState) -> Optio
                 .map(|b| String::from_utf8_lossy(&b).into_owned());
             match (old, new) {
                 (Some(o), Some(n)) if unit::semantically_equal(&o, &n) => None,
-                _ => Some(UnitChange::Modified(format!("{} changed", c.origin.file))),
+                _ => Some(UnitChange::Modified(vec![format!("{} changed", c.origin.file)])),
             }
         }
-        _ => Some(UnitChange::Modified(format!(
+        _ => Some(UnitChange::Modified(vec![format!(
             "{} {}",
             c.origin.file,
             if c.action == Action::Delete { "removed" } else { "added" }
-        ))),
+        )])),
     }
 }
 
 fn merge_change(changes: &mut BTreeMap<String, UnitChange>, unit: String, change: UnitChange) {
-    match (changes.get(&unit), &change) {
+    match (changes.get_mut(&unit), change) {
         (Some(UnitChange::New | UnitChange::Removed), _) => {}
-        (Some(UnitChange::Modified(prev)), UnitChange::Modified(cause)) => {
-            let joined = format!("{prev}; {cause}");
-            changes.insert(unit, UnitChange::Modified(joined));
+        (Some(UnitChange::Modified(prev)), UnitChange::Modified(causes)) => {
+            for cause in causes {
+                add_cause(prev, cause);
+            }
         }
-        _ => {
+        (_, change) => {
             changes.insert(unit, change);
         }
     }
@@ -232,10 +350,14 @@ fn switches(u: &str, desired: &DesiredState) -> (bool, bool) {
     (restart, reload)
 }
 
+/// The actions for unit `u` whose own files changed as `change`; `used` names the changed
+/// files it uses, which restart it whatever its switches say (a reload does not reread a
+/// replaced bind-mounted file).
 fn decide_unit(
     a: &mut Activation,
     u: &str,
     change: &UnitChange,
+    used: &[String],
     desired: &DesiredState,
     enabled: &BTreeSet<&str>,
     active: UnitActive,
@@ -249,12 +371,17 @@ fn decide_unit(
             }
         }
         UnitChange::Removed => push_if_active(a, Verb::Stop, u, "removed from the source".into(), active),
-        UnitChange::Modified(cause) => {
+        UnitChange::Modified(causes) => {
+            let mut all = causes.clone();
+            used.iter().for_each(|cause| add_cause(&mut all, cause.clone()));
+            let cause = all.join("; ");
             let (restart, reload) = switches(u, desired);
             if u.ends_with(".socket") {
                 let service = socket_service(u, desired);
                 push_if_active(a, Verb::Stop, &service, format!("its socket {u} changed"), active);
-                push_if_active(a, Verb::Restart, u, cause.clone(), active);
+                push_if_active(a, Verb::Restart, u, cause, active);
+            } else if !used.is_empty() {
+                push_if_active(a, Verb::Restart, u, cause, active);
             } else if reload {
                 push_if_active(a, Verb::Reload, u, format!("{cause} (X-ReloadIfChanged=true)"), active);
             } else if !restart {
@@ -264,7 +391,7 @@ fn decide_unit(
                     cause: format!("{cause}; not restarted: X-RestartIfChanged=false"),
                 });
             } else {
-                push_if_active(a, Verb::Restart, u, cause.clone(), active);
+                push_if_active(a, Verb::Restart, u, cause, active);
             }
         }
     }
@@ -413,8 +540,11 @@ mod tests {
     }
 
     fn decide_change_with(old: &str, new: &str, active: UnitActive) -> Activation {
-        let before_state = desired(old);
-        let after = desired(new);
+        decide_between(&desired(old), &desired(new), active)
+    }
+
+    /// Plans `after` against a host that holds exactly the files of `before_state` (owned).
+    fn decide_between(before_state: &DesiredState, after: &DesiredState, active: UnitActive) -> Activation {
         let mut observed = ObservedState::default();
         for o in before_state.objects.values() {
             let bytes = o.known_bytes().map(|b| b.into_owned()).unwrap_or_default();
@@ -436,8 +566,8 @@ mod tests {
             .values()
             .map(|o| (o.path.clone(), crate::model::state::ObjectRecord::of(o, Some(0), Some(0)).owned()))
             .collect();
-        let p = plan(&after, &observed, &owned, PlanOptions::default());
-        decide(&p, &after, &observed, active)
+        let p = plan(after, &observed, &owned, PlanOptions::default());
+        decide(&p, after, &observed, active)
     }
 
     fn summary(a: &Activation) -> Vec<String> {
@@ -619,5 +749,119 @@ mod tests {
         retry_failed(&mut a, &["a.service".into(), "b.service".into(), "gone.service".into()], &d);
         assert_eq!(summary(&a), vec!["restart a.service", "start b.service"]);
         assert_eq!(a.actions[0].cause, "did not come up in the previous run");
+    }
+
+    /// Declares every object and unit of `d` in service folder `svc` of a source repository, as
+    /// `services/<svc>/<kind>/<file name>`.
+    fn in_service(mut d: DesiredState, svc: &str) -> DesiredState {
+        for o in d.objects.values_mut() {
+            let kind = if o.path.starts_with("/etc/systemd/") { "systemd" } else { "config" };
+            o.origin.file = format!("services/{svc}/{kind}/{}", o.path.rsplit('/').next().unwrap());
+        }
+        for u in &mut d.units {
+            u.origin.file = format!("services/{svc}/systemd/{}", u.name);
+        }
+        d
+    }
+
+    const APP: &str = "    - name: app.service\n      contents: \"[Service]\\nEnvironmentFile=/etc/app/env\\nExecStart=/bin/app\\n\"\n";
+
+    fn app_with(unit_extra: &str, conf: &str, env: &str) -> DesiredState {
+        let unit = APP.replace("/bin/app", &format!("/bin/app{unit_extra}"));
+        let files = format!(
+            "storage:\n  files:\n    - path: /etc/app/app.conf\n      contents: {{inline: \"{conf}\"}}\n    - path: /etc/app/env\n      contents: {{inline: \"{env}\"}}\n"
+        );
+        in_service(desired(&format!("{HEAD}{files}systemd:\n  units:\n{unit}")), "app")
+    }
+
+    #[test]
+    fn a_restart_names_every_cause_once() {
+        let both_files = decide_between(&app_with("", "a", "A=1"), &app_with("", "b", "A=2"), &|_| Some(true));
+        assert_eq!(summary(&both_files), ["restart app.service"]);
+        assert_eq!(
+            both_files.actions[0].cause,
+            "services/app/config/app.conf changed; services/app/config/env changed"
+        );
+        let unit_and_file = decide_between(&app_with("", "a", "A=1"), &app_with(" -v", "a", "A=2"), &|_| Some(true));
+        assert_eq!(summary(&unit_and_file), ["restart app.service"]);
+        assert_eq!(
+            unit_and_file.actions[0].cause, "services/app/systemd/app.service changed; services/app/config/env changed",
+            "the unit's own change first, then the files it uses"
+        );
+        // Two changed entries of one Butane file: one cause, named once.
+        let a = decide_change(
+            &format!(
+                "{HEAD}storage:\n  files:\n    - path: /etc/app/env\n      contents: {{inline: \"A=1\"}}\nsystemd:\n  units:\n{APP}"
+            ),
+            &format!(
+                "{HEAD}storage:\n  files:\n    - path: /etc/app/env\n      contents: {{inline: \"A=2\"}}\nsystemd:\n  units:\n{}",
+                APP.replace("/bin/app", "/bin/app -v")
+            ),
+        );
+        assert_eq!(
+            (summary(&a), a.actions[0].cause.as_str()),
+            (vec!["restart app.service".to_string()], "c.bu changed")
+        );
+    }
+
+    #[test]
+    fn a_file_restart_overrides_a_reload_and_names_both_causes() {
+        let reloading = |extra: &str| {
+            let unit = APP.replace("/bin/app", &format!("/bin/app{extra}\\nX-ReloadIfChanged=true"));
+            in_service(
+                desired(&format!(
+                    "{HEAD}storage:\n  files:\n    - path: /etc/app/env\n      contents: {{inline: \"{}\"}}\nsystemd:\n  units:\n{unit}",
+                    if extra.is_empty() { "A=1" } else { "A=2" }
+                )),
+                "app",
+            )
+        };
+        let a = decide_between(&reloading(""), &reloading(" -v"), &|_| Some(true));
+        assert_eq!(summary(&a), ["restart app.service"], "a replaced file needs a restart, not a reload");
+        assert_eq!(a.actions[0].cause, "services/app/systemd/app.service changed; services/app/config/env changed");
+    }
+
+    #[test]
+    fn enablement_links_restart_nothing() {
+        let timer = "    - name: t.timer\n      enabled: true\n      contents: \"[Timer]\\nOnCalendar=daily\\n[Install]\\nWantedBy=timers.target\\n\"\n";
+        let before = in_service(desired(&units(APP)), "app");
+        let mut after = in_service(desired(&units(&format!("{APP}{timer}"))), "app");
+        crate::model::desired::add_enablement(&mut after, &|_| None);
+        assert!(after.objects.values().any(|o| matches!(o.role, Role::Enable(_))), "a link to create");
+        let a = decide_between(&before, &after, &|_| Some(true));
+        assert_eq!(summary(&a), ["start t.timer"], "the new link does not restart app.service: {a:#?}");
+    }
+
+    #[test]
+    fn explain_finds_a_units_drop_ins_and_the_files_that_restart_it() {
+        let d = desired(&format!(
+            "{HEAD}storage:\n  files:\n    - path: /etc/app/env\n      contents: {{inline: \"A=1\"}}\n    - path: /etc/other\n      contents: {{inline: \"x\"}}\n    - path: /etc/containers/systemd/web.container\n      contents: {{inline: \"[Container]\\nImage=x\\nNetwork=app.network\\n\"}}\n    - path: /etc/containers/systemd/web.container.d/10.conf\n      contents: {{inline: \"[Container]\\nEnvironment=A=1\\n\"}}\n    - path: /etc/containers/systemd/app.network\n      contents: {{inline: \"[Network]\\n\"}}\nsystemd:\n  units:\n{}",
+            APP.replace(
+                "\"\n",
+                "\"\n      dropins:\n        - name: 10-nice.conf\n          contents: \"[Service]\\nNice=1\\n\"\n"
+            )
+        ));
+        let paths = |objects: Vec<&Object>| objects.iter().map(|o| o.path.clone()).collect::<Vec<_>>();
+        assert_eq!(paths(restarted_by("app.service", &d)), ["/etc/app/env"]);
+        assert_eq!(paths(dropins_of("app.service", &d)), ["/etc/systemd/system/app.service.d/10-nice.conf"]);
+        assert_eq!(paths(restarted_by("web.service", &d)), ["/etc/containers/systemd/app.network"]);
+        assert_eq!(paths(dropins_of("web.service", &d)), ["/etc/containers/systemd/web.container.d/10.conf"]);
+        assert!(restarted_by("nothing.service", &d).is_empty());
+    }
+
+    #[test]
+    fn what_an_offline_run_skipped_is_done_by_the_next_run_that_asks_systemd() {
+        let d = desired(&units(APP));
+        let mut a = Activation::default();
+        a.actions.push(UnitAction { verb: Verb::Restart, unit: "app.service".into(), cause: "c.bu changed".into() });
+        let skipped = ["daemon-reload", "start app.service", "start gone.service", "stop old.service", "bogus"];
+        retry_skipped(&mut a, &skipped.map(String::from), &d);
+        assert!(a.daemon_reload);
+        assert_eq!(summary(&a), ["stop old.service", "restart app.service"], "app.service is acted on already");
+        assert_eq!(a.actions[0].cause, "not done by an earlier offline run");
+
+        let offline = Activation { offline: Some("--offline was given".into()), ..a.clone() };
+        assert_eq!(offline.skipped(), ["daemon-reload", "stop old.service", "restart app.service"]);
+        assert!(a.skipped().is_empty(), "nothing is skipped when systemd is asked");
     }
 }

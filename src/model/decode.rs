@@ -8,9 +8,12 @@
 //! Go-ordered JSON encoder.
 
 use super::json::Json;
-use super::path::Path;
+use super::path::{Path, Seg};
 use super::report::{Diagnostic, Mark};
 use super::yaml::{Document, Node, Style, Value};
+
+/// The fix a Butane `mode` of the wrong type gets (a quoted `"0644"` is a string).
+pub const MODE_HELP: &str = "write the mode unquoted in octal, e.g. `mode: 0644`";
 
 /// Which key names and scalar rules apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,7 +109,11 @@ impl<'d> Decoder<'d> {
             _ => node.kind_tag(),
         };
         let message = format!("cannot unmarshal {found} into {expected}");
-        self.type_errors.push(Diagnostic::error(path.clone(), message).at(node.mark, node.span));
+        let mut diagnostic = Diagnostic::error(path.clone(), message).at(node.mark, node.span);
+        if self.gates.dialect == Dialect::Butane && path.last() == Some(&Seg::Key("mode".into())) {
+            diagnostic = diagnostic.with_help(MODE_HELP);
+        }
+        self.type_errors.push(diagnostic);
     }
 
     fn warn_at(&mut self, path: Path, mark: Mark, span: usize, message: String) {

@@ -12,6 +12,9 @@
 //! - [`activation`] — what systemd must do after a change: the decision table.
 //! - [`desired`] — the desired state: objects on disk, unit intents, first-boot-only entries.
 //! - [`plan`] — the three-way plan: actions, drift classes, diffs.
+//! - [`quadlet_keys`] — the keys Podman's Quadlet accepts per file type and section.
+//! - [`triggers`] — the unit a timer or path unit triggers.
+//! - [`spelling`] — "did you mean …?": the known name closest to a misspelt one.
 //! - [`source`] — source repositories: layout rules and per-host composition.
 //! - [`state`] — the persisted state: owned objects, pending apply, last run.
 //! - [`butane`] — the Butane front end: variants, translation, validation.
@@ -24,8 +27,11 @@ pub mod ignition;
 pub mod json;
 pub mod path;
 pub mod plan;
+pub mod quadlet_keys;
 pub mod report;
 pub mod source;
+pub mod spelling;
 pub mod state;
+pub mod triggers;
 pub mod unit;
 pub mod yaml;

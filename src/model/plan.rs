@@ -396,14 +396,25 @@ fn plan_object(
     // Any difference counts, a mode or an owner alone included: an unowned path is never
     // replaced, chmodded or chowned without `overwrite: true` or `--adopt` (DESIGN §3.1).
     if c.drift == Some(Drift::UnownedConflict) && !o.overwrite && !opts.adopt {
-        let reason = format!(
-            "{} exists, differs from the desired state and was not written by CoreOps; set `overwrite: true` on it or run `apply --adopt` to take it over",
-            o.path
-        );
+        let way_out = if can_say_overwrite(o) {
+            "set `overwrite: true` on it or run `apply --adopt` to take it over"
+        } else {
+            "run `apply --adopt` to take it over"
+        };
+        let reason =
+            format!("{} exists, differs from the desired state and was not written by CoreOps; {way_out}", o.path);
         return blocked(c, reason);
     }
     c.action = Action::Update;
     c
+}
+
+/// Whether the object's declaration can say `overwrite: true`: an entry of Butane's (or
+/// Ignition's) `storage.files`, `directories` or `links`. Units, drop-ins and the files of a
+/// repository's layout (`quadlet/`, `config/`) have no such field; `--adopt` is their way out.
+fn can_say_overwrite(o: &Object) -> bool {
+    let declared_at = o.origin.path.as_deref().unwrap_or("");
+    ["$.storage.files.", "$.storage.directories.", "$.storage.links."].iter().any(|p| declared_at.starts_with(p))
 }
 
 /// The absolute, clean path a hard link's target names (relative targets are taken from the

@@ -48,6 +48,9 @@ pub struct Diagnostic {
     pub span: usize,
     /// What is wrong, in Butane's words where Butane has words for it.
     pub message: String,
+    /// How to fix it, where Butane's words do not say: shown in the snippet form only, never in
+    /// Butane's raw lines.
+    pub help: Option<String>,
 }
 
 impl Diagnostic {
@@ -63,7 +66,13 @@ impl Diagnostic {
 
     /// A diagnostic with an optional path and no position yet.
     pub fn new(severity: Severity, path: Option<Path>, message: impl Into<String>) -> Self {
-        Diagnostic { severity, path, mark: None, span: 0, message: message.into() }
+        Diagnostic { severity, path, mark: None, span: 0, message: message.into(), help: None }
+    }
+
+    /// The same diagnostic with a fix to suggest.
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
     }
 
     /// The same diagnostic at a known position.
@@ -97,9 +106,15 @@ impl Diagnostic {
         }
     }
 
-    /// A rustc-like snippet: header, `--> file:line:col`, the source line and a caret; every
-    /// part [`printable`] (the caret still under its column).
+    /// A rustc-like snippet: header, `--> file:line:col`, the source line, a caret and the
+    /// fix (`= help: …`) when there is one; every part [`printable`] (the caret still under its
+    /// column).
     pub fn snippet(&self, source_name: &str, source: &str) -> String {
+        let help = self.help.as_deref().map(|h| format!("  = help: {}\n", printable(h))).unwrap_or_default();
+        format!("{}{help}", self.located_snippet(source_name, source))
+    }
+
+    fn located_snippet(&self, source_name: &str, source: &str) -> String {
         let header = match &self.path {
             Some(path) => format!("{}[{}]: {}", self.severity, path, self.message),
             None => format!("{}: {}", self.severity, self.message),
@@ -191,6 +206,23 @@ mod tests {
         assert!(text.contains("--> x.bu:5:13"), "{text}");
         assert!(text.contains("5 |     - path: etc/x"), "{text}");
         assert!(text.contains("  |             ^^^^^\n"), "{text}");
+    }
+
+    #[test]
+    fn the_fix_follows_the_caret_in_snippets_and_never_appears_in_raw_lines() {
+        let src = "variant: fcos\nversion: 1.6.0\nstorage:\n  files:\n    - path: /x\n      mode: \"0644\"\n";
+        let d = Diagnostic::error(Path::parse("$.storage.files.0.mode"), "cannot unmarshal !!str `0644` into int")
+            .at(Mark { line: 6, col: 13 }, 6)
+            .with_help("write the mode unquoted in octal, e.g. `mode: 0644`");
+        let text = d.snippet("x.bu", src);
+        assert!(
+            text.ends_with("  |             ^^^^^^\n  = help: write the mode unquoted in octal, e.g. `mode: 0644`\n"),
+            "{text}"
+        );
+        assert_eq!(
+            d.raw_line(),
+            "error at $.storage.files.0.mode, line 6 col 13: cannot unmarshal !!str `0644` into int"
+        );
     }
 
     #[test]

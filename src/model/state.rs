@@ -50,9 +50,15 @@ pub struct SourceRef {
     /// Host name, for repositories.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
-    /// Git ref, once the source is a git repository.
+    /// Git ref, once the source is a git repository (for a work tree, the branch HEAD names).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
+    /// The git commit the source was read at (a work tree's HEAD), when it is in git.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// The files read differed from that commit (uncommitted edits, untracked files).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dirty: bool,
 }
 
 /// A converged revision.
@@ -144,6 +150,10 @@ pub struct RunResult {
     /// Units that did not come up; the next run retries them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failed_units: Vec<String>,
+    /// What offline runs (this one and those before it) did not ask systemd to do
+    /// (`daemon-reload`, `start x.service`, …); the next run that plans with systemd does it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub systemd_skipped: Vec<String>,
 }
 
 /// Why a state file cannot be used.

@@ -454,11 +454,17 @@ fn apply_in_process(
             location: "test.bu".into(),
             host: None,
             reference: None,
+            commit: None,
+            dirty: false,
         },
         input_digest: None,
     };
-    let opts =
-        ApplyOptions { adopt: false, lock_timeout: Duration::from_secs(5), unit_timeout: Duration::from_millis(500) };
+    let opts = ApplyOptions {
+        adopt: false,
+        lock_timeout: Duration::from_secs(5),
+        unit_timeout: Duration::from_millis(500),
+        strict: false,
+    };
     let root = core_ops::host::root::Root::open(root).unwrap();
     execute::apply(&root, &input, &core_ops::model::ignition::children::Offline, opts, Some(systemd)).unwrap()
 }

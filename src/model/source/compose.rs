@@ -2,7 +2,8 @@
 //! with the origin (file and YAML path) of every entry.
 //!
 //! Fragments and services compose: two of them declaring the same path, unit, user or device is
-//! an error that names both. The host layer (`host.bu`) comes last and replaces whole entries;
+//! an error that names both. A fragment's `local:` paths resolve in `butane/`, `host.bu`'s in
+//! `hosts/<host>/files/`. The host layer (`host.bu`) comes last and replaces whole entries;
 //! each replacement is recorded so that `plan` can say so. The spec version is the highest of
 //! the fragments' (and `host.bu`'s); with no Butane at all, the newest stable spec.
 
@@ -117,8 +118,7 @@ pub fn compose(tree: &SourceTree, layout: &HostLayout, compress: bool) -> Result
         cx.add_service(tree, service);
     }
     if let Some(path) = &layout.host_butane {
-        let dir = path.rsplit_once('/').map_or("", |(d, _)| d).to_string();
-        if let Some(rendered) = cx.render(tree, path, &dir) {
+        if let Some(rendered) = cx.render(tree, path, &layout.host_files) {
             cx.add_config(rendered, path, Mode::Override);
         }
     }

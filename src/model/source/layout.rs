@@ -1,10 +1,18 @@
 //! The layout rules of a source repository: which entries may stand where, `host.yaml` and
 //! `service.yaml`, drop-ins and host overlays. Produces a [`HostLayout`] that names every file
 //! the host uses, or every mistake found (all of them, not just the first).
+//!
+//! Real repositories hold more than the layout: a file the layout does not name (`README.md`,
+//! `LICENSE`, `Makefile`, a README in a service folder) and any folder at the top (`docs/`) are
+//! ignored with a note, unless its name is one slip from a layout file (`service.yml`). A folder
+//! the layout does not name inside `hosts/<host>/` or `services/<svc>/` is an error: it is most
+//! likely a typo. Unknown names get a "did you mean", and what follows from one mistake (the
+//! overlay of a misspelt service) is not reported as a second one.
 
 use crate::model::report::Mark;
 use crate::model::source::tree::SourceTree;
-use crate::model::source::{SourceIssue, is_identifier, is_ignored};
+use crate::model::source::{SourceIssue, is_identifier, is_ignored, near_miss};
+use crate::model::spelling;
 use crate::model::yaml::{self, Node, Value};
 
 /// Quadlet file extensions (`services/<svc>/quadlet/`).
@@ -12,6 +20,12 @@ pub const QUADLET_EXTENSIONS: &[&str] = &["container", "volume", "network", "pod
 /// systemd unit extensions (`services/<svc>/systemd/`).
 pub const UNIT_EXTENSIONS: &[&str] = &["service", "socket", "timer", "target", "path", "mount", "automount"];
 const TOP_LEVEL: &[&str] = &["hosts", "services", "butane"];
+/// The folder of `hosts/<host>/` where `host.bu`'s `local:` paths resolve (its files directory).
+pub const HOST_FILES: &str = "files";
+/// The folders of a service (and of a host's overlay of it).
+const SERVICE_FOLDERS: &[&str] = &["quadlet", "systemd", "config"];
+/// What the layout says of a file it does not name.
+const NOT_IN_LAYOUT: &str = "not part of the layout; ignored";
 
 /// Everything one host is made of.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +38,10 @@ pub struct HostLayout {
     pub services: Vec<ServiceLayout>,
     /// `hosts/<host>/host.bu`, when present.
     pub host_butane: Option<String>,
+    /// The files directory of `host.bu`: `hosts/<host>/files`.
+    pub host_files: String,
+    /// What was skipped, by path: notes for `-v`.
+    pub notes: Vec<SourceIssue>,
 }
 
 /// One service as this host uses it (host overlays applied).
@@ -83,11 +101,15 @@ pub fn hosts(tree: &SourceTree) -> Vec<String> {
 
 /// Reads the layout for `host`.
 pub fn load(tree: &SourceTree, host: &str) -> Result<HostLayout, Vec<SourceIssue>> {
-    let mut cx = Cx { tree, issues: Vec::new() };
+    let mut cx = Cx { tree, issues: Vec::new(), notes: Vec::new(), unresolved: Vec::new() };
     cx.top_level();
     let layout = cx.host(host);
     match layout {
-        Some(layout) if cx.issues.is_empty() => Ok(layout),
+        Some(mut layout) if cx.issues.is_empty() => {
+            cx.notes.sort_by(|a, b| a.file.cmp(&b.file));
+            layout.notes = cx.notes;
+            Ok(layout)
+        }
         _ => Err(cx.issues),
     }
 }
@@ -95,6 +117,10 @@ pub fn load(tree: &SourceTree, host: &str) -> Result<HostLayout, Vec<SourceIssue
 struct Cx<'a> {
     tree: &'a SourceTree,
     issues: Vec<SourceIssue>,
+    notes: Vec<SourceIssue>,
+    /// Services `host.yaml` lists that do not exist, with the name each most likely meant: their
+    /// overlays are consequences of that one mistake, not further ones.
+    unresolved: Vec<(String, Option<String>)>,
 }
 
 /// The parsed `host.yaml`.
@@ -112,13 +138,43 @@ impl Cx<'_> {
         self.issues.push(SourceIssue::error(file, message).at(mark));
     }
 
+    fn note(&mut self, file: impl Into<String>, message: impl Into<String>) {
+        self.notes.push(SourceIssue::note(file, message));
+    }
+
+    /// Everything at the top besides hosts/, services/ and butane/ is the repository's own
+    /// business (README, LICENSE, CI, docs/): noted. So are files directly in hosts/ and services/.
     fn top_level(&mut self) {
         for name in self.tree.children("") {
-            if is_ignored(&name) || TOP_LEVEL.contains(&name.as_str()) || name == "README.md" {
-                continue;
+            if !is_ignored(&name) && !TOP_LEVEL.contains(&name.as_str()) {
+                self.note(name, NOT_IN_LAYOUT);
             }
-            self.issue(name.clone(), format!("unknown top-level entry `{name}`; a source repository holds hosts/, services/ and butane/ (prefix a name with `_` to keep it ignored)"));
         }
+        for dir in ["hosts", "services"] {
+            for name in self.tree.children(dir) {
+                let path = format!("{dir}/{name}");
+                if !is_ignored(&name) && !self.tree.is_dir(&path) {
+                    self.note(path, NOT_IN_LAYOUT);
+                }
+            }
+        }
+    }
+
+    /// A file the layout does not name, in a folder whose layout files are `layout_files`:
+    /// ignored with a note, or an error when its name is one slip from one of them.
+    fn foreign_file(&mut self, path: String, name: &str, layout_files: &[&str]) {
+        match near_miss(name, layout_files.iter().copied()) {
+            Some(meant) => self.issue(path, format!("not part of the layout; did you mean `{meant}`?")),
+            None => self.note(path, NOT_IN_LAYOUT),
+        }
+    }
+
+    /// A folder the layout does not name inside a service folder or a host overlay.
+    fn unknown_service_folder(&mut self, path: String, name: &str, what: &str) {
+        let hint = spelling::closest(name, SERVICE_FOLDERS.iter().copied())
+            .map(|meant| format!("; did you mean `{meant}/`?"))
+            .unwrap_or_default();
+        self.issue(path, format!("unknown folder in {what}; expected quadlet/, systemd/ or config/{hint}"));
     }
 
     fn host(&mut self, host: &str) -> Option<HostLayout> {
@@ -129,12 +185,12 @@ impl Cx<'_> {
         }
         if !self.tree.is_dir(&dir) {
             let known = hosts(self.tree);
-            let hint = if known.is_empty() {
-                "the repository has no hosts".to_string()
-            } else {
-                format!("known hosts: {}", known.join(", "))
+            let hint = match spelling::closest(host, known.iter().map(String::as_str)) {
+                Some(meant) => format!("; did you mean `{meant}`?"),
+                None if known.is_empty() => " (the repository has no hosts)".to_string(),
+                None => format!(" (known hosts: {})", known.join(", ")),
             };
-            self.issue("hosts", format!("no host `{host}` in hosts/ ({hint})"));
+            self.issue("hosts", format!("no host `{host}` in hosts/{hint}"));
             return None;
         }
         let host_yaml = format!("{dir}/host.yaml");
@@ -144,7 +200,8 @@ impl Cx<'_> {
         let host_butane = self.tree.get(&format!("{dir}/host.bu")).map(|_| format!("{dir}/host.bu"));
         self.host_overlays(host, &services);
         let services = services.into_iter().map(|s| self.apply_overlay(host, s)).collect();
-        Some(HostLayout { host: host.to_string(), fragments, services, host_butane })
+        let host_files = format!("{dir}/{HOST_FILES}");
+        Some(HostLayout { host: host.to_string(), fragments, services, host_butane, host_files, notes: Vec::new() })
     }
 
     fn host_yaml(&mut self, host: &str, file: &str) -> Option<HostYaml> {
@@ -238,18 +295,23 @@ impl Cx<'_> {
             } else if out.iter().any(|s| &s.name == name) {
                 self.issue_at(host_yaml, *mark, format!("service `{name}` is listed twice"));
             } else if !self.tree.is_dir(&format!("services/{name}")) {
-                let known = self
+                let known: Vec<String> = self
                     .tree
                     .children("services")
                     .into_iter()
-                    .filter(|s| !is_ignored(s))
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                    .filter(|s| !is_ignored(s) && self.tree.is_dir(&format!("services/{s}")))
+                    .collect();
+                let meant = spelling::closest(name, known.iter().map(String::as_str)).map(str::to_string);
+                let hint = match &meant {
+                    Some(meant) => format!("; did you mean `{meant}`?"),
+                    None => format!(" (known services: {})", known.join(", ")),
+                };
                 self.issue_at(
                     host_yaml,
                     *mark,
-                    format!("unknown service `{name}`: there is no services/{name}/ (known services: {known})"),
+                    format!("unknown service `{name}`: there is no services/{name}/{hint}"),
                 );
+                self.unresolved.push((name.clone(), meant));
             } else if let Some(service) = self.service(name) {
                 out.push(service);
             }
@@ -266,7 +328,16 @@ impl Cx<'_> {
             } else if out.iter().any(|(n, _)| n == name) {
                 self.issue_at(host_yaml, *mark, format!("fragment `{name}` is listed twice"));
             } else if self.tree.get(&path).is_none() {
-                self.issue_at(host_yaml, *mark, format!("unknown Butane fragment `{name}`: there is no {path}"));
+                let known: Vec<String> = self
+                    .tree
+                    .children("butane")
+                    .into_iter()
+                    .filter_map(|f| f.strip_suffix(".bu").map(str::to_string))
+                    .collect();
+                let hint = spelling::closest(name, known.iter().map(String::as_str))
+                    .map(|meant| format!("; did you mean `{meant}`?"))
+                    .unwrap_or_default();
+                self.issue_at(host_yaml, *mark, format!("unknown Butane fragment `{name}`: there is no {path}{hint}"));
             } else {
                 out.push((name.clone(), path));
             }
@@ -291,10 +362,8 @@ impl Cx<'_> {
                 "quadlet" => service.quadlets = self.units(&path, QUADLET_EXTENSIONS, "Quadlet"),
                 "systemd" => service.units = self.units(&path, UNIT_EXTENSIONS, "systemd unit"),
                 "config" => service.configs = self.configs(&path),
-                _ => self.issue(
-                    path,
-                    "unknown entry in a service folder; expected service.yaml, quadlet/, systemd/ or config/",
-                ),
+                _ if self.tree.is_dir(&path) => self.unknown_service_folder(path, &entry, "a service folder"),
+                _ => self.foreign_file(path, &entry, &["service.yaml"]),
             }
         }
         Some(service)
@@ -398,7 +467,8 @@ impl Cx<'_> {
         out
     }
 
-    /// Checks `hosts/<host>/` holds only host.yaml, host.bu and overlays of selected services.
+    /// Checks the folders of `hosts/<host>/`: `files/` (for host.bu) and overlays of selected
+    /// services. Other files are noted, unless their name is a slip of host.yaml or host.bu.
     fn host_overlays(&mut self, host: &str, services: &[ServiceLayout]) {
         let dir = format!("hosts/{host}");
         for entry in self.tree.children(&dir) {
@@ -407,11 +477,30 @@ impl Cx<'_> {
                 continue;
             }
             if !self.tree.is_dir(&path) {
-                self.issue(path, "unknown entry in a host folder; expected host.yaml, host.bu or <service>/ overlays");
+                self.foreign_file(path, &entry, &["host.yaml", "host.bu"]);
+            } else if entry == HOST_FILES {
+                if services.iter().any(|s| s.name == HOST_FILES) {
+                    self.issue(path, format!("{dir}/{HOST_FILES}/ holds the local files of host.bu, so it cannot be the overlay of service `{HOST_FILES}`; rename the service"));
+                }
+            } else if self.follows_from_unresolved(&entry) {
+                // The unknown service in host.yaml is the mistake; this overlay only follows from it.
             } else if !services.iter().any(|s| s.name == entry) {
-                self.issue(path, format!("overlay for service `{entry}`, which host `{host}` does not select in host.yaml; did you mistype the folder name?"));
+                let hint = match spelling::closest(&entry, services.iter().map(|s| s.name.as_str())) {
+                    Some(meant) => format!("did you mean `{meant}`?"),
+                    None => "did you mistype the folder name?".to_string(),
+                };
+                self.issue(
+                    path,
+                    format!("overlay for service `{entry}`, which host `{host}` does not select in host.yaml; {hint}"),
+                );
             }
         }
+    }
+
+    /// Whether a host folder named `name` belongs to a service host.yaml lists but that does not
+    /// exist: the misspelt name itself, or the name it most likely meant.
+    fn follows_from_unresolved(&self, name: &str) -> bool {
+        self.unresolved.iter().any(|(listed, meant)| listed == name || meant.as_deref() == Some(name))
     }
 
     fn apply_overlay(&mut self, host: &str, mut service: ServiceLayout) -> ServiceLayout {
@@ -432,14 +521,15 @@ impl Cx<'_> {
                             None => self.issue(
                                 replacement.path,
                                 format!(
-                                    "host config file replaces nothing: services/{}/config/{} does not exist",
+                                    "host config file replaces nothing: services/{}/config/{} does not exist; a file for this host alone goes in hosts/{host}/host.bu as a storage.files entry (`contents.local` reads hosts/{host}/{HOST_FILES}/)",
                                     service.name, replacement.rel
                                 ),
                             ),
                         }
                     }
                 }
-                _ => self.issue(path, "unknown entry in a host overlay; expected quadlet/, systemd/ or config/"),
+                _ if self.tree.is_dir(&path) => self.unknown_service_folder(path, &entry, "a host overlay"),
+                _ => self.foreign_file(path, &entry, &[]),
             }
         }
         service
@@ -534,15 +624,78 @@ mod tests {
     }
 
     #[test]
+    fn files_outside_the_layout_are_noted_by_path() {
+        let layout = load(
+            &tree(&[
+                HOST,
+                UNIT,
+                ("services/web/NOTES.txt", "x"),
+                ("Makefile", "x"),
+                ("hosts/h/files/motd", "x"),
+                ("services/README.md", "x"),
+                ("docs/a.md", "x"),
+                ("docs/b.md", "x"),
+            ]),
+            "h",
+        )
+        .unwrap();
+        let notes: Vec<String> = layout.notes.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            notes,
+            [
+                "note: Makefile: not part of the layout; ignored",
+                "note: docs: not part of the layout; ignored",
+                "note: services/README.md: not part of the layout; ignored",
+                "note: services/web/NOTES.txt: not part of the layout; ignored",
+            ]
+        );
+        assert_eq!(layout.host_files, "hosts/h/files");
+    }
+
+    #[test]
+    fn the_files_folder_cannot_be_an_overlay() {
+        let got = messages(&[
+            ("hosts/h/host.yaml", "host: h\nservices: [files]\n"),
+            ("services/files/quadlet/files.container", "[Container]\n"),
+            ("hosts/h/files/quadlet/files.container.d/10.conf", "x"),
+        ]);
+        assert_eq!(
+            got,
+            [
+                "error: hosts/h/files: hosts/h/files/ holds the local files of host.bu, so it cannot be the overlay of service `files`; rename the service"
+            ]
+        );
+    }
+
+    #[test]
+    fn overlays_of_an_unknown_service_follow_from_it() {
+        let got = messages(&[
+            ("hosts/h/host.yaml", "host: h\nservices: [web, nginz]\n"),
+            UNIT,
+            ("services/nginx/quadlet/nginx.container", "[Container]\n"),
+            ("hosts/h/nginx/config/a", "x"),
+            ("hosts/h/nginz/config/a", "x"),
+            ("hosts/h/other/config/a", "x"),
+        ]);
+        assert_eq!(
+            got,
+            [
+                "error: hosts/h/host.yaml:2:17: unknown service `nginz`: there is no services/nginz/; did you mean `nginx`?",
+                "error: hosts/h/other: overlay for service `other`, which host `h` does not select in host.yaml; did you mistype the folder name?",
+            ]
+        );
+    }
+
+    #[test]
     fn every_mistake_is_reported_at_once() {
         let got = messages(&[
             ("hosts/h/host.yaml", "host: h\nservices: [web, nope]\nextra: 1\n"),
             UNIT,
             ("services/web/config/../escape", "x"),
-            ("stray.txt", "x"),
+            ("services/web/confg/x", "x"),
         ]);
         let want = [
-            "error: stray.txt: unknown top-level entry `stray.txt`",
+            "error: services/web/confg: unknown folder in a service folder",
             "error: hosts/h/host.yaml:3:8: unknown key `extra` in host.yaml",
             "error: hosts/h/host.yaml:2:17: unknown service `nope`",
             "error: services/web/config/../escape: config paths may not contain `..`",

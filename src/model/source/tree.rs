@@ -60,6 +60,11 @@ impl SourceTree {
             .map(move |(k, f)| (&k[len..], f))
     }
 
+    /// Every file with its repository path, sorted by path.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &SourceFile)> {
+        self.files.iter().map(|(k, f)| (k.as_str(), f))
+    }
+
     /// The number of files.
     pub fn len(&self) -> usize {
         self.files.len()

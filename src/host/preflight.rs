@@ -1,0 +1,132 @@
+//! The checks a change passes before a host sees it, shared by `plan` and `apply` (DESIGN §3.3):
+//! the Quadlet files ([`quadlet`]: the built-in key table, and Podman's generator where it is
+//! installed) and the changed units ([`analyze`]: their triggers, and `systemd-analyze verify`
+//! where it is installed). They run whatever `--root` is, and write nothing to the root.
+//!
+//! Errors stop the run: `plan` exits 1, `apply` refuses before writing anything. Warnings are
+//! shown, and stop the run too under `--strict`. Notes say what could not be checked, once.
+
+use std::collections::BTreeSet;
+
+use crate::host::root::Root;
+use crate::host::{analyze, quadlet};
+use crate::model::desired::{DesiredState, Role};
+use crate::model::plan::{Action, Plan};
+
+/// What the checks found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checks {
+    /// Mistakes in the Quadlet files.
+    pub quadlet_errors: Vec<String>,
+    /// Mistakes in the changed units.
+    pub unit_errors: Vec<String>,
+    /// Warnings.
+    pub warnings: Vec<String>,
+    /// What was not checked, and why.
+    pub notes: Vec<String>,
+}
+
+impl Checks {
+    /// Adds what `other` found.
+    pub fn merge(&mut self, other: Checks) {
+        self.quadlet_errors.extend(other.quadlet_errors);
+        self.unit_errors.extend(other.unit_errors);
+        self.warnings.extend(other.warnings);
+        self.notes.extend(other.notes);
+    }
+
+    /// Whether anything stops the run: an error, or under `strict` a warning.
+    pub fn stop(&self, strict: bool) -> bool {
+        !self.quadlet_errors.is_empty() || !self.unit_errors.is_empty() || (strict && !self.warnings.is_empty())
+    }
+
+    /// The reasons the run stops, as run errors, taking them out of the checks: the errors, and
+    /// under `strict` the warnings (marked as such). Empty when nothing stops it.
+    pub fn take_refusal(&mut self, strict: bool) -> Vec<String> {
+        let mut refusal: Vec<String> = self.quadlet_errors.iter().chain(&self.unit_errors).cloned().collect();
+        if strict {
+            let warnings = std::mem::take(&mut self.warnings);
+            refusal.extend(warnings.into_iter().map(|w| format!("{w} (a warning; --strict makes it an error)")));
+        }
+        refusal
+    }
+}
+
+/// Runs every check over the desired state and its plan.
+pub fn check(root: &Root, desired: &DesiredState, plan: &Plan) -> Checks {
+    let mut checks = quadlet::check(desired);
+    checks.merge(analyze::check(root, desired, &changed_units(plan)));
+    checks
+}
+
+/// The units whose file or drop-ins the plan writes.
+pub fn changed_units(plan: &Plan) -> BTreeSet<String> {
+    plan.changes
+        .iter()
+        .filter(|c| matches!(c.action, Action::Create | Action::Update))
+        .filter_map(|c| match &c.role {
+            Role::UnitFile(unit) | Role::Dropin(unit) => Some(unit.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::desired::Kind;
+    use crate::model::plan::Change;
+    use crate::model::source::compose::Origin;
+
+    fn checks() -> Checks {
+        Checks {
+            quadlet_errors: vec!["q".into()],
+            unit_errors: vec!["u".into()],
+            warnings: vec!["w".into()],
+            notes: vec!["n".into()],
+        }
+    }
+
+    #[test]
+    fn errors_always_stop_the_run_and_warnings_only_under_strict() {
+        let warned = Checks { warnings: vec!["w".into()], ..Checks::default() };
+        assert!(!warned.stop(false) && warned.stop(true));
+        assert!(checks().stop(false));
+        assert!(!Checks { notes: vec!["n".into()], ..Checks::default() }.stop(true), "a note never stops");
+
+        let mut lenient = checks();
+        assert_eq!(lenient.take_refusal(false), ["q", "u"]);
+        assert_eq!(lenient.warnings, ["w"], "the warnings stay to be shown");
+        let mut strict = checks();
+        assert_eq!(strict.take_refusal(true), ["q", "u", "w (a warning; --strict makes it an error)"]);
+        assert!(strict.warnings.is_empty(), "a warning that stopped the run is listed once, as an error");
+        assert_eq!(Checks::default().take_refusal(true), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_changed_units_are_those_whose_file_or_drop_ins_are_written() {
+        let change = |path: &str, action, role| Change {
+            path: path.into(),
+            kind: Kind::File,
+            action,
+            drift: None,
+            details: Vec::new(),
+            diff: None,
+            reason: None,
+            role,
+            origin: Origin { file: "c.bu".into(), path: None },
+        };
+        let plan = Plan {
+            changes: vec![
+                change("/etc/systemd/system/a.service", Action::Create, Role::UnitFile("a.service".into())),
+                change("/etc/systemd/system/b.service.d/x.conf", Action::Update, Role::Dropin("b.service".into())),
+                change("/etc/systemd/system/c.service", Action::NoOp, Role::UnitFile("c.service".into())),
+                change("/etc/systemd/system/d.service", Action::Delete, Role::UnitFile("d.service".into())),
+                change("/etc/containers/systemd/w.container", Action::Create, Role::Quadlet("w.service".into())),
+                change("/etc/motd", Action::Create, Role::Plain),
+            ],
+            ..Plan::default()
+        };
+        assert_eq!(changed_units(&plan).into_iter().collect::<Vec<_>>(), ["a.service", "b.service"]);
+    }
+}
