@@ -245,14 +245,7 @@ fn snapshot_desired(root: &Root, snapshot: &Snapshot) -> Option<DesiredState> {
         host: snapshot.host.clone(),
         config,
         origins: store::origins_from_snapshot(snapshot),
-        source: SourceRef {
-            kind: "snapshot".into(),
-            location: snapshot.revision.clone(),
-            host: None,
-            reference: None,
-            commit: None,
-            dirty: false,
-        },
+        source: SourceRef::snapshot(&snapshot.revision),
         input_digest: None,
     };
     execute::build_desired(root, &input, &Offline, false).map(|(d, _)| d).ok()

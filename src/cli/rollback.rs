@@ -41,14 +41,7 @@ pub fn run(args: &Args) -> Result<u8> {
     let c = &args.converge;
     let (root, state) = c.open_root("rollback")?;
     let snapshot = store::load_snapshot(&root, args.to.as_deref(), &state)?;
-    let mut source = snapshot.source.clone().unwrap_or(SourceRef {
-        kind: "snapshot".into(),
-        location: snapshot.revision.clone(),
-        host: None,
-        reference: None,
-        commit: None,
-        dirty: false,
-    });
+    let mut source = snapshot.source.clone().unwrap_or_else(|| SourceRef::snapshot(&snapshot.revision));
     let guarded = c.guard(&root, &state, source.host.as_deref())?;
     guarded.keep_recorded_host(&mut source);
     let config = store::snapshot_config(&snapshot)?;

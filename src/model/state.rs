@@ -61,6 +61,20 @@ pub struct SourceRef {
     pub dirty: bool,
 }
 
+impl SourceRef {
+    /// The source of a history snapshot that recorded none of its own: the snapshot itself.
+    pub fn snapshot(revision: &str) -> SourceRef {
+        SourceRef {
+            kind: "snapshot".into(),
+            location: revision.to_string(),
+            host: None,
+            reference: None,
+            commit: None,
+            dirty: false,
+        }
+    }
+}
+
 /// A converged revision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Applied {
