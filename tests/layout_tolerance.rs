@@ -286,6 +286,28 @@ fn unknown_service_names_get_a_suggestion_and_no_follow_up_errors() {
 }
 
 #[test]
+fn a_drop_in_folder_for_a_unit_refused_for_its_extension_is_no_second_mistake() {
+    let dir = common::repo(&[
+        HOST,
+        ("services/web/quadlet/web.containr", "[Container]\nImage=docker.io/library/nginx:1.27\n"),
+        ("services/web/quadlet/web.container.d/10-limits.conf", "[Container]\n"),
+        ("hosts/h/web/quadlet/web.container.d/20-host.conf", "[Container]\n"),
+        ("services/web/quadlet/api.container.d/10.conf", "[Container]\n"),
+    ]);
+    let root = tempfile::tempdir().unwrap();
+    let out = plan(dir.path(), root.path(), &[]);
+    assert_eq!(out.status.code(), Some(65), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out).lines().collect::<Vec<_>>(),
+        [
+            "error: services/web/quadlet/web.containr: wrong extension for services/web/quadlet/: Quadlet files end in .container, .volume, .network, .pod, .kube, .image, .build",
+            "error: services/web/quadlet/api.container.d: drop-in folder without its unit: there is no services/web/quadlet/api.container",
+        ],
+        "web.container.d in the service and in the host overlay follow from web.containr; api.container.d is its own mistake"
+    );
+}
+
+#[test]
 fn an_apply_from_a_git_work_tree_records_head_commit_and_dirty_flag() {
     if !has_git("an_apply_from_a_git_work_tree_records_head_commit_and_dirty_flag") {
         return;

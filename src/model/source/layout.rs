@@ -101,7 +101,7 @@ pub fn hosts(tree: &SourceTree) -> Vec<String> {
 
 /// Reads the layout for `host`.
 pub fn load(tree: &SourceTree, host: &str) -> Result<HostLayout, Vec<SourceIssue>> {
-    let mut cx = Cx { tree, issues: Vec::new(), notes: Vec::new(), unresolved: Vec::new() };
+    let mut cx = Cx { tree, issues: Vec::new(), notes: Vec::new(), unresolved: Vec::new(), misnamed_units: Vec::new() };
     cx.top_level();
     let layout = cx.host(host);
     match layout {
@@ -121,6 +121,9 @@ struct Cx<'a> {
     /// Services `host.yaml` lists that do not exist, with the name each most likely meant: their
     /// overlays are consequences of that one mistake, not further ones.
     unresolved: Vec<(String, Option<String>)>,
+    /// Unit and Quadlet files refused for their extension: a drop-in folder meant for one of them
+    /// is a consequence of that mistake, not a further one.
+    misnamed_units: Vec<String>,
 }
 
 /// The parsed `host.yaml`.
@@ -417,6 +420,7 @@ impl Cx<'_> {
                     path,
                     format!("wrong extension for {dir}/: {what} files end in .{}", extensions.join(", .")),
                 );
+                self.misnamed_units.push(entry.clone());
             } else {
                 units.push(UnitSource { name: entry.clone(), path, dropins: Vec::new() });
             }
@@ -425,10 +429,17 @@ impl Cx<'_> {
             let dropins = self.dropins(&path, false);
             match units.iter_mut().find(|u| u.name == unit) {
                 Some(u) => u.dropins = dropins,
+                None if self.meant_a_misnamed_unit(&unit) => {}
                 None => self.issue(path, format!("drop-in folder without its unit: there is no {dir}/{unit}")),
             }
         }
         units
+    }
+
+    /// Whether `unit` (named by a drop-in folder) is most likely a unit file already refused for
+    /// its extension, such as `web.container` for `web.containr`.
+    fn meant_a_misnamed_unit(&self, unit: &str) -> bool {
+        crate::model::spelling::closest(unit, self.misnamed_units.iter().map(String::as_str)).is_some()
     }
 
     fn dropins(&mut self, dir: &str, from_host: bool) -> Vec<DropinSource> {
@@ -565,6 +576,7 @@ impl Cx<'_> {
                         }
                     }
                 }
+                None if self.meant_a_misnamed_unit(unit) => {}
                 None => self.issue(path, format!("drop-in folder without its unit: the service has no {unit}")),
             }
         }
