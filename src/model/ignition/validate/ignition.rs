@@ -1,0 +1,154 @@
+//! The `ignition` section (config version, merge sources, proxy) and every resource of a
+//! config wherever it sits (merge/replace, CAs, file contents and appends, LUKS key files):
+//! compression, sources and their URLs, HTTP headers, verification hashes.
+
+use super::{Validator, root};
+use crate::model::ignition::types::{Config, HttpHeader, Proxy, Resource};
+use crate::model::ignition::url::{self, UrlError};
+use crate::model::path::Path;
+
+impl Validator {
+    pub(super) fn ignition(&mut self, cfg: &Config) {
+        let ign = root(&["ignition"]);
+        if cfg.ignition.version != self.spec.version() {
+            let msg = if crate::model::ignition::spec::parse_version(&cfg.ignition.version).is_none()
+                && semver::Version::parse(&cfg.ignition.version).is_err()
+            {
+                "invalid config version (couldn't parse)"
+            } else {
+                "unsupported config version"
+            };
+            self.error(ign.key("version"), msg);
+        }
+        for (i, r) in cfg.ignition.config.merge.iter().enumerate() {
+            let at = ign.key("config").key("merge").index(i);
+            match r.source.as_deref().filter(|s| !s.is_empty()) {
+                None => self.error(at.clone(), "source is required"),
+                Some(src) => {
+                    if let Err(e) = url::validate(src) {
+                        self.error(at.clone(), e.to_string());
+                    }
+                }
+            }
+        }
+        self.proxy(&cfg.ignition.proxy, &ign.key("proxy"));
+        for (at, res) in resources(cfg) {
+            self.resource(res, &at);
+        }
+    }
+
+    fn proxy(&mut self, proxy: &Proxy, at: &Path) {
+        for (key, value, http_ok) in [("httpProxy", &proxy.http_proxy, true), ("httpsProxy", &proxy.https_proxy, false)]
+        {
+            let Some(value) = value else { continue };
+            match url::parse(value) {
+                None => self.error(at.key(key), UrlError::Unparsable.to_string()),
+                Some(u) if u.scheme != "http" && u.scheme != "https" => {
+                    self.error(at.key(key), "proxies must be http(s)")
+                }
+                Some(u) if u.scheme == "http" && !http_ok => {
+                    self.warn(at.key(key), "insecure plaintext HTTP proxy specified for HTTPS resources")
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
+    fn resource(&mut self, r: &Resource, at: &Path) {
+        if r.compression.as_deref().is_some_and(|c| !c.is_empty() && c != "gzip") {
+            self.error(at.key("compression"), "invalid compression method");
+        }
+        if r.verification.hash.is_some() && r.source.is_none() {
+            self.error(at.key("verification").key("hash"), "source must be specified if verification is specified");
+        }
+        if let Some(src) = r.source.as_deref().filter(|s| !s.is_empty()) {
+            if let Err(e) = url::validate(src) {
+                self.error(at.key("source"), e.to_string());
+            }
+        }
+        if !r.http_headers.is_empty() {
+            let scheme = r.source.as_deref().filter(|s| !s.is_empty()).and_then(url::parse).map(|u| u.scheme);
+            match scheme.as_deref() {
+                None => self.error(at.key("httpHeaders"), UrlError::Unparsable.to_string()),
+                Some("http" | "https") => {}
+                Some(_) => self.error(at.key("httpHeaders"), "cannot use HTTP headers with this source scheme"),
+            }
+        }
+        for (j, h) in r.http_headers.iter().enumerate() {
+            self.header(h, &at.key("httpHeaders").index(j));
+        }
+        if let Some(hash) = &r.verification.hash {
+            if let Err(msg) = check_hash(hash) {
+                self.error(at.key("verification").key("hash"), msg);
+            }
+        }
+    }
+
+    fn header(&mut self, h: &HttpHeader, at: &Path) {
+        if h.name.is_empty() {
+            self.error(at.key("name"), "HTTP header name can't be empty");
+        }
+        if h.value.as_deref() == Some("") {
+            self.error(at.key("value"), "unable to parse HTTP header");
+        }
+    }
+}
+
+/// Every resource of a config with its output path (merge/replace, CAs, file contents and
+/// appends, LUKS key files).
+pub fn resources(cfg: &Config) -> Vec<(Path, &Resource)> {
+    let mut out = Vec::new();
+    let ign = root(&["ignition"]);
+    for (i, r) in cfg.ignition.config.merge.iter().enumerate() {
+        out.push((ign.key("config").key("merge").index(i), r));
+    }
+    out.push((ign.key("config").key("replace"), &cfg.ignition.config.replace));
+    for (i, r) in cfg.ignition.security.tls.certificate_authorities.iter().enumerate() {
+        out.push((ign.key("security").key("tls").key("certificateAuthorities").index(i), r));
+    }
+    let st = root(&["storage"]);
+    for (i, f) in cfg.storage.files.iter().enumerate() {
+        let at = st.key("files").index(i);
+        for (j, a) in f.append.iter().enumerate() {
+            out.push((at.key("append").index(j), a));
+        }
+        out.push((at.key("contents"), &f.contents));
+    }
+    for (i, l) in cfg.storage.luks.iter().enumerate() {
+        out.push((st.key("luks").index(i).key("keyFile"), &l.key_file));
+    }
+    out
+}
+
+/// Ignition's verification hash rule: `sha256-<64>` or `sha512-<128>`.
+pub fn check_hash(hash: &str) -> Result<(), &'static str> {
+    let (function, sum) = hash.split_once('-').ok_or("malformed hash specifier")?;
+    let size = match function {
+        "sha512" => 64,
+        "sha256" => 32,
+        _ => return Err("unrecognized hash function"),
+    };
+    if sum.len() != size * 2 {
+        return Err("incorrect size for hash sum");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes() {
+        let cases = [
+            ("sha512", Some("malformed hash specifier")),
+            ("md5-abc", Some("unrecognized hash function")),
+            ("sha256-abc", Some("incorrect size for hash sum")),
+            (&*format!("sha256-{}", "0".repeat(64)), None),
+            (&*format!("sha512-{}", "a".repeat(128)), None),
+        ];
+        for (hash, want) in cases {
+            assert_eq!(check_hash(hash).err(), want, "case {hash}");
+        }
+    }
+}
