@@ -59,7 +59,7 @@ pub struct RunLock {
 }
 
 /// Takes the run lock, waiting up to `timeout` for another run to finish, then checks the state
-/// directory (see [`check_state_dir`]): a run that holds the lock may trust what it reads there
+/// directory (see `check_state_dir`): a run that holds the lock may trust what it reads there
 /// and write to it.
 pub fn lock(root: &Root, timeout: Duration) -> Result<RunLock> {
     let dir_fd = open_state_dir(root, RUN_DIR, Some(PRIVATE_DIR_MODE), Repair::Yes)?

@@ -8,7 +8,7 @@
 //! - [`decode`] — schema-driven decoding of nodes into config structs.
 //! - [`json`] — Go-compatible JSON output.
 //! - [`ignition`] — Ignition types, validation and data URLs.
-//! - [`unit`] — systemd unit files: parsing, name escaping, unit names and `[Install]` checks.
+//! - [`unit`](mod@unit) — systemd unit files: parsing, name escaping, unit names and `[Install]` checks.
 //! - [`activation`] — what systemd must do after a change: the decision table.
 //! - [`desired`] — the desired state: objects on disk, unit intents, first-boot-only entries.
 //! - [`plan`] — the three-way plan: actions, drift classes, diffs.
