@@ -655,3 +655,20 @@ fn plan_json_carries_the_checks() {
     assert_eq!(systemd["check_warnings"], serde_json::json!([]));
     assert_eq!(systemd["check_notes"], serde_json::json!([QUADLET_NOTE.trim_start().strip_prefix("note: ").unwrap()]));
 }
+
+/// `--strict` takes no fast path: on a root that a lenient apply already converged, the same
+/// input's warnings still stop `apply --strict`.
+#[test]
+fn strict_stops_apply_on_a_root_already_converged_with_the_same_input() {
+    let (dir, _config, root) = config_and_root(&format!("{HEAD}{DECIMAL_MODE}"));
+    let args = ["apply", "--config", "c.bu", "--root", s(&root), "--offline"];
+    let lenient = run_in(dir.path(), &args, &[]);
+    assert_eq!(lenient.status.code(), Some(0), "{}", text(&lenient.stderr));
+    let again = run_in(dir.path(), &args, &[]);
+    assert_eq!(again.status.code(), Some(0), "converged: {}", text(&again.stderr));
+    let strict = run_in(dir.path(), &[&args[..], &["--strict"]].concat(), &[]);
+    let mut want: Vec<String> = DECIMAL_MODE_WARNINGS.iter().map(|w| format!("error: {w}")).collect();
+    want.push("Config produced warnings and --strict was specified".into());
+    assert_eq!(lines(&strict.stderr), want, "the warnings are errors on a converged root too");
+    assert_eq!(strict.status.code(), Some(1), "{}", text(&strict.stdout));
+}

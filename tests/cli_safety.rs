@@ -531,3 +531,52 @@ fn plan_on_a_missing_root_plans_against_an_empty_root_and_says_so() {
     assert!(stdout(&out).contains(&format!("(root {})", missing.display())), "{}", stdout(&out));
     assert!(!missing.exists(), "plan creates nothing");
 }
+
+/// The guard is checked again under the run lock: a run for `nas` that waited while another run
+/// applied the root as `edge` refuses instead of undoing that run's move.
+#[test]
+fn a_run_that_waited_for_the_lock_refuses_a_root_another_host_took_meanwhile() {
+    use rustix::fs::{FlockOperation, flock};
+    let repo = two_host_repo();
+    let root = common::conformance_root();
+    let r = root.path();
+    let first = apply_host(repo.path(), r, "nas", &[]);
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
+    fs::write(repo.path().join("services/jellyfin/config/jellyfin.conf"), "port=9999\n").unwrap();
+    let lock = fs::OpenOptions::new().read(true).write(true).open(r.join("run/core-ops/lock")).unwrap();
+    flock(&lock, FlockOperation::LockExclusive).unwrap();
+    let child = common::bin()
+        .args(["apply", "--offline", "--host", "nas", "--lock-timeout", "30", "--source-repo"])
+        .arg(repo.path())
+        .arg("--root")
+        .arg(r)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once it has the lock file open it has passed the guard (the root records nas) and waits
+    // for the lock: move the root to edge as a run holding the lock would.
+    let lock_path = r.join("run/core-ops/lock");
+    let fds = format!("/proc/{}/fd", child.id());
+    let waiting = || {
+        fs::read_dir(&fds)
+            .map(|fds| fds.flatten().any(|fd| fs::read_link(fd.path()).is_ok_and(|t| t == lock_path)))
+            .unwrap_or(false)
+    };
+    let started = Instant::now();
+    while !waiting() {
+        assert!(started.elapsed() < Duration::from_secs(30), "the run never waited for the lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let state_file = r.join("var/lib/core-ops/state.json");
+    let mut moved = state(r);
+    moved["source"]["host"] = Value::from("edge");
+    fs::write(&state_file, serde_json::to_vec(&moved).unwrap()).unwrap();
+    flock(&lock, FlockOperation::Unlock).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
+    assert!(stderr(&out).contains("was applied as host edge while this run waited for the lock"), "{}", stderr(&out));
+    assert_eq!(fs::read_to_string(r.join("etc/jellyfin/jellyfin.conf")).unwrap(), "port=8096\n", "nothing changed");
+    assert_eq!(state(r)["source"]["host"], "edge");
+}

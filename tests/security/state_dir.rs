@@ -283,3 +283,85 @@ fn a_symlinked_history_fails_the_run_and_records_nothing_converged() {
     assert!(state["last_applied"].is_null(), "no revision recorded as applied: {state}");
     assert_ne!(state["last_run"]["result"], "converged", "{state}");
 }
+
+/// F2 for a symbolic link: an adopted link hard-linked to a link outside the root gets its new
+/// owner on a link of its own; the outside link keeps its owner.
+#[test]
+fn an_adopted_hard_linked_symlink_is_replaced_never_chowned_in_place() {
+    if !common::is_root() {
+        return common::skip(
+            "an_adopted_hard_linked_symlink_is_replaced_never_chowned_in_place",
+            "chown to 4242 needs root",
+        );
+    }
+    let outside = tempfile::tempdir().unwrap();
+    let victim = outside.path().join("link");
+    std::os::unix::fs::symlink("/srv/data", &victim).unwrap();
+    let before = fs::symlink_metadata(&victim).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let app = dir_with_mode(root.path(), "etc/app", 0o755);
+    fs::hard_link(&victim, app.join("l")).unwrap();
+    if fs::symlink_metadata(&victim).unwrap().nlink() != 2 {
+        return common::skip(
+            "an_adopted_hard_linked_symlink_is_replaced_never_chowned_in_place",
+            "this file system does not hard-link symlinks",
+        );
+    }
+    let config = "variant: fcos\nversion: 1.6.0\nstorage:\n  links:\n    - path: /etc/app/l\n      target: /srv/data\n      user: {id: 4242}\n      group: {id: 4242}\n";
+    let out = apply(config, root.path(), &["--adopt"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let after = fs::symlink_metadata(&victim).unwrap();
+    assert_eq!(
+        (after.uid(), after.gid()),
+        (before.uid(), before.gid()),
+        "the outside link was chowned: {}",
+        text(&out)
+    );
+    let managed = fs::symlink_metadata(app.join("l")).unwrap();
+    assert_ne!(managed.ino(), after.ino(), "a new inode");
+    assert_eq!((managed.uid(), managed.gid(), managed.nlink()), (4242, 4242, 1));
+    assert_eq!(fs::read_link(app.join("l")).unwrap(), Path::new("/srv/data"));
+}
+
+/// F8 for the group: a state directory writable by its group and a log readable by it are
+/// repaired too, as SECURITY.md says ("writable by group or others", "readable by them").
+#[test]
+fn group_writable_state_directories_and_a_group_readable_log_are_repaired() {
+    let root = tempfile::tempdir().unwrap();
+    let state_dir = dir_with_mode(root.path(), "var/lib/core-ops", 0o770);
+    let run_dir = dir_with_mode(root.path(), "run/core-ops", 0o770);
+    fs::write(state_dir.join("audit.log"), "").unwrap();
+    fs::set_permissions(state_dir.join("audit.log"), fs::Permissions::from_mode(0o640)).unwrap();
+    let out = apply(ONE_FILE, root.path(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(mode_of(&state_dir), 0o700, "the state directory: {}", text(&out));
+    assert_eq!(mode_of(&run_dir), 0o700, "the lock directory: {}", text(&out));
+    assert_eq!(mode_of(&state_dir.join("audit.log")), 0o600, "the audit log: {}", text(&out));
+}
+
+/// F8, harder spellings: a password holding `@` (the host follows the last one) and a fragment
+/// without a query are cut too, on the fetch path, in the audit log and in the state.
+#[test]
+fn a_password_with_an_at_sign_and_a_bare_fragment_are_never_shown() {
+    let secret_url = "https://admin:S3c@retPW@127.0.0.1:9/conf/app.conf#FRAG-T0KEN";
+    let config = format!(
+        "variant: fcos\nversion: 1.6.0\nstorage:\n  files:\n    - path: /etc/app/remote.conf\n      contents:\n        source: \"{secret_url}\"\n        verification: {{hash: sha256-{}}}\n",
+        "0".repeat(64)
+    );
+    let root = tempfile::tempdir().unwrap();
+    let runs = [
+        ("apply (fetching)", run(&["apply"], &config, root.path(), false)),
+        ("plan", run(&["plan"], &config, root.path(), true)),
+        ("plan --format json", run(&["plan", "--format", "json"], &config, root.path(), true)),
+    ];
+    let audit = fs::read_to_string(root.path().join("var/lib/core-ops/audit.log")).unwrap();
+    let state = fs::read_to_string(root.path().join("var/lib/core-ops/state.json")).unwrap();
+    let mut seen = runs.iter().map(|(what, out)| (*what, text(out))).collect::<Vec<_>>();
+    seen.extend([("audit.log", audit), ("state.json", state)]);
+    for (what, shown) in &seen {
+        for secret in ["admin", "S3c", "retPW", "FRAG", "T0KEN"] {
+            assert!(!shown.contains(secret), "{what} shows {secret:?}:\n{shown}");
+        }
+    }
+    assert!(text(&runs[0].1).contains("https://127.0.0.1:9/conf/app.conf#…"), "{}", text(&runs[0].1));
+}
