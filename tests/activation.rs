@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -13,28 +12,12 @@ use core_ops::host::execute::{self, ApplyInput, ApplyOptions, ApplyReport, Outco
 use core_ops::host::root::Root;
 use core_ops::host::store;
 use core_ops::host::systemd::{FakeSystemd, Systemd, UnitState};
-use core_ops::model::butane::render;
 use core_ops::model::ignition::children::Offline;
-use core_ops::model::state::SourceRef;
 
 const HEAD: &str = "variant: fcos\nversion: 1.6.0\n";
 
 fn input(butane: &str) -> ApplyInput {
-    let rendered = render(butane, None).expect("valid Butane");
-    ApplyInput {
-        host: "test".into(),
-        config: rendered.config,
-        origins: BTreeMap::new(),
-        source: SourceRef {
-            kind: "config".into(),
-            location: "test.bu".into(),
-            host: None,
-            reference: None,
-            commit: None,
-            dirty: false,
-        },
-        input_digest: None,
-    }
+    common::butane_input(butane)
 }
 
 fn options() -> ApplyOptions {

@@ -30,6 +30,25 @@ pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_core-ops"))
 }
 
+/// The apply input of a Butane config, as `apply --config test.bu` would load it.
+pub fn butane_input(butane: &str) -> core_ops::host::execute::ApplyInput {
+    let rendered = core_ops::model::butane::render(butane, None).expect("valid Butane");
+    core_ops::host::execute::ApplyInput {
+        host: "test".into(),
+        config: rendered.config,
+        origins: BTreeMap::new(),
+        source: core_ops::model::state::SourceRef {
+            kind: "config".into(),
+            location: "test.bu".into(),
+            host: None,
+            reference: None,
+            commit: None,
+            dirty: false,
+        },
+        input_digest: None,
+    }
+}
+
 /// Writes `files` (path, content) under a new temporary directory: a source repository or a
 /// files directory.
 pub fn repo(files: &[(&str, &str)]) -> tempfile::TempDir {

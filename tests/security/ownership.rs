@@ -443,22 +443,8 @@ fn apply_in_process(
     butane: &str,
     systemd: &dyn core_ops::host::systemd::Systemd,
 ) -> core_ops::host::execute::ApplyReport {
-    use core_ops::host::execute::{self, ApplyInput, ApplyOptions};
-    let rendered = core_ops::model::butane::render(butane, None).expect("valid Butane");
-    let input = ApplyInput {
-        host: "test".into(),
-        config: rendered.config,
-        origins: BTreeMap::new(),
-        source: core_ops::model::state::SourceRef {
-            kind: "config".into(),
-            location: "test.bu".into(),
-            host: None,
-            reference: None,
-            commit: None,
-            dirty: false,
-        },
-        input_digest: None,
-    };
+    use core_ops::host::execute::{self, ApplyOptions};
+    let input = common::butane_input(butane);
     let opts = ApplyOptions {
         adopt: false,
         lock_timeout: Duration::from_secs(5),
