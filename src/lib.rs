@@ -11,3 +11,9 @@
 pub mod cli;
 pub mod host;
 pub mod model;
+
+/// This build of CoreOps: the crate version, the git revision it was built from and whether the
+/// tree was dirty (`core-ops --version`; the converged fast path also hashes it, so that another
+/// build re-checks the host).
+pub const VERSION: &str =
+    concat!(env!("CARGO_PKG_VERSION"), " (", env!("CORE_OPS_GIT_REVISION"), ", ", env!("CORE_OPS_GIT_DIRTY"), ")");

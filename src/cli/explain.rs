@@ -2,35 +2,33 @@
 //! with it and why, where it is declared, whether CoreOps owns it, and the applied generations
 //! that held it.
 //!
-//! The next apply is decided exactly as `plan` decides it: the same planner, and for a unit the
-//! same systemd decision table ([`execute::decide_activation`]), so the two never disagree. A
-//! unit is shown with its drop-ins and the files whose change restarts it; an object the
-//! desired state no longer has, with the generation that removed it.
+//! The next apply is decided exactly as `plan` decides it, by the same pipeline
+//! ([`pipeline::plan`]): the same planner, and for a unit the same systemd decision table, so the
+//! two never disagree; the history is the pipeline's too ([`pipeline::past`]). This file picks
+//! the object out of them and prints what concerns it. A unit is shown with its drop-ins and the
+//! files whose change restarts it; an object the desired state no longer has, with the
+//! generation that removed it.
 
-use std::collections::BTreeMap;
 use std::io::{self, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use crate::cli::apply::{apply_input, talks_to_systemd};
-use crate::cli::input::{self, InputArgs, Loaded};
+use crate::cli::input::{self, InputArgs};
 use crate::cli::plan::{Style, origin_text, report_with, write_systemd};
 use crate::cli::report::{
     EXPLAIN_SCHEMA_VERSION, ExplainFile, ExplainReport, ExplainRevision, PlanObject, PlanOrigin, PlanReport,
     PlanSystemd,
 };
 use crate::cli::{EXIT_FAILURE, EXIT_OK, Exit, OutputFormat};
-use crate::host::execute::{self, ApplyInput};
+use crate::host::pipeline::{self, Input, Past, PlanHow};
 use crate::host::root::Root;
-use crate::host::store::{self, Generation, Snapshot};
-use crate::host::systemd::{DbusSystemd, Systemd};
+use crate::host::store::{self, Generation};
 use crate::model::activation;
 use crate::model::desired::{DesiredState, Object, Role};
 use crate::model::ignition::children::Offline;
 use crate::model::path::{clean, printable};
-use crate::model::plan::{self, ObservedState, Owned, PlanOptions};
-use crate::model::state::{SourceRef, State};
+use crate::model::state::State;
 
 /// Indent of the values in the human output (after `  next apply   `).
 const VALUE_INDENT: &str = "               ";
@@ -51,30 +49,26 @@ pub struct Args {
     pub format: OutputFormat,
 }
 
-/// One applied generation and the desired state of its snapshot (`None`: unreadable).
-struct Past {
-    generation: Generation,
-    desired: Option<std::rc::Rc<DesiredState>>,
-}
-
 /// Runs the command.
 pub fn run(args: &Args) -> Result<u8> {
     let root = Root::open(&args.root)?;
     let state = store::load_state(&root)?;
-    let mut loaded = load(args, &state)?;
-    let input = apply_input(&mut loaded, &args.input);
-    let (desired, revision) = execute::build_desired(&root, &input, &Offline, false)
-        .map_err(|e| Exit::new(EXIT_FAILURE, format!("error: {e}")))?;
-    let past = past(&root, &state)?;
-    let path = resolve(&args.object, &desired, &state, &past).ok_or_else(|| {
+    let mut loaded = pipeline::load(&input(args, &state)?, false)?;
+    // The next apply as `plan` makes it, without fetching: the systemd actions decided over the
+    // units' states where systemd is asked (on `/`), or marked offline where it is not.
+    let how = PlanHow { root_dir: &args.root, offline: false, adopt: false, checks: false };
+    let planned = pipeline::plan(&root, &state, &loaded.apply_input(), &Offline, how)?;
+    let (desired, owned) = (&planned.desired, &planned.owned);
+    let past = pipeline::past(&root, &state)?;
+    let path = resolve(&args.object, desired, &state, &past).ok_or_else(|| {
         Exit::new(
             EXIT_FAILURE,
             format!("error: {} is neither desired, nor owned, nor in the history of this root", args.object),
         )
     })?;
-    let (observed, owned) = execute::observe(&root, &desired, &state);
-    let plan = next_apply(&args.root, &loaded, &desired, (&observed, &owned), &revision, &state);
-    let unit = unit_of(&path, &desired, &state, &past);
+    let root_shown = args.root.display().to_string();
+    let plan = report_with(&loaded, desired, &planned.plan, &planned.activation, &root_shown, true);
+    let unit = unit_of(&path, desired, &state, &past);
     let object = plan.objects.iter().find(|o| o.path == path).cloned();
     let record = state.last_applied.iter().flat_map(|a| &a.objects).find(|r| r.path == path);
     let history = history(&past, &path);
@@ -89,9 +83,9 @@ pub fn run(args: &Args) -> Result<u8> {
             .or_else(|| past_origin(&past, &path)),
         owned: owned.contains_key(&path),
         last_changed_in: desired.objects.contains_key(&path).then(|| last_changed(&history)).flatten(),
-        systemd: unit.as_deref().map(|u| systemd_of(u, &plan, &desired)),
-        dropins: unit.as_deref().map(|u| files(activation::dropins_of(u, &desired))).unwrap_or_default(),
-        restarted_by: unit.as_deref().map(|u| files(activation::restarted_by(u, &desired))).unwrap_or_default(),
+        systemd: unit.as_deref().map(|u| systemd_of(u, &plan, desired)),
+        dropins: unit.as_deref().map(|u| files(activation::dropins_of(u, desired))).unwrap_or_default(),
+        restarted_by: unit.as_deref().map(|u| files(activation::restarted_by(u, desired))).unwrap_or_default(),
         removed_in: removed_in(&past, &path, desired.objects.contains_key(&path)),
         unit,
         plan: object,
@@ -107,25 +101,6 @@ pub fn run(args: &Args) -> Result<u8> {
     }
     out.flush()?;
     Ok(EXIT_OK)
-}
-
-/// The next apply as `plan` makes it: the three-way plan, and the systemd actions decided over
-/// the units' states where systemd is asked (on `/`), or marked offline where it is not.
-fn next_apply(
-    root_arg: &Path,
-    loaded: &Loaded,
-    desired: &DesiredState,
-    (observed, owned): (&ObservedState, &BTreeMap<String, Owned>),
-    revision: &str,
-    state: &State,
-) -> PlanReport {
-    let the_plan = plan::plan(desired, observed, owned, PlanOptions::default());
-    let online = talks_to_systemd(root_arg, false);
-    let systemd = online.then(DbusSystemd::connect).and_then(|c| c.map_err(|e| tracing::debug!("{e:#}")).ok());
-    let systemd = systemd.as_ref().map(|s| s as &dyn Systemd);
-    let mut activation = execute::decide_activation(&the_plan, desired, observed, state, revision, systemd);
-    activation.offline = (!online).then(|| execute::offline_reason(root_arg));
-    report_with(loaded, desired, &the_plan, &activation, &root_arg.display().to_string(), true)
 }
 
 /// The systemd side of the next apply that concerns `unit`: its own actions and held actions,
@@ -160,9 +135,9 @@ fn files(objects: Vec<&Object>) -> Vec<ExplainFile> {
 }
 
 /// The input named on the command line, else the source the last apply recorded.
-fn load(args: &Args, state: &State) -> Result<Loaded> {
+fn input(args: &Args, state: &State) -> Result<Input> {
     if args.input.source_repo.is_some() || args.input.config.is_some() {
-        return input::load(&args.input, false);
+        return Ok(args.input.input()?);
     }
     let Some(source) = &state.source else {
         return Err(Exit::new(
@@ -171,16 +146,7 @@ fn load(args: &Args, state: &State) -> Result<Loaded> {
         )
         .into());
     };
-    let recorded = match source.kind.as_str() {
-        "source-repo" => InputArgs {
-            source_repo: Some(source.location.clone().into()),
-            host: source.host.clone(),
-            config: None,
-            files_dir: None,
-        },
-        _ => InputArgs { source_repo: None, host: None, config: Some(source.location.clone().into()), files_dir: None },
-    };
-    input::load(&recorded, false)
+    Ok(pipeline::recorded_input(source).ok_or_else(input::no_input)?)
 }
 
 /// The path an object name stands for: a path as given, else the unit or file of that name in
@@ -220,35 +186,6 @@ fn unit_of(path: &str, desired: &DesiredState, state: &State, past: &[Past]) -> 
     recorded
         .and_then(|r| of(&r.object()))
         .or_else(|| past.iter().filter_map(|p| p.desired.as_deref()?.objects.get(path)).find_map(of))
-}
-
-/// Every kept generation, newest first, each once, with the desired state of its snapshot
-/// (built once per snapshot).
-fn past(root: &Root, state: &State) -> Result<Vec<Past>> {
-    let snapshots = store::snapshots(root, state)?;
-    let mut built: BTreeMap<usize, Option<std::rc::Rc<DesiredState>>> = BTreeMap::new();
-    let mut out = Vec::new();
-    for (generation, index) in store::generations(&snapshots) {
-        let desired = built
-            .entry(index)
-            .or_insert_with(|| snapshot_desired(root, &snapshots[index]).map(std::rc::Rc::new))
-            .clone();
-        out.push(Past { generation, desired });
-    }
-    Ok(out)
-}
-
-/// The desired state of a snapshot, as `rollback` would build it; `None` when it cannot be built.
-fn snapshot_desired(root: &Root, snapshot: &Snapshot) -> Option<DesiredState> {
-    let config = store::snapshot_config(snapshot).map_err(|e| tracing::warn!("{e:#}")).ok()?;
-    let input = ApplyInput {
-        host: snapshot.host.clone(),
-        config,
-        origins: store::origins_from_snapshot(snapshot),
-        source: SourceRef::snapshot(&snapshot.revision),
-        input_digest: None,
-    };
-    execute::build_desired(root, &input, &Offline, false).map(|(d, _)| d).ok()
 }
 
 /// Where the newest kept generation that held `path` declared it.

@@ -1,4 +1,5 @@
-//! The command line: clap definitions and dispatch, one file per subcommand.
+//! The command line: clap definitions and dispatch, one file per subcommand. Commands parse their
+//! arguments, call the host side (the run itself is [`crate::host::pipeline`]'s) and print.
 //! - [`render_ignition`] — `core-ops render-ignition`, a drop-in for `butane`.
 //! - [`plan`] — `core-ops plan`, the read-only preview of a host's changes.
 //! - [`apply`] — `core-ops apply`, converging the host.
@@ -6,7 +7,10 @@
 //! - [`explain`] — `core-ops explain`, one object's action, origin and history.
 //! - [`history`] — `core-ops history`, the applied generations.
 //! - [`rollback`] — `core-ops rollback`, back to an earlier applied revision.
-//! - [`input`] — the inputs those share: a source repository or one config.
+//! - [`input`] — the input options those share (a source repository or one config), and how an
+//!   input that does not load ends the process.
+//! - [`converge`] — what `apply` and `rollback` share: options, the checks first, approval, the
+//!   report.
 //! - [`identity`] — the host a root belongs to, and the guard against applying another.
 //! - [`confirm`] — the question `apply` and `rollback` ask on a terminal.
 //! - [`root_dir`] — `--root`: privileges on `/`, and a missing root for `plan`.
@@ -14,6 +18,7 @@
 
 pub mod apply;
 pub mod confirm;
+pub mod converge;
 pub mod explain;
 pub mod history;
 pub mod identity;
@@ -28,6 +33,8 @@ pub mod status;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use crate::host::pipeline::LoadError;
 
 /// Exit code for success.
 pub const EXIT_OK: u8 = 0;
@@ -85,11 +92,6 @@ pub enum OutputFormat {
     Json,
 }
 
-/// Version text: the crate version, the git revision it was built from and whether the tree
-/// was dirty.
-pub const VERSION: &str =
-    concat!(env!("CARGO_PKG_VERSION"), " (", env!("CORE_OPS_GIT_REVISION"), ", ", env!("CORE_OPS_GIT_DIRTY"), ")");
-
 /// Every exit code, for `core-ops --help` (README "Exit codes" is the same list).
 const EXIT_CODES: &str = "Exit codes:
   0   success
@@ -101,7 +103,7 @@ const EXIT_CODES: &str = "Exit codes:
 
 /// Keep systemd hosts in git: render first-boot Ignition, plan and apply day-2 changes.
 #[derive(Debug, Parser)]
-#[command(name = "core-ops", version = VERSION, help_expected = true, after_help = EXIT_CODES)]
+#[command(name = "core-ops", version = crate::VERSION, help_expected = true, after_help = EXIT_CODES)]
 pub struct Cli {
     /// The command to run.
     #[command(subcommand)]
@@ -153,17 +155,21 @@ where
         Ok(code) => ExitCode::from(code),
         // A closed pipe (`core-ops plan | head`) is the reader's choice, not a failure.
         Err(err) if is_broken_pipe(&err) => ExitCode::from(EXIT_OK),
-        Err(err) => match err.downcast_ref::<Exit>() {
-            Some(exit) => {
-                eprintln!("{}", exit.message);
-                ExitCode::from(exit.code)
+        Err(err) => {
+            // An input that does not load ends with its own exit code, whichever command met it.
+            let load = err.downcast_ref::<LoadError>().map(input::load_exit);
+            match load.as_ref().or_else(|| err.downcast_ref::<Exit>()) {
+                Some(exit) => {
+                    eprintln!("{}", exit.message);
+                    ExitCode::from(exit.code)
+                }
+                None => {
+                    // Paths and names in the chain are shown escaped: none can forge a line.
+                    eprintln!("error: {}", crate::model::path::printable(&format!("{err:#}")));
+                    ExitCode::from(EXIT_FAILURE)
+                }
             }
-            None => {
-                // Paths and names in the chain are shown escaped: none can forge a line.
-                eprintln!("error: {}", crate::model::path::printable(&format!("{err:#}")));
-                ExitCode::from(EXIT_FAILURE)
-            }
-        },
+        }
     }
 }
 

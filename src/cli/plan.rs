@@ -1,4 +1,7 @@
-//! `core-ops plan`: what applying would change on the host, and why — read-only.
+//! `core-ops plan`: what applying would change on the host, and why — read-only. The plan is
+//! the pipeline's ([`pipeline::plan`]); this file parses the arguments and prints the plan, for a
+//! person or as JSON. Its rendering also serves `apply` (the plan shown for approval and
+//! printed after the run) and `explain`.
 
 use std::ffi::OsStr;
 use std::io::{self, IsTerminal, Write};
@@ -6,26 +9,19 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use crate::cli::apply::{ConvergeArgs, apply_input, talks_to_systemd};
-use crate::cli::input::{self, InputArgs, Loaded};
+use crate::cli::input::{self, InputArgs};
 use crate::cli::report::{
     PLAN_SCHEMA_VERSION, PlanDesired, PlanDetail, PlanDiff, PlanObject, PlanOrigin, PlanOverride, PlanReport,
     PlanSkipped, PlanSystemd, PlanUnit, PlanUnitAction,
 };
-use crate::cli::{EXIT_CHANGES_PENDING, EXIT_FAILURE, EXIT_OK, Exit, OutputFormat};
-use crate::host::execute::{self, ApplyInput};
-use crate::host::fetch::HttpFetch;
-use crate::host::preflight;
-use crate::host::root::Root;
+use crate::cli::{EXIT_CHANGES_PENDING, EXIT_FAILURE, EXIT_OK, OutputFormat};
+use crate::host::pipeline::{self, Loaded, Machine, PlanHow, Planned, Reach};
 use crate::host::store;
-use crate::host::systemd::{DbusSystemd, Systemd};
 use crate::model::activation::{Activation, UnitAction};
 use crate::model::desired::{DesiredState, Object, Owner, Role};
-use crate::model::ignition::children::{Fetch, Offline};
 use crate::model::path::{printable, printable_content};
-use crate::model::plan::{self, Change, ContentDiff, Detail, Plan, PlanOptions};
+use crate::model::plan::{self, Change, ContentDiff, Detail, Plan};
 use crate::model::source::compose::Origin;
-use crate::model::state::State;
 
 /// Lines of a diff shown without `-v`.
 const DIFF_PREVIEW_LINES: usize = 40;
@@ -80,30 +76,20 @@ pub fn run(args: &Args) -> Result<u8> {
     let shown = args.root.display().to_string();
     let host = args.input.host.as_deref();
     crate::cli::identity::guard(&root, &shown, &state, host, args.switch_host, crate::cli::identity::Purpose::Plan)?;
-    let mut loaded = input::load(&args.input, false)?;
+    let mut loaded = pipeline::load(&args.input.input()?, false)?;
     input::show_warnings(&loaded, args.strict)?;
-    for n in loaded.notes.iter().filter(|_| args.verbose) {
-        eprintln!("{}", printable(n));
-    }
-    let input = apply_input(&mut loaded, &args.input);
-    plan_loaded(args, &root, &state, &loaded, input)
+    input::show_notes(&loaded, args.verbose);
+    let machine = Machine::new(&args.root, args.offline);
+    let planned = pipeline::plan(&root, &state, &loaded.apply_input(), machine.fetch()?, args.how())?;
+    print(args, &loaded, planned)
 }
 
-/// Plans a loaded input (`input`; `loaded` for the report's header) against `root` and prints
-/// the plan as `args` ask; returns the exit code. `rollback --plan` plans a snapshot through
-/// this too.
-pub fn plan_loaded(args: &Args, root: &Root, state: &State, loaded: &Loaded, input: ApplyInput) -> Result<u8> {
-    let fetch: Box<dyn Fetch> = if args.offline { Box::new(Offline) } else { Box::new(HttpFetch::new()?) };
-    let (desired, revision) = execute::build_desired(root, &input, fetch.as_ref(), false)
-        .map_err(|e| Exit::new(EXIT_FAILURE, format!("error: {e}")))?;
-    let (observed, owned) = execute::observe(root, &desired, state);
-    let plan = plan::plan(&desired, &observed, &owned, PlanOptions { adopt: args.adopt });
-    let systemd = connect_for_plan(args);
-    let systemd = systemd.as_ref().map(|s| s as &dyn Systemd);
-    let mut activation = execute::decide_activation(&plan, &desired, &observed, state, &revision, systemd);
-    activation.offline = (!talks_to_systemd(&args.root, args.offline)).then(|| execute::offline_reason(&args.root));
+/// Prints a plan of `loaded` as `args` ask; returns the exit code: 1 when anything is blocked or
+/// the checks stop it, 3 under `--exit-code` when changes are pending. `rollback --plan` prints
+/// the plan of a snapshot through this too.
+pub fn print(args: &Args, loaded: &Loaded, planned: Planned) -> Result<u8> {
+    let Planned { desired, plan, activation, checks, .. } = planned;
     let mut report = report_with(loaded, &desired, &plan, &activation, &args.root.display().to_string(), args.verbose);
-    let checks = preflight::check(root, &desired, &plan);
     let stop = checks.stop(args.strict);
     report.systemd.quadlet_errors = checks.quadlet_errors;
     report.systemd.unit_errors = checks.unit_errors;
@@ -140,30 +126,10 @@ pub fn plan_loaded(args: &Args, root: &Root, state: &State, loaded: &Loaded, inp
 }
 
 impl Args {
-    /// The plan `apply` or `rollback` with these options would make (for `rollback --plan`):
-    /// the same root, format, verbosity, offline, adoption, host switch and strictness.
-    pub fn like(c: &ConvergeArgs) -> Self {
-        Args {
-            input: InputArgs { source_repo: None, host: None, config: None, files_dir: None },
-            root: c.root.clone(),
-            format: c.format,
-            verbose: c.verbose,
-            exit_code: false,
-            offline: c.offline,
-            adopt: c.adopt,
-            switch_host: c.switch_host,
-            strict: c.strict,
-        }
+    /// How the pipeline plans for these options: with the checks, as `apply` runs them.
+    pub fn how(&self) -> PlanHow<'_> {
+        PlanHow { root_dir: &self.root, offline: self.offline, adopt: self.adopt, checks: true }
     }
-}
-
-/// systemd, to know which units run, when planning for this host online; without a bus the
-/// plan is made as offline (a restart then applies only if the unit is active).
-fn connect_for_plan(args: &Args) -> Option<DbusSystemd> {
-    if !talks_to_systemd(&args.root, args.offline) {
-        return None;
-    }
-    DbusSystemd::connect().map_err(|e| tracing::debug!("planning without systemd: {e:#}")).ok()
 }
 
 fn origin(o: &Origin) -> PlanOrigin {

@@ -1,7 +1,9 @@
 //! `core-ops render-ignition`: Butane YAML (or Ignition JSON) in, Ignition JSON out.
 //!
 //! A drop-in for `butane`: the same flags, stdin to stdout, diagnostics on stderr, exit 0 (warnings
-//! allowed), 1 (invalid, or warnings under `--strict`), 2 (usage).
+//! allowed), 1 (invalid, or warnings under `--strict`), 2 (usage). With `--source-repo` the host
+//! is loaded as every command loads it ([`pipeline::load`]) and rendered whole, with the record
+//! that lets the first `apply` own what Ignition wrote.
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -9,10 +11,11 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use crate::cli::input::{self, InputArgs};
+use crate::cli::input::{InputArgs, STRICT_STOP};
 use crate::cli::{EXIT_FAILURE, EXIT_OK};
 use crate::host::files_dir::DiskFilesDir;
 use crate::host::input_file;
+use crate::host::pipeline::{self, Loaded};
 use crate::model::butane::{self, Failure, Stage};
 use crate::model::ignition::dataurl;
 use crate::model::path::printable;
@@ -60,7 +63,7 @@ pub fn run(args: &Args) -> Result<u8> {
         Ok(rendered) => {
             printer.report(&rendered.report);
             if args.strict && rendered.report.has_warnings() {
-                eprintln!("Config produced warnings and --strict was specified");
+                eprintln!("{STRICT_STOP}");
                 return Ok(EXIT_FAILURE);
             }
             let json = rendered.to_json();
@@ -80,12 +83,12 @@ pub fn run(args: &Args) -> Result<u8> {
 fn render_host(args: &Args, repo: &std::path::Path) -> Result<u8> {
     let input =
         InputArgs { source_repo: Some(repo.to_path_buf()), host: args.host.clone(), config: None, files_dir: None };
-    let loaded = input::load(&input, true)?;
+    let loaded = pipeline::load(&input.input()?, true)?;
     for w in &loaded.warnings {
         eprintln!("{}", printable(w));
     }
     if args.strict && !loaded.warnings.is_empty() {
-        eprintln!("Config produced warnings and --strict was specified");
+        eprintln!("{STRICT_STOP}");
         return Ok(EXIT_FAILURE);
     }
     let spec = crate::model::ignition::spec::parse_version(&loaded.config.ignition.version)
@@ -97,7 +100,7 @@ fn render_host(args: &Args, repo: &std::path::Path) -> Result<u8> {
     if report.has_errors() {
         return Ok(EXIT_FAILURE);
     }
-    let config = with_initial_state(&loaded, repo);
+    let config = with_initial_state(&loaded);
     let json = crate::model::decode::ToJson::to_json(&config);
     let mut text = if args.pretty { json.to_pretty() } else { json.to_compact() };
     text.push('\n');
@@ -107,11 +110,10 @@ fn render_host(args: &Args, repo: &std::path::Path) -> Result<u8> {
 
 /// The host's config plus CoreOps's state file, so that the first `apply` on the provisioned
 /// machine already owns everything Ignition wrote.
-fn with_initial_state(loaded: &input::Loaded, repo: &std::path::Path) -> crate::model::ignition::types::Config {
+fn with_initial_state(loaded: &Loaded) -> crate::model::ignition::types::Config {
     use crate::model::ignition::types::{File, Resource};
     let revision = loaded.desired().revision();
-    let source = input::repo_source(repo, &loaded.host, loaded.git.as_ref());
-    let initial = state::initial(&loaded.desired(), &revision, source, state::FIRST_BOOT);
+    let initial = state::initial(&loaded.desired(), &revision, loaded.source_ref.clone(), state::FIRST_BOOT);
     let made = dataurl::make(&state::to_bytes(&initial), None, dataurl::Encoding::Shortest);
     let mut config = loaded.config.clone();
     config.storage.files.push(File {

@@ -1,18 +1,15 @@
 //! `core-ops rollback`: converge back to an earlier applied revision, through the same planner
-//! and apply as any other change, with the same checks first: privileges on `/`, the host the
-//! root belongs to (a revision applied as another host needs `--switch-host`), and approval on a
-//! terminal.
-
-use std::cell::Cell;
+//! and apply as any other change ([`pipeline`]), with the same checks first: privileges on `/`,
+//! the host the root belongs to (a revision applied as another host needs `--switch-host`), and
+//! approval on a terminal.
 
 use anyhow::{Context, Result};
 
-use crate::cli::apply::{Approval, ConvergeArgs};
-use crate::cli::input::Loaded;
-use crate::cli::{EXIT_FAILURE, EXIT_OK};
-use crate::host::execute::{self, ApplyInput, Outcome};
+use crate::cli::converge::{Approval, ConvergeArgs};
+use crate::cli::input::InputArgs;
+use crate::cli::plan;
+use crate::host::pipeline::{self, Loaded, Reach};
 use crate::host::store;
-use crate::host::systemd::Systemd;
 use crate::model::state::SourceRef;
 
 /// Exit codes of `rollback`, for its `--help`.
@@ -44,36 +41,33 @@ pub fn run(args: &Args) -> Result<u8> {
     let mut source = snapshot.source.clone().unwrap_or_else(|| SourceRef::snapshot(&snapshot.revision));
     let guarded = c.guard(&root, &state, source.host.as_deref())?;
     guarded.keep_recorded_host(&mut source);
-    let config = store::snapshot_config(&snapshot)?;
-    let origins = store::origins_from_snapshot(&snapshot);
-    let loaded = Loaded {
-        host: snapshot.host.clone(),
-        source: format!("snapshot {} (generation {})", snapshot.revision, snapshot.generation),
-        config: config.clone(),
-        origins: origins.clone(),
-        overrides: Vec::new(),
-        warnings: Vec::new(),
-        notes: Vec::new(),
-        git: None,
-        input_digest: None,
-    };
-    let input = ApplyInput { host: snapshot.host.clone(), config, origins, source, input_digest: None };
+    let mut loaded = Loaded::from_snapshot(&snapshot, source)?;
     if args.plan {
-        return crate::cli::plan::plan_loaded(&crate::cli::plan::Args::like(c), &root, &state, &loaded, input);
+        let like = plan_args(c);
+        let planned = pipeline::plan(&root, &state, &loaded.apply_input(), c.reach().fetch()?, like.how())?;
+        return plan::print(&like, &loaded, planned);
     }
-    let systemd = c.systemd()?;
-    let systemd = systemd.as_ref().map(|s| s as &dyn Systemd);
-    let approval = Approval {
-        converge: c,
-        loaded: &loaded,
-        guarded: &guarded,
-        root: &root,
-        cancelled: "Rollback cancelled.",
-        shown: Cell::new(false),
-    };
-    let fetch = c.fetcher()?;
-    let report = execute::apply_approved(&root, &input, fetch.as_ref(), c.options(), systemd, &|r| approval.approve(r))
-        .context("rolling back")?;
-    c.print(&loaded, &report, approval.shown.get())?;
-    Ok(if report.outcome == Outcome::Converged { EXIT_OK } else { EXIT_FAILURE })
+    let reach = c.reach();
+    // Reached first: a bus that cannot be reached is not an error of the rollback itself.
+    reach.systemd()?;
+    reach.fetch()?;
+    let approval = Approval::new(c, &guarded, &root, "Rollback cancelled.");
+    let run = pipeline::apply_loaded(&root, loaded, c.options(), &reach, &approval).context("rolling back")?;
+    c.finish(&run, approval.plan_shown())
+}
+
+/// The options of the plan that a converging run with `c` would make, for `rollback --plan`:
+/// the same root, format, verbosity, offline, adoption, host switch and strictness.
+fn plan_args(c: &ConvergeArgs) -> plan::Args {
+    plan::Args {
+        input: InputArgs { source_repo: None, host: None, config: None, files_dir: None },
+        root: c.root.clone(),
+        format: c.format,
+        verbose: c.verbose,
+        exit_code: false,
+        offline: c.offline,
+        adopt: c.adopt,
+        switch_host: c.switch_host,
+        strict: c.strict,
+    }
 }

@@ -1,4 +1,7 @@
-//! Apply: run a plan on the root and record what happened.
+//! The executor: run a plan on the root and record what happened. Commands reach it through
+//! the [`pipeline`](crate::host::pipeline), which loads the input and hands it over; the fast
+//! path ([`try_converged`]) hashes the input with this build ([`crate::VERSION`]), so that
+//! another build of CoreOps checks the host again.
 //!
 //! Order of work: take the lock; resolve `ignition.config` children and remote contents;
 //! clean leftovers of interrupted runs; plan; refuse if anything is blocked (nothing is
@@ -426,7 +429,7 @@ fn effective_digest(root: &Root, input_digest: Option<&str>) -> Option<String> {
     let inputs = input_digest?;
     let mut h = Sha256::new();
     h.update(inputs.as_bytes());
-    h.update(crate::cli::VERSION.as_bytes());
+    h.update(crate::VERSION.as_bytes());
     for db in ["/etc/passwd", "/etc/group"] {
         h.update(root.read(db).unwrap_or_default());
         h.update([0]);

@@ -1,12 +1,14 @@
 //! Effects: everything that touches the machine.
 //! - [`activate`] — the systemd half of apply: stops, one reload, starts, verification.
 //! - [`analyze`] — the changed units checked: their triggers, and `systemd-analyze verify`.
-//! - [`execute`] — apply: run a plan on the root and record it.
+//! - [`execute`] — the executor: run a plan on the root and record it.
 //! - [`failpoint`] — named crash points for the crash-safety tests.
 //! - [`fetch`] — remote resources over HTTP(S), verified by hash.
 //! - [`files_dir`] — the Butane files directory on disk.
 //! - [`fs`] — atomic writes, links, directories and removals under the root.
 //! - [`input_file`] — input files read safely: regular files only, size-capped.
+//! - [`pipeline`] — load → plan → apply → record: the one path `plan`, `apply`, `explain` and
+//!   `rollback` take.
 //! - [`root`] — the managed root, reached without following symlinks.
 //! - [`preflight`] — the checks a change passes before a host sees it (`plan` and `apply`).
 //! - [`quadlet`] — the desired Quadlets checked: the built-in key table, Podman's generator in dry-run.
@@ -22,6 +24,7 @@ pub mod fetch;
 pub mod files_dir;
 pub mod fs;
 pub mod input_file;
+pub mod pipeline;
 pub mod preflight;
 pub mod quadlet;
 pub mod root;
