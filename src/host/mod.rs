@@ -12,6 +12,7 @@
 //! - [`root`] — the managed root, reached without following symlinks.
 //! - [`preflight`] — the checks a change passes before a host sees it (`plan` and `apply`).
 //! - [`quadlet`] — the desired Quadlets checked: the built-in key table, Podman's generator in dry-run.
+//! - [`signature`] — the allowed-signers file read from disk; commits checked against it.
 //! - [`source_dir`] — a source repository read from a directory.
 //! - [`systemd`] — systemd over D-Bus (`zbus`), and a fake for tests.
 //! - [`store`] — state, history, audit log and the run lock under `/var/lib/core-ops`.
@@ -28,6 +29,7 @@ pub mod pipeline;
 pub mod preflight;
 pub mod quadlet;
 pub mod root;
+pub mod signature;
 pub mod source_dir;
 pub mod store;
 pub mod systemd;

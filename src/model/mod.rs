@@ -18,6 +18,7 @@
 //! - [`source`] — source repositories: layout rules and per-host composition.
 //! - [`state`] — the persisted state: owned objects, pending apply, last run.
 //! - [`butane`] — the Butane front end: variants, translation, validation.
+//! - [`signature`] — signed commits: SSH signatures checked against an allowed-signers file.
 
 pub mod activation;
 pub mod butane;
@@ -29,6 +30,7 @@ pub mod path;
 pub mod plan;
 pub mod quadlet_keys;
 pub mod report;
+pub mod signature;
 pub mod source;
 pub mod spelling;
 pub mod state;
