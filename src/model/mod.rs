@@ -18,8 +18,11 @@
 //! - [`source`] — source repositories: layout rules and per-host composition.
 //! - [`state`] — the persisted state: owned objects, pending apply, last run.
 //! - [`butane`] — the Butane front end: variants, translation, validation.
+//! - [`tracking`] — `/etc/core-ops/tracking.yaml`: the repository, ref and host a machine follows.
+//! - [`bootstrap`] — the first-boot entries that make a new machine follow its repository.
 
 pub mod activation;
+pub mod bootstrap;
 pub mod butane;
 pub mod decode;
 pub mod desired;
@@ -32,6 +35,7 @@ pub mod report;
 pub mod source;
 pub mod spelling;
 pub mod state;
+pub mod tracking;
 pub mod triggers;
 pub mod unit;
 pub mod yaml;
