@@ -1,6 +1,7 @@
 //! The command line: clap definitions and dispatch, one file per subcommand. Commands parse their
 //! arguments, call the host side (the run itself is [`crate::host::pipeline`]'s) and print.
 //! - [`render_ignition`] — `core-ops render-ignition`, a drop-in for `butane`.
+//! - [`track`] — `render-ignition --track`: the first-boot bootstrap that follows a repository.
 //! - [`plan`] — `core-ops plan`, the read-only preview of a host's changes.
 //! - [`apply`] — `core-ops apply`, converging the host.
 //! - [`status`] — `core-ops status`, the last apply and drift since.
@@ -29,6 +30,7 @@ pub mod report;
 pub mod rollback;
 pub mod root_dir;
 pub mod status;
+pub mod track;
 
 use std::process::ExitCode;
 

@@ -3,7 +3,8 @@
 //! A drop-in for `butane`: the same flags, stdin to stdout, diagnostics on stderr, exit 0 (warnings
 //! allowed), 1 (invalid, or warnings under `--strict`), 2 (usage). With `--source-repo` the host
 //! is loaded as every command loads it ([`pipeline::load`]) and rendered whole, with the record
-//! that lets the first `apply` own what Ignition wrote.
+//! that lets the first `apply` own what Ignition wrote; `--track REPO REF` adds the first-boot
+//! bootstrap that follows a repository ([`track`](crate::cli::track)).
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -48,6 +49,9 @@ pub struct Args {
     /// The host to render (with --source-repo).
     #[arg(long, value_name = "HOST", requires = "source_repo")]
     pub host: Option<String>,
+    /// Following a repository from the first boot (`--track REPO REF`).
+    #[command(flatten)]
+    pub track: crate::cli::track::TrackArgs,
 }
 
 /// Runs the command.
@@ -100,7 +104,8 @@ fn render_host(args: &Args, repo: &std::path::Path) -> Result<u8> {
     if report.has_errors() {
         return Ok(EXIT_FAILURE);
     }
-    let config = with_initial_state(&loaded);
+    let config =
+        crate::cli::track::add_bootstrap(&args.track, &loaded.host, &loaded.origins, with_initial_state(&loaded))?;
     let json = crate::model::decode::ToJson::to_json(&config);
     let mut text = if args.pretty { json.to_pretty() } else { json.to_compact() };
     text.push('\n');

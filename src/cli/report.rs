@@ -200,6 +200,7 @@ pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
         ("status.schema.json", schemars::schema_for!(StatusReport)),
         ("explain.schema.json", schemars::schema_for!(ExplainReport)),
         ("history.schema.json", schemars::schema_for!(HistoryReport)),
+        ("tracking.schema.json", schemars::schema_for!(crate::model::tracking::Tracking)),
     ]
 }
 

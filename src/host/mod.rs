@@ -1,5 +1,6 @@
 //! Effects: everything that touches the machine.
 //! - [`activate`] — the systemd half of apply: stops, one reload, starts, verification.
+//! - [`agent_binary`] — the agent binary `render-ignition --track` embeds.
 //! - [`analyze`] — the changed units checked: their triggers, and `systemd-analyze verify`.
 //! - [`execute`] — the executor: run a plan on the root and record it.
 //! - [`failpoint`] — named crash points for the crash-safety tests.
@@ -18,6 +19,7 @@
 //! - [`store`] — state, history, audit log and the run lock under `/var/lib/core-ops`.
 
 pub mod activate;
+pub mod agent_binary;
 pub mod analyze;
 pub mod execute;
 pub mod failpoint;

@@ -19,8 +19,11 @@
 //! - [`state`] — the persisted state: owned objects, pending apply, last run.
 //! - [`butane`] — the Butane front end: variants, translation, validation.
 //! - [`signature`] — signed commits: SSH signatures checked against an allowed-signers file.
+//! - [`tracking`] — `/etc/core-ops/tracking.yaml`: the repository, ref and host a machine follows.
+//! - [`bootstrap`] — the first-boot entries that make a new machine follow its repository.
 
 pub mod activation;
+pub mod bootstrap;
 pub mod butane;
 pub mod decode;
 pub mod desired;
@@ -34,6 +37,7 @@ pub mod signature;
 pub mod source;
 pub mod spelling;
 pub mod state;
+pub mod tracking;
 pub mod triggers;
 pub mod unit;
 pub mod yaml;
