@@ -6,6 +6,8 @@
 //! - [`fetch`] — remote resources over HTTP(S), verified by hash.
 //! - [`files_dir`] — the Butane files directory on disk.
 //! - [`fs`] — atomic writes, links, directories and removals under the root.
+//! - [`git`] — the tracked repository: a bare cache fetched over every transport, and trees read
+//!   from its objects.
 //! - [`input_file`] — input files read safely: regular files only, size-capped.
 //! - [`root`] — the managed root, reached without following symlinks.
 //! - [`preflight`] — the checks a change passes before a host sees it (`plan` and `apply`).
@@ -21,6 +23,7 @@ pub mod failpoint;
 pub mod fetch;
 pub mod files_dir;
 pub mod fs;
+pub mod git;
 pub mod input_file;
 pub mod preflight;
 pub mod quadlet;
