@@ -94,13 +94,17 @@ fn read_error(e: std::io::Error) -> String {
     }
 }
 
-/// An error and its causes, `: `-separated (reqwest's own text is only the outermost).
-fn with_causes(e: &dyn std::error::Error) -> String {
+/// An error and its causes, `: `-separated (reqwest's and gix's own texts are only the
+/// outermost); a cause that repeats what was already said is left out.
+pub fn with_causes(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
+        let said = c.to_string();
+        if !text.ends_with(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
         cause = c.source();
     }
     text

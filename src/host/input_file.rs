@@ -72,6 +72,15 @@ impl Budget {
         Budget { limit, used: Cell::new(0) }
     }
 
+    /// Spends what one file of `size` bytes takes: refused over [`MAX_FILE_BYTES`] or over
+    /// what is left.
+    pub fn admit(&self, size: u64) -> Result<(), InputError> {
+        if size > MAX_FILE_BYTES {
+            return Err(InputError::TooLarge);
+        }
+        self.spend(size)
+    }
+
     fn spend(&self, bytes: u64) -> Result<(), InputError> {
         let used = self.used.get().saturating_add(bytes);
         if used > self.limit {
@@ -138,10 +147,7 @@ fn read_open(fd: OwnedFd, budget: &Budget) -> Result<Vec<u8>, InputError> {
     let stat = rustix::fs::fstat(&fd)?;
     ensure_regular(&stat)?;
     let size = u64::try_from(stat.st_size).unwrap_or(0);
-    if size > MAX_FILE_BYTES {
-        return Err(InputError::TooLarge);
-    }
-    budget.spend(size)?;
+    budget.admit(size)?;
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     std::fs::File::from(fd).take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
     let read = bytes.len() as u64;

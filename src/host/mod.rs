@@ -7,6 +7,8 @@
 //! - [`fetch`] — remote resources over HTTP(S), verified by hash.
 //! - [`files_dir`] — the Butane files directory on disk.
 //! - [`fs`] — atomic writes, links, directories and removals under the root.
+//! - [`git`] — the tracked repository: a bare cache fetched over every transport, and trees read
+//!   from its objects.
 //! - [`input_file`] — input files read safely: regular files only, size-capped.
 //! - [`pipeline`] — load → plan → apply → record: the one path `plan`, `apply`, `explain` and
 //!   `rollback` take.
@@ -26,6 +28,7 @@ pub mod failpoint;
 pub mod fetch;
 pub mod files_dir;
 pub mod fs;
+pub mod git;
 pub mod input_file;
 pub mod pipeline;
 pub mod preflight;

@@ -14,11 +14,23 @@ use std::fs;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
+use gix::objs::tree::EntryKind;
 use rustix::fs::FileType;
 
+use crate::host::git;
 use crate::host::input_file::{self, Budget, InputError};
 use crate::model::source::tree::SourceTree;
 use crate::model::source::{SourceIssue, is_ignored};
+
+/// The message for a symlink in a source repository (a directory or a commit).
+pub const SYMLINK_REFUSED: &str = "symlinks are not allowed in a source repository; commit the file itself";
+
+/// The message for a submodule in a source repository's commit.
+pub const SUBMODULE_REFUSED: &str =
+    "submodules are not allowed in a source repository; commit the files themselves in this repository";
+
+/// How a message about an entry that could not be read starts (`cannot read: …`).
+pub const CANNOT_READ: &str = "cannot read";
 
 /// Why a source directory could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -106,7 +118,7 @@ impl Reader<'_> {
             }
         }
         match file_type {
-            FileType::Symlink => Err("symlinks are not allowed in a source repository; commit the file itself".into()),
+            FileType::Symlink => Err(SYMLINK_REFUSED.into()),
             FileType::Directory => {
                 let child = input_file::open_dir_at(dir, name).map_err(|e| format!("cannot read the folder: {e}"))?;
                 self.walk(&child, rel);
@@ -114,7 +126,7 @@ impl Reader<'_> {
             }
             _ => {
                 let bytes = input_file::read_at(dir, name, &self.budget).map_err(|e| match e {
-                    InputError::Os(e) => format!("cannot read: {e}"),
+                    InputError::Os(e) => format!("{CANNOT_READ}: {e}"),
                     other => other.to_string(),
                 })?;
                 self.tree.insert(rel, bytes, stat.st_mode & 0o111 != 0);
@@ -182,7 +194,7 @@ impl WorkTree {
         let root = commit.tree().map_err(|e| format!("reading the HEAD commit's tree: {e}"))?;
         let mut committed = BTreeMap::new();
         if let Some(folder) = self.subtree(root)? {
-            committed_files(folder, "", &mut committed)?;
+            committed_files(folder, &mut committed)?;
         }
         let dirty = differs(tree, &committed, self.repo.object_hash())?;
         Ok(GitHead { commit: Some(commit.id.to_string()), reference, dirty })
@@ -227,27 +239,13 @@ impl IgnoreRules<'_> {
 /// Every file of a commit's `tree` that the reader would read (no hidden names or editor
 /// leftovers), with its blob id and executable bit. Symlinks and submodules are left out: the
 /// reader never takes them either.
-fn committed_files(
-    tree: gix::Tree<'_>,
-    base: &str,
-    out: &mut BTreeMap<String, (gix::ObjectId, bool)>,
-) -> Result<(), String> {
-    for entry in tree.iter() {
-        let entry = entry.map_err(|e| format!("reading a tree: {e}"))?;
-        let name = entry.filename().to_string();
-        if is_ignored(&name) {
-            continue;
+fn committed_files(tree: gix::Tree<'_>, out: &mut BTreeMap<String, (gix::ObjectId, bool)>) -> Result<(), String> {
+    git::tree::walk(&tree, "", &mut |entry| {
+        if let EntryKind::Blob | EntryKind::BlobExecutable = entry.kind {
+            out.insert(entry.path, (entry.id, entry.kind == EntryKind::BlobExecutable));
         }
-        let path = if base.is_empty() { name } else { format!("{base}/{name}") };
-        let mode = entry.mode();
-        if mode.is_tree() {
-            let object = entry.object().map_err(|e| format!("reading {path}: {e}"))?;
-            committed_files(object.into_tree(), &path, out)?;
-        } else if mode.is_blob() {
-            out.insert(path, (entry.object_id(), mode.is_executable()));
-        }
-    }
-    Ok(())
+    })
+    .map_err(|issue| format!("{}: {}", issue.file, issue.message))
 }
 
 /// Whether the files read differ from the committed ones: a file more or less, other bytes (by

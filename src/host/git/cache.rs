@@ -1,0 +1,228 @@
+//! The cache directory: a bare repository that only CoreOps writes.
+//!
+//! It is opened as git opens a repository it owns (system and global git config and `GIT_…`
+//! variables apply, so `core.sshCommand` and `GIT_SSH_COMMAND` work), except that variables
+//! pointing git at other object directories are ignored. Before a fetch it is checked: it must
+//! open, be bare, and hold the objects of its tracked commit and that commit's tree. A cache is
+//! built (first fetch, rebuild) in a fresh `0700` directory next to it (`.<name>.build-…`) that
+//! replaces it only once filled, so a failed build leaves the old cache as it was; builds left
+//! over by an interrupted run are removed by the next one. A cache path that is a symlink is
+//! refused and never followed.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::{GitError, TRACKED_REF};
+
+/// The bare repository that caches the tracked repository.
+#[derive(Debug, Clone)]
+pub struct Cache {
+    dir: PathBuf,
+    /// `name=value` settings applied like `git -c`.
+    config: Vec<String>,
+}
+
+/// What the cache directory holds, as found before a fetch.
+pub(super) enum State {
+    /// Nothing yet: the first fetch builds it.
+    Missing,
+    /// A repository that passed the checks.
+    Usable(Box<gix::Repository>),
+    /// Something unusable, and why.
+    Corrupt(String),
+}
+
+impl Cache {
+    /// The cache at `dir` (`<root>/var/lib/core-ops/repo.git`); nothing is read until it is used.
+    pub fn at(dir: PathBuf) -> Cache {
+        Cache { dir, config: Vec::new() }
+    }
+
+    /// The same cache with git settings (`core.sshCommand=ssh -i KEY`, ...) applied on top of
+    /// every other configuration, as `git -c name=value` does.
+    pub fn with_git_config(mut self, settings: impl IntoIterator<Item = impl Into<String>>) -> Cache {
+        self.config.extend(settings.into_iter().map(Into::into));
+        self
+    }
+
+    /// The cache's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Removes the cache (a symlink in its place is removed, never followed). A missing cache
+    /// is not an error.
+    pub fn remove(&self) -> io::Result<()> {
+        match fs::symlink_metadata(&self.dir) {
+            Ok(meta) if meta.is_dir() => fs::remove_dir_all(&self.dir),
+            Ok(_) => fs::remove_file(&self.dir),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether the cache directory exists; an error when it is a symlink.
+    fn exists(&self) -> Result<bool, GitError> {
+        match fs::symlink_metadata(&self.dir) {
+            Ok(meta) if meta.file_type().is_symlink() => Err(GitError::new(format!(
+                "the cache at {} is a symlink; CoreOps does not follow it: remove it (`core-ops init --force` \
+                 rebuilds the cache)",
+                self.dir.display()
+            ))),
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(GitError::new(format!("cannot inspect the cache at {}: {e}", self.dir.display()))),
+        }
+    }
+
+    fn open_options(&self) -> gix::open::Options {
+        let mut permissions = gix::open::Permissions::default();
+        permissions.env.objects = gix::sec::Permission::Deny;
+        gix::open::Options::default().permissions(permissions).cli_overrides(self.config.clone())
+    }
+
+    fn open_at(&self, dir: &Path) -> Result<gix::Repository, String> {
+        let repo = gix::open_opts(dir, self.open_options()).map_err(|e| crate::host::fetch::with_causes(&e))?;
+        if !repo.is_bare() {
+            return Err("not a bare repository".into());
+        }
+        Ok(repo)
+    }
+
+    /// The cache, for reading: `None` when it was never fetched.
+    pub(super) fn open_if_present(&self) -> Result<Option<gix::Repository>, GitError> {
+        if !self.exists()? {
+            return Ok(None);
+        }
+        let repo = self.open_at(&self.dir).map_err(|e| {
+            GitError::new(format!("the cache at {} is unusable ({e}); the next fetch rebuilds it", self.dir.display()))
+        })?;
+        Ok(Some(repo))
+    }
+
+    /// The cache, for reading; an error when it was never fetched.
+    pub(super) fn open_existing(&self) -> Result<gix::Repository, GitError> {
+        self.open_if_present()?.ok_or_else(|| {
+            GitError::new(format!("there is no repository cache at {}; `core-ops init` fetches it", self.dir.display()))
+        })
+    }
+
+    /// What the directory holds, checked before a fetch.
+    pub(super) fn state(&self) -> Result<State, GitError> {
+        if !self.exists()? {
+            return Ok(State::Missing);
+        }
+        let checked = self.open_at(&self.dir).and_then(|repo| check(&repo).map(|()| repo));
+        Ok(match checked {
+            Ok(repo) => State::Usable(Box::new(repo)),
+            Err(reason) => State::Corrupt(reason),
+        })
+    }
+
+    /// Builds the cache afresh with `fill` in a new directory, and puts it in place of the old
+    /// one once `fill` succeeded. On failure the old cache stays as it was.
+    pub(super) fn build<T, E: From<String>>(
+        &self,
+        fill: impl FnOnce(&gix::Repository) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let parent = self.parent();
+        fs::create_dir_all(parent).map_err(|e| E::from(format!("cannot create {}: {e}", parent.display())))?;
+        self.remove_stale_builds();
+        let build = tempfile::Builder::new()
+            .prefix(&self.build_prefix())
+            .tempdir_in(parent)
+            .map_err(|e| E::from(format!("cannot create a directory in {}: {e}", parent.display())))?;
+        gix::init_bare(build.path()).map_err(|e| E::from(format!("cannot create a repository: {e}")))?;
+        let repo = self.open_at(build.path()).map_err(E::from)?;
+        let value = fill(&repo)?;
+        drop(repo);
+        self.exists().map_err(|e| E::from(e.0))?;
+        self.remove().map_err(|e| E::from(format!("cannot remove the old cache at {}: {e}", self.dir.display())))?;
+        fs::rename(build.keep(), &self.dir)
+            .map_err(|e| E::from(format!("cannot move the new cache to {}: {e}", self.dir.display())))?;
+        Ok(value)
+    }
+
+    fn parent(&self) -> &Path {
+        self.dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+    }
+
+    /// `.repo.git.build-`: the name prefix of the directories the cache is built in.
+    fn build_prefix(&self) -> String {
+        let name = self.dir.file_name().map_or_else(|| "cache".into(), |n| n.to_string_lossy());
+        format!(".{name}.build-")
+    }
+
+    /// Removes builds that an interrupted run left next to the cache (best effort).
+    fn remove_stale_builds(&self) {
+        let prefix = self.build_prefix();
+        let Ok(entries) = fs::read_dir(self.parent()) else { return };
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                let path = entry.path();
+                let removed = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    fs::remove_dir_all(&path)
+                } else {
+                    fs::remove_file(&path)
+                };
+                if let Err(e) = removed {
+                    tracing::warn!("cannot remove the interrupted cache build {}: {e}", path.display());
+                }
+            }
+        }
+    }
+}
+
+/// The checks a cache passes before a fetch builds on it: HEAD and the tracked ref read, and
+/// the tracked commit and its tree are there.
+fn check(repo: &gix::Repository) -> Result<(), String> {
+    repo.head().map_err(|e| format!("HEAD: {e}"))?;
+    let Some(mut tracked) = repo.try_find_reference(TRACKED_REF).map_err(|e| format!("{TRACKED_REF}: {e}"))? else {
+        return Ok(());
+    };
+    let id = tracked.peel_to_id().map_err(|e| format!("{TRACKED_REF}: {e}"))?;
+    let commit = repo.find_commit(id).map_err(|e| format!("commit {id} of {TRACKED_REF}: {e}"))?;
+    let tree = commit.tree_id().map_err(|e| format!("commit {id}: {e}"))?;
+    repo.find_header(tree).map_err(|e| format!("the tree of commit {id}: {e}"))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_cache_is_missing_and_a_symlink_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::at(dir.path().join("repo.git"));
+        assert!(matches!(cache.state(), Ok(State::Missing)));
+        assert_eq!(cache.open_if_present().unwrap().map(|_| ()), None);
+        assert!(cache.remove().is_ok(), "removing a missing cache is fine");
+
+        let target = dir.path().join("elsewhere");
+        fs::create_dir(&target).unwrap();
+        std::os::unix::fs::symlink(&target, cache.dir()).unwrap();
+        let err = cache.state().err().expect("a symlink is refused");
+        assert!(err.0.contains("is a symlink"), "{err}");
+        cache.remove().unwrap();
+        assert!(target.is_dir(), "removing the cache removes the link, never its target");
+    }
+
+    #[test]
+    fn a_failed_build_leaves_the_old_cache_and_no_build_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::at(dir.path().join("repo.git"));
+        fs::create_dir(cache.dir()).unwrap();
+        fs::write(cache.dir().join("marker"), "old").unwrap();
+        let failed: Result<(), String> = cache.build(|_| Err("no".to_string()));
+        assert_eq!(failed, Err("no".to_string()));
+        assert_eq!(fs::read_to_string(cache.dir().join("marker")).unwrap(), "old");
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["repo.git"]);
+
+        cache.build(|_| Ok::<(), String>(())).unwrap();
+        assert!(matches!(cache.state(), Ok(State::Usable(_))), "a built cache replaces the old one");
+        assert!(!cache.dir().join("marker").exists());
+    }
+}
