@@ -1,5 +1,5 @@
 //! `/var/lib/core-ops` under the root: the state file, the history of applied snapshots, the
-//! audit log, and the run lock (`/run/core-ops/lock`). Every write is atomic.
+//! audit log, the agent's record, and the run lock (`/run/core-ops/lock`). Every write is atomic.
 //!
 //! These files decide what CoreOps deletes and where it appends, so they are trusted only when
 //! no one but root could have changed them. Each is opened without following a symlink and
@@ -20,6 +20,7 @@ use rustix::io::Errno;
 use serde::{Deserialize, Serialize};
 
 use crate::host::root::Root;
+use crate::model::agent::AgentRecord;
 use crate::model::ignition::types::Config;
 use crate::model::plan::Observed;
 use crate::model::source::compose::{EntryKey, Origin};
@@ -33,6 +34,10 @@ pub const STATE_FILE: &str = "/var/lib/core-ops/state.json";
 pub const HISTORY_DIR: &str = "/var/lib/core-ops/history";
 /// One JSON line per run.
 pub const AUDIT_LOG: &str = "/var/lib/core-ops/audit.log";
+/// The agent's record: suspension, last fetch, baseline, refused tip, last cycle.
+pub const AGENT_FILE: &str = "/var/lib/core-ops/agent.json";
+/// The bare cache of the tracked repository.
+pub const REPO_CACHE: &str = "/var/lib/core-ops/repo.git";
 /// The directory of the run lock.
 pub const RUN_DIR: &str = "/run/core-ops";
 /// The run lock.
@@ -88,7 +93,7 @@ pub fn lock(root: &Root, timeout: Duration) -> Result<RunLock> {
 /// files of interrupted writes there are removed.
 fn check_state_dir(root: &Root) -> Result<()> {
     let Some(dir_fd) = open_state_dir(root, STATE_DIR, None, Repair::Yes)? else { return Ok(()) };
-    for file in [STATE_FILE, AUDIT_LOG] {
+    for file in [STATE_FILE, AUDIT_LOG, AGENT_FILE] {
         open_state_file(root, &dir_fd, file, Access::Check)?;
     }
     root.clean_temp_files(STATE_DIR)?;
@@ -116,6 +121,24 @@ pub fn load_state(root: &Root) -> Result<State> {
 /// Writes the state atomically.
 pub fn save_state(root: &Root, s: &State) -> Result<()> {
     write_atomic(root, STATE_FILE, &state::to_bytes(s))
+}
+
+/// Reads the agent's record; a missing file is a fresh record. A corrupt one is an error that
+/// says how to recover.
+pub fn load_agent(root: &Root) -> Result<AgentRecord> {
+    let Some(bytes) = read_state_file(root, AGENT_FILE)? else { return Ok(AgentRecord::new()) };
+    AgentRecord::parse(&bytes).map_err(|e| {
+        anyhow!(
+            "{e}: {}. Move it aside and run `core-ops init --force` with the repository and ref of \
+             /etc/core-ops/tracking.yaml to start the record afresh",
+            shown(root, AGENT_FILE)
+        )
+    })
+}
+
+/// Writes the agent's record atomically.
+pub fn save_agent(root: &Root, record: &AgentRecord) -> Result<()> {
+    write_atomic(root, AGENT_FILE, &record.to_bytes())
 }
 
 fn write_atomic(root: &Root, path: &str, bytes: &[u8]) -> Result<()> {

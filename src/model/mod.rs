@@ -17,12 +17,14 @@
 //! - [`spelling`] — "did you mean …?": the known name closest to a misspelt one.
 //! - [`source`] — source repositories: layout rules and per-host composition.
 //! - [`state`] — the persisted state: owned objects, pending apply, last run.
+//! - [`agent`] — the agent's record: suspension, last fetch, baseline, refused tip, last cycle.
 //! - [`butane`] — the Butane front end: variants, translation, validation.
 //! - [`signature`] — signed commits: SSH signatures checked against an allowed-signers file.
 //! - [`tracking`] — `/etc/core-ops/tracking.yaml`: the repository, ref and host a machine follows.
 //! - [`bootstrap`] — the first-boot entries that make a new machine follow its repository.
 
 pub mod activation;
+pub mod agent;
 pub mod bootstrap;
 pub mod butane;
 pub mod decode;

@@ -1,0 +1,476 @@
+//! One agent cycle, as `core-ops.timer` runs it: fetch → commit selection → plan → apply →
+//! verify → record, all under the run lock that `apply` takes.
+//!
+//! | situation                                   | what the cycle converges to | exit |
+//! |---------------------------------------------|-----------------------------|------|
+//! | no `/etc/core-ops/tracking.yaml`            | nothing (a one-line notice) | 0    |
+//! | suspended                                   | nothing, no fetch           | 0    |
+//! | new tip, accepted                           | the tip                     | 0    |
+//! | nothing new                                 | the baseline (drift fixed)  | 0    |
+//! | remote unreachable                          | the cached tip or baseline  | 75   |
+//! | tip rewinds the baseline, or is unrelated   | the baseline                | 1    |
+//! | tip unsigned or signed by an untrusted key  | the baseline                | 1    |
+//! | tip's repository invalid for the host       | the baseline                | 65   |
+//! | tip refused before, not moved, no `--retry` | the baseline                | same |
+//! | a unit fails or the apply fails             | (partially) the commit      | 1    |
+//!
+//! The baseline is the last commit the agent applied ([`AgentRecord::baseline`]); every tip
+//! must descend from it. A refused tip is recorded and not evaluated again until the remote
+//! moves, `--retry` is given, or `init --force` resets the baseline. The tree of a commit is
+//! read from the cache's object database, never checked out; a converged host with nothing new
+//! does not even read it (the converged fast path of [`execute`]).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use crate::host::execute::{self, ApplyMeta, ApplyOptions, ApplyReport, Approve, Outcome};
+use crate::host::git::{Cache, CommitInfo, FetchError, Remote};
+use crate::host::input_file;
+use crate::host::pipeline::{self, Input, LoadError, Loaded};
+use crate::host::root::Root;
+use crate::host::store;
+use crate::host::systemd::Systemd;
+use crate::host::tracking_file;
+use crate::model::agent::{AgentRecord, CycleRecord, Refusal, Suspension};
+use crate::model::ignition::children::Fetch;
+use crate::model::signature::{self, AllowedSigners};
+use crate::model::state::SourceRef;
+use crate::model::tracking::Tracking;
+
+/// Exit code of a cycle whose remote could not be reached (EX_TEMPFAIL).
+pub const EXIT_UNREACHABLE: u8 = 75;
+/// Exit code of a cycle whose tip holds an invalid repository (EX_DATAERR).
+pub const EXIT_INVALID_TIP: u8 = 65;
+/// Exit code of a failed cycle.
+pub const EXIT_FAILED: u8 = 1;
+
+/// How to run a cycle.
+#[derive(Debug, Clone, Copy)]
+pub struct CycleOptions {
+    /// Fetch nothing: converge to the cached commit.
+    pub offline: bool,
+    /// Evaluate a tip again even though it was refused before.
+    pub retry: bool,
+    /// Show the fetch's progress on standard error.
+    pub progress: bool,
+    /// The apply's options.
+    pub apply: ApplyOptions,
+}
+
+/// What the effects of a cycle go through.
+#[derive(Clone, Copy)]
+pub struct Effects<'a> {
+    /// Remote resources of the config (`source: https://…`).
+    pub fetch: &'a dyn Fetch,
+    /// systemd, or `None` offline.
+    pub systemd: Option<&'a dyn Systemd>,
+    /// The last say before anything is written.
+    pub approve: Approve<'a>,
+}
+
+impl std::fmt::Debug for Effects<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Effects").field("systemd", &self.systemd.is_some()).finish_non_exhaustive()
+    }
+}
+
+/// How a cycle went.
+#[derive(Debug)]
+pub enum Cycle {
+    /// The host follows no repository yet.
+    NotInitialised,
+    /// Cycles are suspended.
+    Suspended(Suspension),
+    /// The cycle ran.
+    Ran(Box<CycleReport>),
+}
+
+/// What a cycle that ran did.
+#[derive(Debug)]
+pub struct CycleReport {
+    /// What the host follows.
+    pub tracking: Tracking,
+    /// The fetch.
+    pub fetch: FetchOutcome,
+    /// The remote's tip as last fetched.
+    pub tip: Option<String>,
+    /// Why the tip was kept out, when it was.
+    pub refusal: Option<Refusal>,
+    /// The commit the host was converged to.
+    pub converged_to: Option<CommitInfo>,
+    /// The input that was applied, for the report.
+    pub loaded: Option<Loaded>,
+    /// The apply.
+    pub apply: Option<ApplyReport>,
+    /// Errors that are neither the fetch's nor the apply's.
+    pub errors: Vec<String>,
+    /// The exit code.
+    pub exit_code: u8,
+    /// One line: what the cycle did.
+    pub summary: String,
+}
+
+/// The fetch of a cycle.
+#[derive(Debug, Clone)]
+pub enum FetchOutcome {
+    /// `--offline`.
+    Skipped,
+    /// Fetched this tip, with warnings (a rebuilt cache).
+    Fetched {
+        /// The tip.
+        commit: String,
+        /// What to tell the operator.
+        warnings: Vec<String>,
+    },
+    /// Failed; `unreachable` when the remote could not be reached.
+    Failed {
+        /// Why.
+        error: String,
+        /// Whether it was the network (exit 75).
+        unreachable: bool,
+    },
+}
+
+/// The bare cache of the tracked repository under `root`.
+pub fn cache(root: &Root) -> Cache {
+    Cache::at(under_root(root, store::REPO_CACHE))
+}
+
+/// The remote a tracking config names.
+pub fn remote(tracking: &Tracking) -> Remote {
+    Remote {
+        url: tracking.repository.clone(),
+        reference: tracking.reference.clone(),
+        access_token_file: tracking.access_token_file.as_ref().map(PathBuf::from),
+        ca_file: tracking.ca_file.as_ref().map(PathBuf::from),
+    }
+}
+
+fn under_root(root: &Root, path: &str) -> PathBuf {
+    root.path().join(path.trim_start_matches('/'))
+}
+
+/// Runs one cycle.
+pub fn run(root: &Root, effects: Effects<'_>, opts: CycleOptions) -> Result<Cycle> {
+    let Some(tracking) = tracking_file::load(root)? else { return Ok(Cycle::NotInitialised) };
+    let lock = store::lock(root, opts.apply.lock_timeout)?;
+    let mut record = store::load_agent(root)?;
+    if let Some(s) = &record.suspended {
+        return Ok(Cycle::Suspended(s.clone()));
+    }
+    let mut cycle = Cycler { root, lock: &lock, tracking: &tracking, cache: cache(root), record: &mut record };
+    let report = cycle.run(effects, opts)?;
+    record.last_cycle = Some(CycleRecord {
+        at: store::now(),
+        exit_code: report.exit_code,
+        summary: report.summary.clone(),
+        commit: report.converged_to.as_ref().map(|c| c.id.clone()),
+        errors: cycle_errors(&report),
+    });
+    store::save_agent(root, &record)?;
+    Ok(Cycle::Ran(Box::new(report)))
+}
+
+fn cycle_errors(report: &CycleReport) -> Vec<String> {
+    let fetch = match &report.fetch {
+        FetchOutcome::Failed { error, .. } => Some(format!("fetch: {error}")),
+        _ => None,
+    };
+    let refusal = report.refusal.as_ref().map(|r| r.reason.clone());
+    let apply = report.apply.iter().flat_map(|a| a.errors.iter().cloned());
+    fetch.into_iter().chain(refusal).chain(report.errors.iter().cloned()).chain(apply).collect()
+}
+
+/// One cycle in progress.
+struct Cycler<'c> {
+    root: &'c Root,
+    lock: &'c store::RunLock,
+    tracking: &'c Tracking,
+    cache: Cache,
+    record: &'c mut AgentRecord,
+}
+
+/// What to converge to, once the tip was judged.
+struct Selection {
+    /// The commit to converge to, if any.
+    commit: Option<String>,
+    /// Why the tip was kept out.
+    refusal: Option<Refusal>,
+    /// The commit's input, when judging it loaded it already.
+    loaded: Option<Loaded>,
+}
+
+impl Cycler<'_> {
+    fn run(&mut self, effects: Effects<'_>, opts: CycleOptions) -> Result<CycleReport> {
+        let fetch = self.fetch(opts);
+        let tip = match &fetch {
+            FetchOutcome::Fetched { commit, .. } => Some(commit.clone()),
+            _ => self.cache.tip().ok().flatten(),
+        };
+        let mut report = CycleReport {
+            tracking: self.tracking.clone(),
+            fetch,
+            tip: tip.clone(),
+            refusal: None,
+            converged_to: None,
+            loaded: None,
+            apply: None,
+            errors: Vec::new(),
+            exit_code: 0,
+            summary: String::new(),
+        };
+        let selection = match &tip {
+            Some(tip) => self.select(tip, opts.retry),
+            None => Selection { commit: None, refusal: None, loaded: None },
+        };
+        report.refusal = selection.refusal;
+        if let Some(commit) = selection.commit {
+            self.converge(&commit, selection.loaded, effects, opts.apply, &mut report)?;
+        } else if tip.is_none() {
+            report.errors.push(format!(
+                "the cache at {} holds no commit of {} yet; nothing was applied",
+                self.cache.dir().display(),
+                self.tracking.reference
+            ));
+        }
+        report.exit_code = exit_code(&report);
+        report.summary = summary(&report);
+        Ok(report)
+    }
+
+    /// Fetches the tracked ref into the cache and notes the outcome in the record.
+    fn fetch(&mut self, opts: CycleOptions) -> FetchOutcome {
+        if opts.offline {
+            return FetchOutcome::Skipped;
+        }
+        let now = store::now();
+        match self.cache.fetch(&remote(self.tracking), opts.progress) {
+            Ok(fetched) => {
+                self.record.fetched(&now, &fetched.commit);
+                FetchOutcome::Fetched { commit: fetched.commit, warnings: fetched.warnings }
+            }
+            Err(e) => {
+                let error = e.to_string();
+                self.record.fetch_failed(&now, &error);
+                FetchOutcome::Failed { error, unreachable: matches!(e, FetchError::Unreachable(_)) }
+            }
+        }
+    }
+
+    /// Judges `tip` against the baseline, the signers and the layout; what to converge to.
+    fn select(&mut self, tip: &str, retry: bool) -> Selection {
+        let baseline = self.record.baseline.clone();
+        if baseline.as_deref() == Some(tip) {
+            return Selection { commit: Some(tip.to_string()), refusal: None, loaded: None };
+        }
+        if let Some(before) = self.record.refused_before(tip).filter(|_| !retry) {
+            return Selection { commit: baseline, refusal: Some(before.clone()), loaded: None };
+        }
+        match self.judge(tip, baseline.as_deref()) {
+            Ok(loaded) => {
+                self.record.refused = None;
+                Selection { commit: Some(tip.to_string()), refusal: None, loaded: Some(loaded) }
+            }
+            Err((exit_code, reason)) => {
+                let refusal = Refusal { commit: tip.to_string(), reason, exit_code, at: store::now() };
+                self.record.refused = Some(refusal.clone());
+                Selection { commit: baseline, refusal: Some(refusal), loaded: None }
+            }
+        }
+    }
+
+    /// Whether `tip` may be applied: it descends from the baseline, carries a trusted
+    /// signature when trust is configured, and holds a valid repository for the host (its
+    /// input, loaded).
+    fn judge(&self, tip: &str, baseline: Option<&str>) -> Result<Loaded, (u8, String)> {
+        if let Some(base) = baseline {
+            self.check_descends(tip, base).map_err(|reason| (EXIT_FAILED, reason))?;
+        }
+        if let Some(trust) = &self.tracking.trust {
+            self.check_signature(tip, trust).map_err(|reason| (EXIT_FAILED, reason))?;
+        }
+        self.check_layout(tip).map_err(|reason| (EXIT_INVALID_TIP, reason))
+    }
+
+    fn check_descends(&self, tip: &str, base: &str) -> Result<(), String> {
+        let refuse = || {
+            format!(
+                "the tip {tip} of {} does not descend from {base}, the last commit applied: the history was rewound \
+                 or replaced, so nothing of it was applied. If that is intended, run `core-ops init --force {} {}`",
+                self.tracking.reference, self.tracking.repository, self.tracking.reference
+            )
+        };
+        match self.cache.descends_from(tip, base) {
+            Ok(true) => Ok(()),
+            Ok(false) | Err(_) => Err(refuse()),
+        }
+    }
+
+    fn check_signature(&self, tip: &str, trust: &str) -> Result<(), String> {
+        let bytes = input_file::read_named(&under_root(self.root, trust))
+            .map_err(|e| format!("reading the allowed signers {trust}: {e}"))?;
+        let text = String::from_utf8(bytes).map_err(|_| format!("the allowed signers {trust} are not UTF-8 text"))?;
+        let allowed = AllowedSigners::parse(trust, &text).map_err(|errors| errors.join("\n"))?;
+        let raw = self.cache.commit_object(tip).map_err(|e| e.to_string())?;
+        signature::verify_commit(tip, &raw, &allowed).map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    fn check_layout(&self, tip: &str) -> Result<Loaded, String> {
+        let input = self.input(tip).map_err(|issues| issues.join("\n"))?;
+        pipeline::load(&input, false).map_err(|e| load_error_lines(&e).join("\n"))
+    }
+
+    /// The pipeline input of `commit`: its tree, read from the cache.
+    fn input(&self, commit: &str) -> Result<Input, Vec<String>> {
+        let tree =
+            self.cache.read_tree(commit).map_err(|issues| issues.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+        let info = self.cache.commit_info(commit).map_err(|e| vec![e.to_string()])?;
+        Ok(Input::Tree {
+            tree,
+            host: self.tracking.host.clone(),
+            source: self.source(&info),
+            digest: self.digest(commit),
+        })
+    }
+
+    /// The recorded source of `commit`.
+    fn source(&self, info: &CommitInfo) -> SourceRef {
+        SourceRef {
+            kind: "git".into(),
+            location: self.tracking.repository.clone(),
+            host: Some(self.tracking.host.clone()),
+            reference: Some(self.tracking.reference.clone()),
+            commit: Some(info.id.clone()),
+            dirty: false,
+            summary: Some(info.summary.clone()),
+            author: Some(info.author.clone()),
+            committed_at: Some(info.time.clone()),
+        }
+    }
+
+    /// What identifies every input byte of `commit` for the host: the commit id names its tree.
+    fn digest(&self, commit: &str) -> String {
+        format!("git-{commit}-{}", self.tracking.host)
+    }
+
+    /// Converges the host to `commit`: the fast path when nothing changed, else the full apply.
+    fn converge(
+        &mut self,
+        commit: &str,
+        judged: Option<Loaded>,
+        effects: Effects<'_>,
+        opts: ApplyOptions,
+        report: &mut CycleReport,
+    ) -> Result<()> {
+        let info = self.cache.commit_info(commit).with_context(|| format!("reading commit {commit} from the cache"))?;
+        let meta = ApplyMeta {
+            host: self.tracking.host.clone(),
+            source: self.source(&info),
+            input_digest: Some(self.digest(commit)),
+        };
+        if let Some(fast) = execute::try_converged_locked(self.root, self.lock, &meta)? {
+            report.apply = Some(fast);
+            report.converged_to = Some(info);
+            return Ok(());
+        }
+        let loaded = match judged {
+            Some(loaded) => Ok(loaded),
+            None => self.input(commit).and_then(|input| pipeline::load(&input, false).map_err(|e| load_error_lines(&e))),
+        };
+        let mut loaded = match loaded {
+            Ok(loaded) => loaded,
+            Err(lines) => {
+                report.errors.extend(lines);
+                return Ok(());
+            }
+        };
+        let apply_input = pipeline::apply_input(&mut loaded);
+        let applied = execute::apply_locked(
+            self.root,
+            self.lock,
+            &apply_input,
+            effects.fetch,
+            opts,
+            effects.systemd,
+            effects.approve,
+        )?;
+        if applied.outcome == Outcome::Converged && Some(commit) == report.tip.as_deref() {
+            self.record.baseline = Some(commit.to_string());
+        }
+        report.apply = Some(applied);
+        report.loaded = Some(loaded);
+        report.converged_to = Some(info);
+        Ok(())
+    }
+}
+
+/// The lines a load error prints.
+pub fn load_error_lines(e: &LoadError) -> Vec<String> {
+    match e {
+        LoadError::Unusable(message) => vec![message.clone()],
+        LoadError::Invalid(issues) => issues.iter().map(ToString::to_string).collect(),
+        LoadError::Failed(lines) => lines.clone(),
+    }
+}
+
+/// The exit code of a cycle: a failed apply or refused tip first, then an unreachable remote.
+fn exit_code(report: &CycleReport) -> u8 {
+    let apply_failed = report.apply.as_ref().is_some_and(|a| a.outcome != Outcome::Converged);
+    if apply_failed || !report.errors.is_empty() {
+        return EXIT_FAILED;
+    }
+    if let Some(refusal) = &report.refusal {
+        return refusal.exit_code;
+    }
+    match &report.fetch {
+        FetchOutcome::Failed { unreachable: true, .. } => EXIT_UNREACHABLE,
+        FetchOutcome::Failed { .. } => EXIT_FAILED,
+        _ => 0,
+    }
+}
+
+/// The one line that says what a cycle did.
+fn summary(report: &CycleReport) -> String {
+    let at = |c: &CommitInfo| format!("{} ({})", short(&c.id), c.summary);
+    let converged = match (&report.converged_to, &report.apply) {
+        (Some(c), Some(a)) if a.outcome == Outcome::Converged => format!("converged to {}", at(c)),
+        (Some(c), Some(a)) => format!("{} at {}", a.outcome.name(), at(c)),
+        _ => "nothing applied".to_string(),
+    };
+    match (&report.refusal, &report.fetch) {
+        (Some(r), _) => format!("{converged}; the tip {} was kept out", short(&r.commit)),
+        (None, FetchOutcome::Failed { .. }) => format!("{converged}; the fetch failed"),
+        _ => converged,
+    }
+}
+
+/// A commit id as shown in one-line messages.
+pub fn short(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
+/// Suspends the agent's cycles (under the run lock, so a running cycle finishes first); the
+/// suspension in force, which an earlier `suspend` may have started.
+pub fn suspend(root: &Root, reason: Option<String>, lock_timeout: std::time::Duration) -> Result<Suspension> {
+    let _lock = store::lock(root, lock_timeout)?;
+    let mut record = store::load_agent(root)?;
+    let suspension = record.suspended.get_or_insert_with(|| Suspension { since: store::now(), reason: None });
+    if reason.is_some() {
+        suspension.reason = reason;
+    }
+    let suspension = suspension.clone();
+    store::save_agent(root, &record)?;
+    Ok(suspension)
+}
+
+/// Resumes the agent's cycles; the suspension that ended, if there was one.
+pub fn resume(root: &Root, lock_timeout: std::time::Duration) -> Result<Option<Suspension>> {
+    let _lock = store::lock(root, lock_timeout)?;
+    let mut record = store::load_agent(root)?;
+    let ended = record.suspended.take();
+    if ended.is_some() {
+        store::save_agent(root, &record)?;
+    }
+    Ok(ended)
+}
