@@ -24,17 +24,14 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use crate::host::execute::{self, ApplyMeta, ApplyOptions, ApplyReport, Approve, Outcome};
+use crate::host::execute::{ApplyMeta, ApplyOptions, ApplyReport, Outcome};
 use crate::host::git::{Cache, CommitInfo, FetchError, Remote};
-use crate::host::input_file;
-use crate::host::pipeline::{self, Input, LoadError, Loaded};
+use crate::host::pipeline::{self, Caller, Input, LoadError, Loaded, Reach};
 use crate::host::root::Root;
+use crate::host::signature;
 use crate::host::store;
-use crate::host::systemd::Systemd;
 use crate::host::tracking_file;
 use crate::model::agent::{AgentRecord, CycleRecord, Refusal, Suspension};
-use crate::model::ignition::children::Fetch;
-use crate::model::signature::{self, AllowedSigners};
 use crate::model::state::SourceRef;
 use crate::model::tracking::Tracking;
 
@@ -58,20 +55,18 @@ pub struct CycleOptions {
     pub apply: ApplyOptions,
 }
 
-/// What the effects of a cycle go through.
+/// What a cycle reaches beyond the root, and the caller's say in its apply.
 #[derive(Clone, Copy)]
 pub struct Effects<'a> {
-    /// Remote resources of the config (`source: https://…`).
-    pub fetch: &'a dyn Fetch,
-    /// systemd, or `None` offline.
-    pub systemd: Option<&'a dyn Systemd>,
-    /// The last say before anything is written.
-    pub approve: Approve<'a>,
+    /// Remote resources of the config and systemd, made when first needed.
+    pub reach: &'a dyn Reach,
+    /// Shown the input once loaded, and asked before anything is written.
+    pub caller: &'a dyn Caller,
 }
 
 impl std::fmt::Debug for Effects<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Effects").field("systemd", &self.systemd.is_some()).finish_non_exhaustive()
+        f.debug_struct("Effects").finish_non_exhaustive()
     }
 }
 
@@ -308,10 +303,8 @@ impl Cycler<'_> {
     }
 
     fn check_signature(&self, tip: &str, trust: &str) -> Result<(), String> {
-        let bytes = input_file::read_named(&under_root(self.root, trust))
-            .map_err(|e| format!("reading the allowed signers {trust}: {e}"))?;
-        let text = String::from_utf8(bytes).map_err(|_| format!("the allowed signers {trust} are not UTF-8 text"))?;
-        let allowed = AllowedSigners::parse(trust, &text).map_err(|errors| errors.join("\n"))?;
+        let allowed =
+            signature::read_allowed_signers(&under_root(self.root, trust)).map_err(|errors| errors.join("\n"))?;
         let raw = self.cache.commit_object(tip).map_err(|e| e.to_string())?;
         signature::verify_commit(tip, &raw, &allowed).map(|_| ()).map_err(|e| e.to_string())
     }
@@ -369,7 +362,8 @@ impl Cycler<'_> {
             source: self.source(&info),
             input_digest: Some(self.digest(commit)),
         };
-        if let Some(fast) = execute::try_converged_locked(self.root, self.lock, &meta)? {
+        if let Some(fast) = pipeline::fast_path(self.root, self.lock, &meta, opts)? {
+            report.loaded = Some(Loaded::from_meta(&meta));
             report.apply = Some(fast);
             report.converged_to = Some(info);
             return Ok(());
@@ -385,21 +379,13 @@ impl Cycler<'_> {
                 return Ok(());
             }
         };
-        let apply_input = pipeline::apply_input(&mut loaded);
-        let applied = execute::apply_locked(
-            self.root,
-            self.lock,
-            &apply_input,
-            effects.fetch,
-            opts,
-            effects.systemd,
-            effects.approve,
-        )?;
-        if applied.outcome == Outcome::Converged && Some(commit) == report.tip.as_deref() {
+        effects.caller.loaded(&mut loaded)?;
+        let applied = pipeline::apply_loaded_under(self.root, self.lock, loaded, opts, effects.reach, effects.caller)?;
+        if applied.report.outcome == Outcome::Converged && Some(commit) == report.tip.as_deref() {
             self.record.baseline = Some(commit.to_string());
         }
-        report.apply = Some(applied);
-        report.loaded = Some(loaded);
+        report.apply = Some(applied.report);
+        report.loaded = Some(applied.loaded);
         report.converged_to = Some(info);
         Ok(())
     }

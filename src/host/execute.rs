@@ -29,7 +29,7 @@ use crate::host::activate::{self, SystemdRun};
 use crate::host::failpoint;
 use crate::host::preflight::{self, Checks};
 use crate::host::root::Root;
-use crate::host::store::{self, Snapshot};
+use crate::host::store::{self, RunLock, Snapshot};
 use crate::host::systemd::Systemd;
 use crate::model::activation::{self, Activation};
 use crate::model::decode::ToJson;
@@ -148,7 +148,21 @@ pub fn apply_approved(
     systemd: Option<&dyn Systemd>,
     approve: Approve,
 ) -> Result<ApplyReport> {
-    let _lock = store::lock(root, opts.lock_timeout)?;
+    let lock = store::lock(root, opts.lock_timeout)?;
+    apply_under(root, &lock, input, fetch, opts, systemd, approve)
+}
+
+/// [`apply_approved`] for a caller that already holds the run lock (the agent holds it for its
+/// whole cycle, fetch included).
+pub fn apply_under(
+    root: &Root,
+    _lock: &RunLock,
+    input: &ApplyInput,
+    fetch: &dyn Fetch,
+    opts: ApplyOptions,
+    systemd: Option<&dyn Systemd>,
+    approve: Approve,
+) -> Result<ApplyReport> {
     failpoint::hit("after-lock");
     let mut state = store::load_state(root)?;
     let mut report = ApplyReport {
@@ -317,7 +331,12 @@ fn snapshot_of(
 /// revision and the host still holds every recorded object (and none of the absent ones), the
 /// run is a no-op: it is recorded and nothing is rebuilt. `None`: take the full path.
 pub fn try_converged(root: &Root, input: &ApplyMeta, lock_timeout: Duration) -> Result<Option<ApplyReport>> {
-    let _lock = store::lock(root, lock_timeout)?;
+    let lock = store::lock(root, lock_timeout)?;
+    try_converged_under(root, &lock, input)
+}
+
+/// [`try_converged`] for a caller that already holds the run lock.
+pub fn try_converged_under(root: &Root, _lock: &RunLock, input: &ApplyMeta) -> Result<Option<ApplyReport>> {
     let mut state = store::load_state(root)?;
     let Some(mut report) = converged_fast(root, &state, input) else { return Ok(None) };
     record_run(root, &mut state, &mut report)?;

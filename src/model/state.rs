@@ -41,9 +41,10 @@ pub struct State {
 }
 
 /// The source of the desired state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SourceRef {
-    /// `source-repo`, `config` or `ignition` (recorded at first boot).
+    /// `source-repo`, `config`, `git` (a followed repository, read from its commit) or
+    /// `ignition` (recorded at first boot).
     pub kind: String,
     /// Repository path or URL, or config file.
     pub location: String,
@@ -59,6 +60,15 @@ pub struct SourceRef {
     /// The files read differed from that commit (uncommitted edits, untracked files).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dirty: bool,
+    /// The commit's summary line (a followed repository, `kind: git`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    /// The commit's author, `Name <email>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// The commit's time (RFC 3339 UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed_at: Option<String>,
 }
 
 impl SourceRef {
@@ -71,6 +81,7 @@ impl SourceRef {
             reference: None,
             commit: None,
             dirty: false,
+            ..Default::default()
         }
     }
 }

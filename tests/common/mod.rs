@@ -44,6 +44,7 @@ pub fn butane_input(butane: &str) -> core_ops::host::execute::ApplyInput {
             reference: None,
             commit: None,
             dirty: false,
+            ..Default::default()
         },
         input_digest: None,
     }

@@ -129,7 +129,7 @@ impl Loaded {
 
     /// What is known of an input before it is loaded: its names and digest, nothing of its
     /// content (the converged fast path reports with this).
-    pub(super) fn from_meta(meta: &ApplyMeta) -> Loaded {
+    pub fn from_meta(meta: &ApplyMeta) -> Loaded {
         Loaded::named(meta.host.clone(), meta.source.clone(), meta.input_digest.clone())
     }
 
@@ -249,6 +249,7 @@ fn repo_source(repo: &Path, host: &str, git: Option<&GitHead>) -> SourceRef {
         reference: git.and_then(|g| g.reference.clone()),
         commit: git.and_then(|g| g.commit.clone()),
         dirty: git.is_some_and(|g| g.dirty),
+        ..Default::default()
     }
 }
 
@@ -261,6 +262,7 @@ fn config_source(config: &Path) -> SourceRef {
         reference: None,
         commit: None,
         dirty: false,
+        ..Default::default()
     }
 }
 
@@ -305,6 +307,7 @@ pub(super) mod tests {
             reference: Some("main".into()),
             commit: Some("0123456789abcdef0123456789abcdef01234567".into()),
             dirty: false,
+            ..Default::default()
         }
     }
 

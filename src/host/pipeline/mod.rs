@@ -28,11 +28,11 @@ use std::rc::Rc;
 
 use anyhow::Result;
 
-use crate::host::execute::{self, ApplyInput, ApplyOptions, ApplyReport};
+use crate::host::execute::{self, ApplyInput, ApplyMeta, ApplyOptions, ApplyReport};
 use crate::host::fetch::HttpFetch;
 use crate::host::preflight::{self, Checks};
 use crate::host::root::Root;
-use crate::host::store::{self, Generation, Snapshot};
+use crate::host::store::{self, Generation, RunLock, Snapshot};
 use crate::host::systemd::{DbusSystemd, Systemd};
 use crate::model::activation::Activation;
 use crate::model::desired::DesiredState;
@@ -176,14 +176,35 @@ pub fn converge(
     reach: &dyn Reach,
     caller: &dyn Caller,
 ) -> Result<Converged> {
+    let lock = store::lock(root, opts.lock_timeout)?;
+    converge_under(root, &lock, input, opts, reach, caller)
+}
+
+/// [`converge`] for a caller that already holds the run lock.
+pub fn converge_under(
+    root: &Root,
+    lock: &RunLock,
+    input: &Input,
+    opts: ApplyOptions,
+    reach: &dyn Reach,
+    caller: &dyn Caller,
+) -> Result<Converged> {
     let meta = meta(input)?;
-    let converged = if opts.strict { None } else { execute::try_converged(root, &meta, opts.lock_timeout)? };
-    if let Some(report) = converged {
+    if let Some(report) = fast_path(root, lock, &meta, opts)? {
         return Ok(Converged { loaded: Loaded::from_meta(&meta), report });
     }
     let mut loaded = load(input, false)?;
     caller.loaded(&mut loaded)?;
-    apply_loaded(root, loaded, opts, reach, caller)
+    apply_loaded_under(root, lock, loaded, opts, reach, caller)
+}
+
+/// The converged fast path for an input known by `meta` (never under `opts.strict`); `None`:
+/// the input must be loaded and applied.
+pub fn fast_path(root: &Root, lock: &RunLock, meta: &ApplyMeta, opts: ApplyOptions) -> Result<Option<ApplyReport>> {
+    if opts.strict {
+        return Ok(None);
+    }
+    execute::try_converged_under(root, lock, meta)
 }
 
 /// Applies an input already loaded (and shown): plans, asks `caller`'s approval, writes and
@@ -195,11 +216,24 @@ pub fn apply_loaded(
     reach: &dyn Reach,
     caller: &dyn Caller,
 ) -> Result<Converged> {
+    let lock = store::lock(root, opts.lock_timeout)?;
+    apply_loaded_under(root, &lock, loaded, opts, reach, caller)
+}
+
+/// [`apply_loaded`] for a caller that already holds the run lock.
+pub fn apply_loaded_under(
+    root: &Root,
+    lock: &RunLock,
+    mut loaded: Loaded,
+    opts: ApplyOptions,
+    reach: &dyn Reach,
+    caller: &dyn Caller,
+) -> Result<Converged> {
     let fetch = reach.fetch()?;
     let systemd = reach.systemd()?;
     let input = loaded.apply_input();
     let approve = |so_far: &ApplyReport| caller.approve(&loaded, so_far);
-    let report = execute::apply_approved(root, &input, fetch, opts, systemd, &approve)?;
+    let report = execute::apply_under(root, lock, &input, fetch, opts, systemd, &approve)?;
     Ok(Converged { loaded, report })
 }
 
