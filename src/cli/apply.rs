@@ -7,7 +7,7 @@
 use anyhow::Result;
 
 use crate::cli::converge::{Approval, ConvergeArgs};
-use crate::cli::input::InputArgs;
+use crate::cli::input::{FollowArgs, InputArgs};
 use crate::host::pipeline;
 
 /// Exit codes of `apply`, for its `--help`.
@@ -25,6 +25,9 @@ pub struct Args {
     /// Where the desired state comes from.
     #[command(flatten)]
     pub input: InputArgs,
+    /// The followed repository.
+    #[command(flatten)]
+    pub follow: FollowArgs,
     /// How to converge.
     #[command(flatten)]
     pub converge: ConvergeArgs,
@@ -34,8 +37,8 @@ pub struct Args {
 pub fn run(args: &Args) -> Result<u8> {
     let c = &args.converge;
     let (root, state) = c.open_root("apply")?;
-    let guarded = c.guard(&root, &state, args.input.host.as_deref())?;
-    let input = args.input.input()?;
+    let input = args.input.resolve(&root, &args.follow, c.options().lock_timeout)?;
+    let guarded = c.guard(&root, &state, input.host())?;
     let approval = Approval::new(c, &guarded, &root, "Apply cancelled.");
     let run = pipeline::converge(&root, &input, c.options(), &c.reach(), &approval)?;
     c.finish(&run, approval.plan_shown())

@@ -168,53 +168,70 @@ fn print(
     verbose: bool,
     plan_shown: bool,
 ) -> Result<()> {
-    let plan = plan_report(loaded, report, root, verbose);
     let mut out = io::BufWriter::new(io::stdout().lock());
     match output {
         OutputFormat::Json => {
-            let doc = ApplyReportJson {
-                schema_version: APPLY_SCHEMA_VERSION,
-                result: report.outcome.name().into(),
-                revision: report.revision.clone(),
-                generation: report.generation,
-                errors: report.errors.clone(),
-                cleaned_temp_files: report.cleaned,
-                plan,
-                systemd: systemd_json(&report.systemd),
-                repeats: report.repeats,
-            };
+            let doc = apply_json(loaded, report, root, verbose);
             serde_json::to_writer_pretty(&mut out, &doc).context("writing the report")?;
             writeln!(out)?;
         }
-        OutputFormat::Human => {
-            if !plan_shown {
-                render_human(&mut out, &plan, verbose, Style::detect(io::stdout().is_terminal()))?;
+        OutputFormat::Human => write_human(&mut out, loaded, report, root, verbose, plan_shown)?,
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// The JSON document of an apply report.
+pub fn apply_json(loaded: &Loaded, report: &ApplyReport, root: &Path, verbose: bool) -> ApplyReportJson {
+    ApplyReportJson {
+        schema_version: APPLY_SCHEMA_VERSION,
+        result: report.outcome.name().into(),
+        revision: report.revision.clone(),
+        generation: report.generation,
+        errors: report.errors.clone(),
+        cleaned_temp_files: report.cleaned,
+        plan: plan_report(loaded, report, root, verbose),
+        systemd: systemd_json(&report.systemd),
+        repeats: report.repeats,
+    }
+}
+
+/// Writes an apply report for people: the plan (unless it was shown for approval), then how the
+/// run ended.
+pub fn write_human(
+    out: &mut impl Write,
+    loaded: &Loaded,
+    report: &ApplyReport,
+    root: &Path,
+    verbose: bool,
+    plan_shown: bool,
+) -> Result<()> {
+    if !plan_shown {
+        let plan = plan_report(loaded, report, root, verbose);
+        render_human(out, &plan, verbose, Style::detect(io::stdout().is_terminal()))?;
+    }
+    if report.cleaned > 0 {
+        writeln!(out, "Removed {} leftover temp file(s) of an interrupted run.", report.cleaned)?;
+    }
+    match report.outcome {
+        Outcome::Converged => {
+            writeln!(out, "Apply complete: revision {} is generation {}.", report.revision, report.generation)?
+        }
+        other => {
+            writeln!(out, "Apply {}: revision {} was not recorded as applied.", other.name(), report.revision)?;
+            for e in &report.errors {
+                writeln!(out, "  error: {}", printable(e))?;
             }
-            if report.cleaned > 0 {
-                writeln!(out, "Removed {} leftover temp file(s) of an interrupted run.", report.cleaned)?;
-            }
-            match report.outcome {
-                Outcome::Converged => {
-                    writeln!(out, "Apply complete: revision {} is generation {}.", report.revision, report.generation)?
-                }
-                other => {
-                    writeln!(out, "Apply {}: revision {} was not recorded as applied.", other.name(), report.revision)?;
-                    for e in &report.errors {
-                        writeln!(out, "  error: {}", printable(e))?;
-                    }
-                    write_journals(&mut out, &report.systemd)?;
-                    if report.repeats > 0 {
-                        writeln!(
-                            out,
-                            "Not converging: the {} previous run(s) of this revision failed the same way.",
-                            report.repeats
-                        )?;
-                    }
-                }
+            write_journals(out, &report.systemd)?;
+            if report.repeats > 0 {
+                writeln!(
+                    out,
+                    "Not converging: the {} previous run(s) of this revision failed the same way.",
+                    report.repeats
+                )?;
             }
         }
     }
-    out.flush()?;
     Ok(())
 }
 

@@ -21,6 +21,7 @@ use crate::cli::report::{
     PlanSystemd,
 };
 use crate::cli::{EXIT_FAILURE, EXIT_OK, Exit, OutputFormat};
+use crate::host::agent;
 use crate::host::pipeline::{self, Input, Past, PlanHow};
 use crate::host::root::Root;
 use crate::host::store::{self, Generation};
@@ -53,7 +54,7 @@ pub struct Args {
 pub fn run(args: &Args) -> Result<u8> {
     let root = Root::open(&args.root)?;
     let state = store::load_state(&root)?;
-    let mut loaded = pipeline::load(&input(args, &state)?, false)?;
+    let mut loaded = pipeline::load(&input(args, &root, &state)?, false)?;
     // The next apply as `plan` makes it, without fetching: the systemd actions decided over the
     // units' states where systemd is asked (on `/`), or marked offline where it is not.
     let how = PlanHow { root_dir: &args.root, offline: false, adopt: false, checks: false };
@@ -135,7 +136,7 @@ fn files(objects: Vec<&Object>) -> Vec<ExplainFile> {
 }
 
 /// The input named on the command line, else the source the last apply recorded.
-fn input(args: &Args, state: &State) -> Result<Input> {
+fn input(args: &Args, root: &Root, state: &State) -> Result<Input> {
     if args.input.source_repo.is_some() || args.input.config.is_some() {
         return Ok(args.input.input()?);
     }
@@ -146,6 +147,9 @@ fn input(args: &Args, state: &State) -> Result<Input> {
         )
         .into());
     };
+    if source.kind == "git" {
+        return Ok(agent::tracked_input(root, None)?.ok_or_else(input::no_input)?);
+    }
     Ok(pipeline::recorded_input(source).ok_or_else(input::no_input)?)
 }
 

@@ -4,12 +4,15 @@
 //! as they are shown. Loading itself is the pipeline's
 //! ([`pipeline::load`](crate::host::pipeline::load)).
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::Result;
 
 use crate::cli::{EXIT_FAILURE, EXIT_INVALID_SOURCE, EXIT_UNUSABLE_SOURCE, Exit};
+use crate::host::agent;
 use crate::host::pipeline::{Input, LoadError, Loaded};
+use crate::host::root::Root;
 use crate::model::path::printable;
 
 /// Where the desired state comes from.
@@ -32,17 +35,43 @@ pub struct InputArgs {
 impl InputArgs {
     /// The input these options name; a usage error (exit 2) when they name none.
     pub fn input(&self) -> Result<Input, Exit> {
+        self.named().ok_or_else(no_input)
+    }
+
+    /// The input these options name, if they name one.
+    fn named(&self) -> Option<Input> {
         match (&self.source_repo, &self.host, &self.config) {
-            (Some(dir), Some(host), _) => Ok(Input::Repo { dir: dir.clone(), host: host.clone() }),
-            (_, _, Some(file)) => Ok(Input::Config { file: file.clone(), files_dir: self.files_dir.clone() }),
-            _ => Err(no_input()),
+            (Some(dir), Some(host), _) => Some(Input::Repo { dir: dir.clone(), host: host.clone() }),
+            (_, _, Some(file)) => Some(Input::Config { file: file.clone(), files_dir: self.files_dir.clone() }),
+            _ => None,
         }
     }
+
+    /// The input these options name, else the followed repository at its cached tip (fetched
+    /// first with `follow.fetch`); a usage error when there is neither.
+    pub fn resolve(&self, root: &Root, follow: &FollowArgs, lock_timeout: std::time::Duration) -> Result<Input> {
+        if let Some(input) = self.named() {
+            return Ok(input);
+        }
+        let fetch = follow.fetch.then(|| (std::io::stderr().is_terminal(), lock_timeout));
+        Ok(agent::tracked_input(root, fetch)?.ok_or_else(no_input)?)
+    }
+}
+
+/// The option of `plan` and `apply` for the repository this host follows.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FollowArgs {
+    /// Without --source-repo or --config, the followed repository (`core-ops init`) is read at its
+    /// cached tip: fetch its ref first.
+    #[arg(long, conflicts_with_all = ["source_repo", "config"])]
+    pub fetch: bool,
 }
 
 /// The usage error of a command given no input.
 pub fn no_input() -> Exit {
-    Exit::usage("give either --source-repo DIR --host HOST or --config FILE")
+    Exit::usage(
+        "give either --source-repo DIR --host HOST or --config FILE (or make this host follow a repository with `core-ops init REPO REF`)",
+    )
 }
 
 /// How an input that does not load ends the process (wherever a command meets the error): 64

@@ -17,12 +17,14 @@
 //! - [`root_dir`] — `--root`: privileges on `/`, and a missing root for `plan`.
 //! - [`report`] — the JSON documents and their schemas.
 
+pub mod agent;
 pub mod apply;
 pub mod confirm;
 pub mod converge;
 pub mod explain;
 pub mod history;
 pub mod identity;
+pub mod init;
 pub mod input;
 pub mod plan;
 pub mod render_ignition;
@@ -30,6 +32,7 @@ pub mod report;
 pub mod rollback;
 pub mod root_dir;
 pub mod status;
+pub mod suspend;
 pub mod track;
 
 use std::process::ExitCode;
@@ -101,7 +104,8 @@ const EXIT_CODES: &str = "Exit codes:
   2   usage error
   3   plan --exit-code: changes pending; status --exit-code: drift, or the last run failed, was partial or interrupted
   64  the source repository path is not a directory
-  65  the source repository is invalid";
+  65  the source repository is invalid (for agent and init: at the tip of the followed ref)
+  75  agent, init: the remote could not be reached";
 
 /// Keep systemd hosts in git: render first-boot Ignition, plan and apply day-2 changes.
 #[derive(Debug, Parser)]
@@ -129,6 +133,14 @@ pub enum Command {
     History(history::Args),
     /// Converge back to an earlier applied revision.
     Rollback(rollback::Args),
+    /// Make this host follow a git repository (fetch, check, record; applies nothing).
+    Init(init::Args),
+    /// Run one cycle for the timer: fetch the followed ref, plan, apply, verify, record.
+    Agent(agent::Args),
+    /// Hold the agent's cycles during hands-on work (the timer stays enabled).
+    Suspend(suspend::SuspendArgs),
+    /// Let the agent's cycles run again.
+    Resume(suspend::ResumeArgs),
 }
 
 /// Parses `args` and runs the command; returns the process exit code.
@@ -152,6 +164,10 @@ where
         Command::Explain(args) => explain::run(&args),
         Command::History(args) => history::run(&args),
         Command::Rollback(args) => rollback::run(&args),
+        Command::Init(args) => init::run(&args),
+        Command::Agent(args) => agent::run(&args),
+        Command::Suspend(args) => suspend::suspend(&args),
+        Command::Resume(args) => suspend::resume(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use crate::cli::input::{self, InputArgs};
+use crate::cli::input::{self, FollowArgs, InputArgs};
 use crate::cli::report::{
     PLAN_SCHEMA_VERSION, PlanDesired, PlanDetail, PlanDiff, PlanObject, PlanOrigin, PlanOverride, PlanReport,
     PlanSkipped, PlanSystemd, PlanUnit, PlanUnitAction,
@@ -43,6 +43,9 @@ pub struct Args {
     /// Where the desired state comes from.
     #[command(flatten)]
     pub input: InputArgs,
+    /// The followed repository.
+    #[command(flatten)]
+    pub follow: FollowArgs,
     /// The root directory to plan against.
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
@@ -74,9 +77,10 @@ pub fn run(args: &Args) -> Result<u8> {
     let (root, _stand_in) = crate::cli::root_dir::open_for_plan(&args.root)?;
     let state = store::load_state(&root)?;
     let shown = args.root.display().to_string();
-    let host = args.input.host.as_deref();
+    let input = args.input.resolve(&root, &args.follow, std::time::Duration::from_secs(60))?;
+    let host = input.host();
     crate::cli::identity::guard(&root, &shown, &state, host, args.switch_host, crate::cli::identity::Purpose::Plan)?;
-    let mut loaded = pipeline::load(&args.input.input()?, false)?;
+    let mut loaded = pipeline::load(&input, false)?;
     input::show_warnings(&loaded, args.strict)?;
     input::show_notes(&loaded, args.verbose);
     let machine = Machine::new(&args.root, args.offline);

@@ -200,6 +200,8 @@ pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
         ("status.schema.json", schemars::schema_for!(StatusReport)),
         ("explain.schema.json", schemars::schema_for!(ExplainReport)),
         ("history.schema.json", schemars::schema_for!(HistoryReport)),
+        ("agent.schema.json", schemars::schema_for!(AgentReportJson)),
+        ("agent-record.schema.json", schemars::schema_for!(crate::model::agent::AgentRecord)),
         ("tracking.schema.json", schemars::schema_for!(crate::model::tracking::Tracking)),
     ]
 }
@@ -303,6 +305,33 @@ pub struct StatusReport {
     pub owned: Vec<StatusObject>,
     /// Owned objects that changed on the host since the last apply.
     pub drifted: usize,
+    /// The repository this host follows and what its agent saw (absent before `init`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub following: Option<StatusFollowing>,
+}
+
+/// What a host that follows a repository is at, in `status`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct StatusFollowing {
+    /// What it follows.
+    pub tracking: AgentTracking,
+    /// The last fetch: when, the tip, its error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_fetch: Option<crate::model::agent::FetchRecord>,
+    /// The commit last applied from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied_commit: Option<String>,
+    /// The last fetched tip is not the applied commit.
+    pub behind: bool,
+    /// Since when and why cycles are suspended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suspended: Option<crate::model::agent::Suspension>,
+    /// A tip kept out, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<crate::model::agent::Refusal>,
+    /// How the last agent cycle ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_cycle: Option<crate::model::agent::CycleRecord>,
 }
 
 /// One owned object in a status report.
@@ -441,4 +470,88 @@ pub struct HistoryChanges {
     pub updated: usize,
     /// Objects deleted.
     pub deleted: usize,
+}
+
+/// Version of the agent document.
+pub const AGENT_SCHEMA_VERSION: u32 = 1;
+
+/// `core-ops agent --format json`: one cycle.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct AgentReportJson {
+    /// Version of this document's shape.
+    pub schema_version: u32,
+    /// `not-initialised`, `suspended`, `converged`, `refused`, `fetch-failed` or `failed`.
+    pub result: String,
+    /// The exit code of the cycle.
+    pub exit_code: u8,
+    /// One line: what the cycle did.
+    pub summary: String,
+    /// What the host follows (absent before `init`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracking: Option<AgentTracking>,
+    /// Since when and why cycles are suspended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suspended: Option<crate::model::agent::Suspension>,
+    /// The fetch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fetch: Option<AgentFetch>,
+    /// The remote's tip as last fetched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tip: Option<String>,
+    /// The tip kept out, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<crate::model::agent::Refusal>,
+    /// The commit the host was converged to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<AgentCommit>,
+    /// What went wrong besides the fetch, the refusal and the apply.
+    pub errors: Vec<String>,
+    /// The apply (absent when nothing was applied).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apply: Option<ApplyReportJson>,
+}
+
+/// What a host follows.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct AgentTracking {
+    /// The repository URL or path.
+    pub repository: String,
+    /// The ref followed.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// The host of the repository this machine is.
+    pub host: String,
+    /// The allowed-signers file tips must be signed by a key of.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trust: Option<String>,
+}
+
+/// A cycle's fetch.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct AgentFetch {
+    /// `fetched`, `failed` or `skipped` (`--offline`).
+    pub result: String,
+    /// The tip fetched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Whether the remote could not be reached (exit 75).
+    pub unreachable: bool,
+    /// What to tell the operator (a rebuilt cache).
+    pub warnings: Vec<String>,
+}
+
+/// A commit, as recorded.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct AgentCommit {
+    /// The commit id.
+    pub id: String,
+    /// Its summary line.
+    pub summary: String,
+    /// Its author, `Name <email>`.
+    pub author: String,
+    /// Its committer time (RFC 3339 UTC).
+    pub time: String,
 }

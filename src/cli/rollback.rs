@@ -61,6 +61,7 @@ pub fn run(args: &Args) -> Result<u8> {
 fn plan_args(c: &ConvergeArgs) -> plan::Args {
     plan::Args {
         input: InputArgs { source_repo: None, host: None, config: None, files_dir: None },
+        follow: crate::cli::input::FollowArgs { fetch: false },
         root: c.root.clone(),
         format: c.format,
         verbose: c.verbose,

@@ -1,15 +1,18 @@
-//! `core-ops status`: what CoreOps last applied to this root, how the last run ended, and
-//! which owned objects drifted since.
+//! `core-ops status`: what CoreOps last applied to this root, how the last run ended, which
+//! owned objects drifted since and, on a host that follows a repository, what it follows, the
+//! last fetch, whether the host is behind, and the agent's last error or suspension.
 
 use std::io::{self, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use crate::cli::report::{PlanOrigin, STATUS_SCHEMA_VERSION, StatusObject, StatusReport};
+use crate::cli::report::{PlanOrigin, STATUS_SCHEMA_VERSION, StatusFollowing, StatusObject, StatusReport};
 use crate::cli::{EXIT_NEEDS_ATTENTION, EXIT_OK, OutputFormat};
 use crate::host::root::Root;
+use crate::host::agent::short;
 use crate::host::store;
+use crate::host::tracking_file;
 use crate::model::path::printable;
 use crate::model::plan::{self, Observed};
 use crate::model::state::{FIRST_BOOT, RunResult, SourceRef};
@@ -60,7 +63,26 @@ pub fn run(args: &Args) -> Result<u8> {
 /// run did not converge (it failed, was partial, or was interrupted).
 fn needs_attention(r: &StatusReport) -> bool {
     let unconverged = r.last_run.as_ref().is_some_and(|run| run.result != "converged");
-    r.drifted > 0 || unconverged || r.interrupted.is_some()
+    let agent_failed = r.following.as_ref().and_then(|f| f.last_cycle.as_ref()).is_some_and(|c| c.exit_code != 0);
+    r.drifted > 0 || unconverged || r.interrupted.is_some() || agent_failed
+}
+
+/// What the followed repository and the agent's record say, when the host follows one.
+fn following(root: &Root, source: Option<&SourceRef>) -> Result<Option<StatusFollowing>> {
+    let Some(tracking) = tracking_file::load(root)? else { return Ok(None) };
+    let record = store::load_agent(root)?;
+    let applied_commit =
+        source.filter(|s| s.kind == "git" && s.location == tracking.repository).and_then(|s| s.commit.clone());
+    let fetched = record.last_fetch.as_ref().and_then(|f| f.commit.clone());
+    Ok(Some(StatusFollowing {
+        tracking: crate::cli::agent::tracking_json(&tracking),
+        behind: fetched.is_some() && fetched != applied_commit,
+        last_fetch: record.last_fetch,
+        applied_commit,
+        suspended: record.suspended,
+        refused: record.refused,
+        last_cycle: record.last_cycle,
+    }))
 }
 
 /// The status of a root.
@@ -97,11 +119,16 @@ pub fn status(root: &Root) -> Result<StatusReport> {
         interrupted: state.pending.as_ref().map(|p| p.revision.clone()),
         drifted: owned.iter().filter(|o| o.state != "ok").count(),
         owned,
+        following: following(root, state.source.as_ref())?,
     })
 }
 
 /// Writes the status for a person; every name, path and message is shown [`printable`].
 fn render(out: &mut impl Write, r: &StatusReport, verbose: bool) -> io::Result<()> {
+    match &r.following {
+        Some(f) => write_following(out, f)?,
+        None => writeln!(out, "Following:   no repository (`core-ops init REPO REF` makes this host follow one)")?,
+    }
     if r.revision.is_none() && r.last_run.is_none() && r.interrupted.is_none() {
         writeln!(out, "Nothing applied to {} yet (no {}).", printable(&r.root), store::STATE_FILE)?;
         return Ok(());
@@ -144,6 +171,45 @@ fn write_applied(out: &mut impl Write, r: &StatusReport, revision: &str) -> io::
         let at = printable(r.applied_at.as_deref().unwrap_or("?"));
         writeln!(out, "Revision:    {revision} (generation {}, applied {at})", r.generation)
     }
+}
+
+/// The lines of a host that follows a repository.
+fn write_following(out: &mut impl Write, f: &StatusFollowing) -> io::Result<()> {
+    let t = &f.tracking;
+    let signed = t.trust.as_deref().map(|p| format!(", signed tips only ({})", printable(p))).unwrap_or_default();
+    let (repo, reference, host) = (printable(&t.repository), printable(&t.reference), printable(&t.host));
+    writeln!(out, "Following:   {repo} at {reference} as host {host}{signed}")?;
+    if let Some(s) = &f.suspended {
+        let why = s.reason.as_deref().map(|r| format!(": {}", printable(r))).unwrap_or_default();
+        writeln!(out, "Suspended:   since {}{why} (`core-ops resume` ends it)", printable(&s.since))?;
+    }
+    match &f.last_fetch {
+        None => writeln!(out, "Fetched:     never")?,
+        Some(fetch) => {
+            let tip = fetch.commit.as_deref().map(short).unwrap_or("nothing");
+            match &fetch.error {
+                None => writeln!(out, "Fetched:     {tip} at {}", printable(&fetch.at))?,
+                Some(e) => {
+                    let ok = fetch.last_success.as_deref().map(printable).unwrap_or("never".into());
+                    writeln!(out, "Fetched:     {tip} (last success {ok}); the fetch at {} failed:", printable(&fetch.at))?;
+                    writeln!(out, "             {}", printable(e))?;
+                }
+            }
+        }
+    }
+    let applied = f.applied_commit.as_deref().map(short).unwrap_or("none");
+    let behind = if f.behind { " — behind the fetched tip" } else { "" };
+    writeln!(out, "Applied:     commit {applied}{behind}")?;
+    if let Some(r) = &f.refused {
+        writeln!(out, "Kept out:    {} since {} (exit {}):", short(&r.commit), printable(&r.at), r.exit_code)?;
+        for line in r.reason.lines() {
+            writeln!(out, "             {}", printable(line))?;
+        }
+    }
+    if let Some(c) = &f.last_cycle {
+        writeln!(out, "Last cycle:  exit {} at {}: {}", c.exit_code, printable(&c.at), printable(&c.summary))?;
+    }
+    Ok(())
 }
 
 /// Where a day-2 apply's desired state came from, with the commit when known.

@@ -92,6 +92,8 @@ pub struct CycleReport {
     pub tip: Option<String>,
     /// Why the tip was kept out, when it was.
     pub refusal: Option<Refusal>,
+    /// Whether this cycle kept the tip out (else an earlier one did, and it was not tried again).
+    pub refusal_is_new: bool,
     /// The commit the host was converged to.
     pub converged_to: Option<CommitInfo>,
     /// The input that was applied, for the report.
@@ -146,15 +148,21 @@ fn under_root(root: &Root, path: &str) -> PathBuf {
     root.path().join(path.trim_start_matches('/'))
 }
 
-/// Runs one cycle.
-pub fn run(root: &Root, effects: Effects<'_>, opts: CycleOptions) -> Result<Cycle> {
-    let Some(tracking) = tracking_file::load(root)? else { return Ok(Cycle::NotInitialised) };
+/// Runs one cycle for the host `tracking` (read by the caller from [`tracking_file`]) describes.
+pub fn run(root: &Root, tracking: &Tracking, effects: Effects<'_>, opts: CycleOptions) -> Result<Cycle> {
     let lock = store::lock(root, opts.apply.lock_timeout)?;
     let mut record = store::load_agent(root)?;
     if let Some(s) = &record.suspended {
         return Ok(Cycle::Suspended(s.clone()));
     }
-    let mut cycle = Cycler { root, lock: &lock, tracking: &tracking, cache: cache(root), record: &mut record };
+    let mut cycle = Cycler {
+        root,
+        lock: &lock,
+        tracking,
+        cache: cache(root),
+        record: &mut record,
+        judged: std::cell::Cell::new(false),
+    };
     let report = cycle.run(effects, opts)?;
     record.last_cycle = Some(CycleRecord {
         at: store::now(),
@@ -184,6 +192,8 @@ struct Cycler<'c> {
     tracking: &'c Tracking,
     cache: Cache,
     record: &'c mut AgentRecord,
+    /// Whether this cycle judged its tip (rather than finding it judged before).
+    judged: std::cell::Cell<bool>,
 }
 
 /// What to converge to, once the tip was judged.
@@ -208,6 +218,7 @@ impl Cycler<'_> {
             fetch,
             tip: tip.clone(),
             refusal: None,
+            refusal_is_new: false,
             converged_to: None,
             loaded: None,
             apply: None,
@@ -219,6 +230,7 @@ impl Cycler<'_> {
             Some(tip) => self.select(tip, opts.retry),
             None => Selection { commit: None, refusal: None, loaded: None },
         };
+        report.refusal_is_new = selection.refusal.as_ref().is_some_and(|r| self.judged_now(r));
         report.refusal = selection.refusal;
         if let Some(commit) = selection.commit {
             self.converge(&commit, selection.loaded, effects, opts.apply, &mut report)?;
@@ -253,6 +265,11 @@ impl Cycler<'_> {
         }
     }
 
+    /// Whether `refusal` was made by this cycle (it is then the record's, with this cycle's time).
+    fn judged_now(&self, refusal: &Refusal) -> bool {
+        self.judged.get() && self.record.refused.as_ref() == Some(refusal)
+    }
+
     /// Judges `tip` against the baseline, the signers and the layout; what to converge to.
     fn select(&mut self, tip: &str, retry: bool) -> Selection {
         let baseline = self.record.baseline.clone();
@@ -262,6 +279,7 @@ impl Cycler<'_> {
         if let Some(before) = self.record.refused_before(tip).filter(|_| !retry) {
             return Selection { commit: baseline, refusal: Some(before.clone()), loaded: None };
         }
+        self.judged.set(true);
         match self.judge(tip, baseline.as_deref()) {
             Ok(loaded) => {
                 self.record.refused = None;
@@ -303,10 +321,7 @@ impl Cycler<'_> {
     }
 
     fn check_signature(&self, tip: &str, trust: &str) -> Result<(), String> {
-        let allowed =
-            signature::read_allowed_signers(&under_root(self.root, trust)).map_err(|errors| errors.join("\n"))?;
-        let raw = self.cache.commit_object(tip).map_err(|e| e.to_string())?;
-        signature::verify_commit(tip, &raw, &allowed).map(|_| ()).map_err(|e| e.to_string())
+        verify_tip(self.root, &self.cache, tip, trust)
     }
 
     fn check_layout(&self, tip: &str) -> Result<Loaded, String> {
@@ -327,24 +342,12 @@ impl Cycler<'_> {
         })
     }
 
-    /// The recorded source of `commit`.
     fn source(&self, info: &CommitInfo) -> SourceRef {
-        SourceRef {
-            kind: "git".into(),
-            location: self.tracking.repository.clone(),
-            host: Some(self.tracking.host.clone()),
-            reference: Some(self.tracking.reference.clone()),
-            commit: Some(info.id.clone()),
-            dirty: false,
-            summary: Some(info.summary.clone()),
-            author: Some(info.author.clone()),
-            committed_at: Some(info.time.clone()),
-        }
+        commit_source(self.tracking, info)
     }
 
-    /// What identifies every input byte of `commit` for the host: the commit id names its tree.
     fn digest(&self, commit: &str) -> String {
-        format!("git-{commit}-{}", self.tracking.host)
+        commit_digest(self.tracking, commit)
     }
 
     /// Converges the host to `commit`: the fast path when nothing changed, else the full apply.
@@ -381,14 +384,45 @@ impl Cycler<'_> {
         };
         effects.caller.loaded(&mut loaded)?;
         let applied = pipeline::apply_loaded_under(self.root, self.lock, loaded, opts, effects.reach, effects.caller)?;
-        if applied.report.outcome == Outcome::Converged && Some(commit) == report.tip.as_deref() {
-            self.record.baseline = Some(commit.to_string());
+        if applied.report.outcome == Outcome::Converged {
+            self.record.host_switch = None;
+            if Some(commit) == report.tip.as_deref() {
+                self.record.baseline = Some(commit.to_string());
+            }
         }
         report.apply = Some(applied.report);
         report.loaded = Some(applied.loaded);
         report.converged_to = Some(info);
         Ok(())
     }
+}
+
+/// The recorded source of `commit` of the repository `tracking` names.
+fn commit_source(tracking: &Tracking, info: &CommitInfo) -> SourceRef {
+    SourceRef {
+        kind: "git".into(),
+        location: tracking.repository.clone(),
+        host: Some(tracking.host.clone()),
+        reference: Some(tracking.reference.clone()),
+        commit: Some(info.id.clone()),
+        dirty: false,
+        summary: Some(info.summary.clone()),
+        author: Some(info.author.clone()),
+        committed_at: Some(info.time.clone()),
+    }
+}
+
+/// What identifies every input byte of `commit` for the host: the commit id names its tree.
+fn commit_digest(tracking: &Tracking, commit: &str) -> String {
+    format!("git-{commit}-{}", tracking.host)
+}
+
+/// Whether `tip` carries a valid SSH signature by a key of the allowed-signers file `trust` (a
+/// path on the root).
+fn verify_tip(root: &Root, cache: &Cache, tip: &str, trust: &str) -> Result<(), String> {
+    let allowed = signature::read_allowed_signers(&under_root(root, trust)).map_err(|errors| errors.join("\n"))?;
+    let raw = cache.commit_object(tip).map_err(|e| e.to_string())?;
+    signature::verify_commit(tip, &raw, &allowed).map(|_| ()).map_err(|e| e.to_string())
 }
 
 /// The lines a load error prints.
@@ -459,4 +493,179 @@ pub fn resume(root: &Root, lock_timeout: std::time::Duration) -> Result<Option<S
         store::save_agent(root, &record)?;
     }
     Ok(ended)
+}
+
+/// What `init` was asked.
+#[derive(Debug, Clone)]
+pub struct InitRequest {
+    /// The intent to record.
+    pub tracking: Tracking,
+    /// Replace another repository or ref, and reset the rewind baseline.
+    pub force: bool,
+    /// The root was last applied as another host, and the operator moves it to this one.
+    pub switch_host: bool,
+    /// Show the fetch's progress on standard error.
+    pub progress: bool,
+    /// How long to wait for another run's lock.
+    pub lock_timeout: std::time::Duration,
+}
+
+/// What `init` found: the tip, the host's input at it, and the plan the first cycle would make.
+#[derive(Debug)]
+pub struct Initialised {
+    /// The tip of the ref.
+    pub commit: CommitInfo,
+    /// The host's input at it.
+    pub loaded: Loaded,
+    /// What the first cycle would change.
+    pub planned: pipeline::Planned,
+    /// What to tell the operator (a rebuilt cache, a tip the agent would refuse).
+    pub warnings: Vec<String>,
+    /// The tracking config this one replaced, if it differed.
+    pub replaced: Option<Tracking>,
+}
+
+/// Why `init` did not record anything.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    /// The host already follows another repository or ref (exit 1).
+    #[error(
+        "this host already follows {} at {} as {}; run again with --force to follow {} at {} instead (that also \
+         accepts a history that does not descend from the last applied commit)",
+        .0.repository, .0.reference, .0.host, .1.repository, .1.reference
+    )]
+    OtherRepository(Box<Tracking>, Box<Tracking>),
+    /// The ref could not be fetched (exit 75 when the remote is unreachable, else 1).
+    #[error("fetching {reference} from {repository}: {error}")]
+    Fetch {
+        /// The repository.
+        repository: String,
+        /// The ref.
+        reference: String,
+        /// Why.
+        error: FetchError,
+    },
+    /// The repository at the tip is invalid for the host (exit 65).
+    #[error("the repository at {commit} is invalid for host {host}")]
+    Invalid {
+        /// The tip.
+        commit: String,
+        /// The host.
+        host: String,
+        /// The located errors.
+        lines: Vec<String>,
+    },
+}
+
+/// `core-ops init`: fetches the ref into the cache, checks that the host loads at its tip, and
+/// records the intent; applies nothing. On an error nothing is recorded, and a cache this run
+/// created is removed.
+pub fn init(root: &Root, request: &InitRequest) -> Result<Initialised> {
+    let _lock = store::lock(root, request.lock_timeout)?;
+    let existing = existing_tracking(root, request.force)?;
+    let replaced = existing.filter(|t| *t != request.tracking);
+    let moved = replaced.as_ref().filter(|t| !same_remote(t, &request.tracking));
+    if let Some(other) = moved.filter(|_| !request.force) {
+        return Err(InitError::OtherRepository(Box::new(other.clone()), Box::new(request.tracking.clone())).into());
+    }
+    let cache = cache(root);
+    let fresh = !cache.dir().exists() || moved.is_some();
+    if moved.is_some() {
+        cache.remove().with_context(|| format!("removing the cache {} of the old repository", cache.dir().display()))?;
+    }
+    let outcome = check_tip(root, &cache, request);
+    if outcome.is_err() && fresh {
+        let _ = cache.remove();
+    }
+    let (commit, loaded, planned, warnings) = outcome?;
+    tracking_file::save(root, &request.tracking)?;
+    let mut record = store::load_agent(root)?;
+    if request.force || moved.is_some() || record.baseline.is_none() {
+        record.reset_baseline();
+    }
+    record.fetched(&store::now(), &commit.id);
+    record.host_switch = request.switch_host.then(|| request.tracking.host.clone());
+    store::save_agent(root, &record)?;
+    Ok(Initialised { commit, loaded, planned, warnings, replaced })
+}
+
+/// The tracking config in place; with `force`, one that cannot be read is replaced.
+fn existing_tracking(root: &Root, force: bool) -> Result<Option<Tracking>> {
+    match tracking_file::load(root) {
+        Ok(t) => Ok(t),
+        Err(e) if force => {
+            tracing::warn!("replacing {}: {e:#}", tracking_file::shown(root));
+            Ok(None)
+        }
+        Err(e) => Err(e.context("run again with --force to replace it")),
+    }
+}
+
+fn same_remote(a: &Tracking, b: &Tracking) -> bool {
+    a.repository == b.repository && a.reference == b.reference
+}
+
+/// Fetches the tip and checks it: the host loads, the plan can be made; a tip the agent would
+/// refuse for its signature is a warning.
+fn check_tip(
+    root: &Root,
+    cache: &Cache,
+    request: &InitRequest,
+) -> Result<(CommitInfo, Loaded, pipeline::Planned, Vec<String>)> {
+    let t = &request.tracking;
+    let fetched = cache.fetch(&remote(t), request.progress).map_err(|error| InitError::Fetch {
+        repository: t.repository.clone(),
+        reference: t.reference.clone(),
+        error,
+    })?;
+    let mut warnings = fetched.warnings;
+    let info = cache.commit_info(&fetched.commit)?;
+    let invalid = |lines: Vec<String>| InitError::Invalid { commit: info.id.clone(), host: t.host.clone(), lines };
+    let tree = cache.read_tree(&info.id).map_err(|issues| invalid(issues.iter().map(ToString::to_string).collect()))?;
+    let source = commit_source(t, &info);
+    let input = Input::Tree { tree, host: t.host.clone(), source, digest: commit_digest(t, &info.id) };
+    let mut loaded = pipeline::load(&input, false).map_err(|e| invalid(load_error_lines(&e)))?;
+    if let Some(trust) = &t.trust {
+        if let Err(reason) = verify_tip(root, cache, &info.id, trust) {
+            warnings.push(format!("the agent will not apply this tip until it is signed by a trusted key: {reason}"));
+        }
+    }
+    let state = store::load_state(root)?;
+    let how = pipeline::PlanHow { root_dir: root.path(), offline: true, adopt: false, checks: false };
+    let planned = pipeline::plan(root, &state, &loaded.apply_input(), &crate::model::ignition::children::Offline, how)?;
+    Ok((info, loaded, planned, warnings))
+}
+
+/// The input of the tracked repository at its cached tip, for `plan`, `apply` and `explain`
+/// given no input; `None` when the host follows no repository. With `fetch`, the ref is fetched
+/// first (under the run lock, which `fetch` says how long to wait for).
+pub fn tracked_input(root: &Root, fetch: Option<(bool, std::time::Duration)>) -> Result<Option<Input>> {
+    let Some(tracking) = tracking_file::load(root)? else { return Ok(None) };
+    let cache = cache(root);
+    let tip = match fetch {
+        Some((progress, lock_timeout)) => {
+            let _lock = store::lock(root, lock_timeout)?;
+            let fetched = cache.fetch(&remote(&tracking), progress).with_context(|| {
+                format!("fetching {} from {}", tracking.reference, tracking.repository)
+            })?;
+            for w in &fetched.warnings {
+                tracing::warn!("{w}");
+            }
+            fetched.commit
+        }
+        None => cache.tip()?.with_context(|| {
+            format!(
+                "the cache {} holds no commit of {} yet: run `core-ops agent`, or give --fetch",
+                cache.dir().display(),
+                tracking.reference
+            )
+        })?,
+    };
+    let info = cache.commit_info(&tip)?;
+    let tree = cache.read_tree(&tip).map_err(|issues| {
+        let lines: Vec<String> = issues.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("reading commit {tip}: {}", lines.join("\n"))
+    })?;
+    let source = commit_source(&tracking, &info);
+    Ok(Some(Input::Tree { tree, host: tracking.host.clone(), source, digest: commit_digest(&tracking, &tip) }))
 }

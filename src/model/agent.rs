@@ -37,6 +37,10 @@ pub struct AgentRecord {
     /// How the last cycle ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_cycle: Option<CycleRecord>,
+    /// A host `init --switch-host` accepted for a root last applied as another: the agent
+    /// converges it as that host once, which records the move.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_switch: Option<String>,
 }
 
 /// Why and since when cycles are suspended.

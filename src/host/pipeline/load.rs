@@ -55,6 +55,16 @@ pub enum Input {
     },
 }
 
+impl Input {
+    /// The host the input names (a config names none).
+    pub fn host(&self) -> Option<&str> {
+        match self {
+            Input::Repo { host, .. } | Input::Tree { host, .. } => Some(host),
+            Input::Config { .. } => None,
+        }
+    }
+}
+
 /// Why an input could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
