@@ -83,7 +83,10 @@ pub fn run(args: &Args) -> Result<u8> {
         access_token_file: args.access_token_file.clone(),
         ca_file: args.ca_file.clone(),
     };
-    crate::model::tracking::check(&tracking).map_err(|errors| Exit::lines(crate::cli::EXIT_USAGE, errors))?;
+    let problems = crate::model::tracking::problems(&tracking);
+    if !problems.is_empty() {
+        return Err(Exit::lines(crate::cli::EXIT_USAGE, problems.into_iter().map(|p| format!("error: {p}"))).into());
+    }
     let state = store::load_state(&root)?;
     let shown = args.root.display().to_string();
     identity::guard(&root, &shown, &state, Some(&tracking.host), args.switch_host, Purpose::Converge)?;

@@ -1,5 +1,7 @@
 //! Effects: everything that touches the machine.
 //! - [`activate`] — the systemd half of apply: stops, one reload, starts, verification.
+//! - [`agent`] — one agent cycle (fetch → commit selection → converge → record), `init`,
+//!   `suspend` and `resume`.
 //! - [`agent_binary`] — the agent binary `render-ignition --track` embeds.
 //! - [`analyze`] — the changed units checked: their triggers, and `systemd-analyze verify`.
 //! - [`execute`] — the executor: run a plan on the root and record it.
@@ -18,9 +20,11 @@
 //! - [`signature`] — the allowed-signers file read from disk; commits checked against it.
 //! - [`source_dir`] — a source repository read from a directory.
 //! - [`systemd`] — systemd over D-Bus (`zbus`), and a fake for tests.
+//! - [`tracking_file`] — `/etc/core-ops/tracking.yaml` under the root, read only when root-owned.
 //! - [`store`] — state, history, audit log and the run lock under `/var/lib/core-ops`.
 
 pub mod activate;
+pub mod agent;
 pub mod agent_binary;
 pub mod analyze;
 pub mod execute;
@@ -38,3 +42,4 @@ pub mod signature;
 pub mod source_dir;
 pub mod store;
 pub mod systemd;
+pub mod tracking_file;

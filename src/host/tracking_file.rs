@@ -11,12 +11,7 @@ use anyhow::{Result, anyhow, bail};
 
 use crate::host::root::Root;
 use crate::model::plan::Observed;
-use crate::model::tracking::{self, Tracking};
-
-/// Where the tracking config lives.
-pub const TRACKING_FILE: &str = "/etc/core-ops/tracking.yaml";
-/// Its mode.
-const TRACKING_MODE: u32 = 0o600;
+use crate::model::tracking::{self, TRACKING_FILE, TRACKING_MODE, Tracking};
 
 /// The path of the tracking config under the root, as the operator finds it.
 pub fn shown(root: &Root) -> String {
