@@ -211,7 +211,7 @@ pub fn fast_path(root: &Root, lock: &RunLock, meta: &ApplyMeta, opts: ApplyOptio
 /// records through the executor.
 pub fn apply_loaded(
     root: &Root,
-    mut loaded: Loaded,
+    loaded: Loaded,
     opts: ApplyOptions,
     reach: &dyn Reach,
     caller: &dyn Caller,
