@@ -116,8 +116,7 @@ fn exit_code(cycle: &Cycle) -> u8 {
 }
 
 /// The notice of a host that follows no repository.
-const NOT_INITIALISED: &str =
-    "core-ops agent: this host follows no repository yet (no /etc/core-ops/tracking.yaml); run `core-ops init REPO REF`.";
+const NOT_INITIALISED: &str = "core-ops agent: this host follows no repository yet (no /etc/core-ops/tracking.yaml); run `core-ops init REPO REF`.";
 
 fn suspended_line(s: &Suspension) -> String {
     let why = s.reason.as_deref().map(|r| format!(": {}", printable(r))).unwrap_or_default();
@@ -134,7 +133,8 @@ fn write_cycle(out: &mut impl Write, args: &Args, cycle: &Cycle) -> Result<()> {
     };
     write_problems(report);
     if let (Some(loaded), Some(apply)) = (&report.loaded, &report.apply) {
-        let did_something = confirm::has_work(&apply.plan, &apply.activation) || !apply.errors.is_empty() || args.verbose;
+        let did_something =
+            confirm::has_work(&apply.plan, &apply.activation) || !apply.errors.is_empty() || args.verbose;
         if did_something {
             write_human(out, loaded, apply, &args.root, args.verbose, false)?;
         }

@@ -99,7 +99,7 @@ pub fn run(args: &Args) -> Result<u8> {
     };
     match agent::init(&root, &request) {
         Ok(done) => print(&done, &request.tracking, &args.root),
-        Err(e) => Err(init_exit(e).into()),
+        Err(e) => Err(init_exit(e)),
     }
 }
 
@@ -167,6 +167,9 @@ fn print(done: &Initialised, tracking: &Tracking, root: &Path) -> Result<u8> {
         s.no_op,
         root.display()
     )?;
-    writeln!(out, "Nothing was applied: `core-ops plan` shows the details, `core-ops agent` (or core-ops.timer) applies.")?;
+    writeln!(
+        out,
+        "Nothing was applied: `core-ops plan` shows the details, `core-ops agent` (or core-ops.timer) applies."
+    )?;
     Ok(EXIT_OK)
 }

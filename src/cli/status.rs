@@ -9,8 +9,8 @@ use anyhow::{Context, Result};
 
 use crate::cli::report::{PlanOrigin, STATUS_SCHEMA_VERSION, StatusFollowing, StatusObject, StatusReport};
 use crate::cli::{EXIT_NEEDS_ATTENTION, EXIT_OK, OutputFormat};
-use crate::host::root::Root;
 use crate::host::agent::short;
+use crate::host::root::Root;
 use crate::host::store;
 use crate::host::tracking_file;
 use crate::model::path::printable;
@@ -191,7 +191,11 @@ fn write_following(out: &mut impl Write, f: &StatusFollowing) -> io::Result<()> 
                 None => writeln!(out, "Fetched:     {tip} at {}", printable(&fetch.at))?,
                 Some(e) => {
                     let ok = fetch.last_success.as_deref().map(printable).unwrap_or("never".into());
-                    writeln!(out, "Fetched:     {tip} (last success {ok}); the fetch at {} failed:", printable(&fetch.at))?;
+                    writeln!(
+                        out,
+                        "Fetched:     {tip} (last success {ok}); the fetch at {} failed:",
+                        printable(&fetch.at)
+                    )?;
                     writeln!(out, "             {}", printable(e))?;
                 }
             }

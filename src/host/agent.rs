@@ -331,8 +331,10 @@ impl Cycler<'_> {
 
     /// The pipeline input of `commit`: its tree, read from the cache.
     fn input(&self, commit: &str) -> Result<Input, Vec<String>> {
-        let tree =
-            self.cache.read_tree(commit).map_err(|issues| issues.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+        let tree = self
+            .cache
+            .read_tree(commit)
+            .map_err(|issues| issues.iter().map(ToString::to_string).collect::<Vec<_>>())?;
         let info = self.cache.commit_info(commit).map_err(|e| vec![e.to_string()])?;
         Ok(Input::Tree {
             tree,
@@ -373,7 +375,9 @@ impl Cycler<'_> {
         }
         let loaded = match judged {
             Some(loaded) => Ok(loaded),
-            None => self.input(commit).and_then(|input| pipeline::load(&input, false).map_err(|e| load_error_lines(&e))),
+            None => {
+                self.input(commit).and_then(|input| pipeline::load(&input, false).map_err(|e| load_error_lines(&e)))
+            }
         };
         let mut loaded = match loaded {
             Ok(loaded) => loaded,
@@ -571,7 +575,9 @@ pub fn init(root: &Root, request: &InitRequest) -> Result<Initialised> {
     let cache = cache(root);
     let fresh = !cache.dir().exists() || moved.is_some();
     if moved.is_some() {
-        cache.remove().with_context(|| format!("removing the cache {} of the old repository", cache.dir().display()))?;
+        cache
+            .remove()
+            .with_context(|| format!("removing the cache {} of the old repository", cache.dir().display()))?;
     }
     let outcome = check_tip(root, &cache, request);
     if outcome.is_err() && fresh {
@@ -645,9 +651,9 @@ pub fn tracked_input(root: &Root, fetch: Option<(bool, std::time::Duration)>) ->
     let tip = match fetch {
         Some((progress, lock_timeout)) => {
             let _lock = store::lock(root, lock_timeout)?;
-            let fetched = cache.fetch(&remote(&tracking), progress).with_context(|| {
-                format!("fetching {} from {}", tracking.reference, tracking.repository)
-            })?;
+            let fetched = cache
+                .fetch(&remote(&tracking), progress)
+                .with_context(|| format!("fetching {} from {}", tracking.reference, tracking.repository))?;
             for w in &fetched.warnings {
                 tracing::warn!("{w}");
             }

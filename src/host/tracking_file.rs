@@ -30,10 +30,9 @@ pub fn load(root: &Root) -> Result<Option<Tracking>> {
         }
         Observed::File { bytes: None, .. } => bail!("{at} is larger than a tracking config can be; check it"),
         Observed::Unsafe(reason) => bail!("{at} cannot be read safely: {reason}"),
-        other => bail!(
-            "{at} is {}, not a regular file; move it aside and run `core-ops init` again",
-            observed_kind(&other)
-        ),
+        other => {
+            bail!("{at} is {}, not a regular file; move it aside and run `core-ops init` again", observed_kind(&other))
+        }
     }
 }
 

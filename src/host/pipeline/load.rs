@@ -24,6 +24,8 @@ use crate::model::source::{SourceIssue, layout};
 use crate::model::state::SourceRef;
 
 /// Where the desired state comes from.
+// One input per run, moved rarely: boxing the tree's variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Input {
     /// A source repository folder and a host of it (`--source-repo DIR --host H`).
