@@ -176,26 +176,18 @@ pub fn converge(
     reach: &dyn Reach,
     caller: &dyn Caller,
 ) -> Result<Converged> {
-    let lock = store::lock(root, opts.lock_timeout)?;
-    converge_under(root, &lock, input, opts, reach, caller)
-}
-
-/// [`converge`] for a caller that already holds the run lock.
-pub fn converge_under(
-    root: &Root,
-    lock: &RunLock,
-    input: &Input,
-    opts: ApplyOptions,
-    reach: &dyn Reach,
-    caller: &dyn Caller,
-) -> Result<Converged> {
     let meta = meta(input)?;
-    if let Some(report) = fast_path(root, lock, &meta, opts)? {
-        return Ok(Converged { loaded: Loaded::from_meta(&meta), report });
+    if !opts.strict {
+        // Released before the input is loaded, so that an input that does not load (or that
+        // `--strict` stops) leaves the root untouched; the apply takes it again.
+        let lock = store::lock(root, opts.lock_timeout)?;
+        if let Some(report) = fast_path(root, &lock, &meta, opts)? {
+            return Ok(Converged { loaded: Loaded::from_meta(&meta), report });
+        }
     }
     let mut loaded = load(input, false)?;
     caller.loaded(&mut loaded)?;
-    apply_loaded_under(root, lock, loaded, opts, reach, caller)
+    apply_loaded(root, loaded, opts, reach, caller)
 }
 
 /// The converged fast path for an input known by `meta` (never under `opts.strict`); `None`:
