@@ -234,7 +234,7 @@ fn path_tricks_stay_inside_the_root() {
     );
 }
 
-/// The run lock under `root`: an `flock` on /run/core-ops/lock (DESIGN §3.2).
+/// The run lock under `root`: an `flock` on /run/core-ops/lock (docs/plan-and-apply.md, "How apply writes").
 fn lock_path(root: &Path) -> PathBuf {
     root.join("run/core-ops/lock")
 }

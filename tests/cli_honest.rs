@@ -13,7 +13,7 @@
 //! - Errors and terms a person can act on: mode type errors carry the fix, internal names never
 //!   show, the README defines the terms the output uses, logs to a pipe carry no colour codes.
 //!
-//! Expected values come from the issue's text and DESIGN §3.3's decision table, or are worked
+//! Expected values come from the issue's text and the decision table of docs/plan-and-apply.md ("What a change triggers"), or are worked
 //! out by hand in each test.
 
 mod common;
@@ -52,7 +52,7 @@ fn butane(dir: &Path, name: &str, body: &str) -> String {
 }
 
 /// An enabled service with an `[Install]` section: new and enabled, so the decision table
-/// starts it (DESIGN §3.3: "new + enabled → start").
+/// starts it (docs/plan-and-apply.md: a new enabled unit is started).
 const ENABLED_UNIT: &str = "systemd:\n  units:\n    - name: a.service\n      enabled: true\n      contents: \"[Service]\\nExecStart=/bin/true\\n[Install]\\nWantedBy=multi-user.target\\n\"\n";
 
 const HOST: (&str, &str) = ("hosts/example/host.yaml", "host: example\nservices:\n  - caddy\n");
@@ -170,7 +170,7 @@ fn a_restart_names_all_of_its_causes() {
     fs::write(repo.path().join(EXTRA.0), "a=2\n").unwrap();
     let plan_json =
         || json(&run(&[&["plan"][..], &repo_args(repo.path(), root.path()), &["--format", "json"]].concat()));
-    // Both files are the service's config, so each restarts caddy.service (DESIGN §3.3); one
+    // Both files are the service's config, so each restarts caddy.service (docs/plan-and-apply.md, "Files a unit uses"); one
     // restart, in path order of the changed files: /etc/caddy/Caddyfile, /etc/caddy/extra.conf.
     let want = "services/caddy/config/Caddyfile changed; services/caddy/config/extra.conf changed";
     assert_eq!(restart_causes(&plan_json(), "caddy.service"), [("restart".to_string(), want.to_string())]);
@@ -210,7 +210,14 @@ fn status_after_a_blocked_first_apply_shows_the_failed_run() {
 fn status_with_no_state_at_all_says_so() {
     let root = tempfile::tempdir().unwrap();
     let text = stdout(&run(&["status", "--root", path_str(root.path())]));
-    assert_eq!(text, format!("Nothing applied to {} yet (no /var/lib/core-ops/state.json).\n", root.path().display()));
+    assert_eq!(
+        text,
+        format!(
+            "Nothing applied to {} yet (no /var/lib/core-ops/state.json).\n\
+             Following:   no repository (`core-ops init REPO REF` makes this host follow one)\n",
+            root.path().display()
+        )
+    );
 }
 
 /// The ownership record `render-ignition` embeds, decoded with the tests' own decoder.
@@ -280,7 +287,7 @@ fn explain_gives_the_same_next_action_as_plan_for_a_changed_config_file() {
     fs::write(repo.path().join(CADDYFILE.0), ":80 {\n\trespond \"v2\"\n}\n").unwrap();
     let plan = json(&run(&[&["plan"][..], &repo_args(repo.path(), root.path()), &["--format", "json"]].concat()));
     let explained = explain_json("caddy.service", repo.path(), root.path());
-    // DESIGN §3.3: a changed file under the service's config root restarts that unit, and the
+    // docs/plan-and-apply.md: a changed file under the service's config root restarts that unit, and the
     // restart names its cause.
     let want = [("restart".to_string(), "services/caddy/config/Caddyfile changed".to_string())];
     assert_eq!(restart_causes(&plan, "caddy.service"), want, "plan: {}", plan["systemd"]);
@@ -313,7 +320,7 @@ fn explain_lists_a_units_drop_ins_and_the_files_that_restart_it() {
     };
     assert_eq!(paths("dropins"), ["/etc/containers/systemd/caddy.container.d/10-mem.conf"]);
     assert_eq!(doc["dropins"][0]["origin"]["file"], DROPIN.0);
-    // The service's config root (/etc/caddy) and the .network it names (DESIGN §3.3).
+    // The service's config root (/etc/caddy) and the .network it names (docs/plan-and-apply.md, "Files a unit uses").
     assert_eq!(
         paths("restarted_by"),
         ["/etc/caddy/Caddyfile", "/etc/caddy/extra.conf", "/etc/containers/systemd/web.network"]

@@ -461,12 +461,14 @@ fn help_documents_every_exit_code() {
     let help = stdout(&common::bin().arg("--help").output().unwrap());
     let section = help.split("Exit codes:").nth(1).unwrap_or_else(|| panic!("no exit codes in --help:\n{help}"));
     let codes = listed_codes(section);
-    assert_eq!(codes, ["0", "1", "2", "3", "64", "65"], "{section}");
+    assert_eq!(codes, ["0", "1", "2", "3", "64", "65", "75"], "{section}");
     for (command, codes) in [
         ("plan", &["0", "1", "2", "3", "64", "65"][..]),
         ("apply", &["0", "1", "2", "64", "65"]),
         ("rollback", &["0", "1", "2"]),
         ("status", &["0", "1", "2", "3"]),
+        ("init", &["0", "1", "2", "65", "75"]),
+        ("agent", &["0", "1", "2", "65", "75"]),
     ] {
         let help = stdout(&common::bin().args([command, "--help"]).output().unwrap());
         let section =

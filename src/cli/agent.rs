@@ -23,6 +23,7 @@ use crate::model::tracking::Tracking;
 const EXIT_CODES: &str = "Exit codes:
   0   converged, nothing to do, suspended, or not initialised
   1   failed: the tip rewinds the last applied commit or is not signed by a trusted key (kept out), an apply failed
+  2   usage error
   65  the repository at the tip is invalid for this host (kept out; the last good commit stays applied)
   75  the remote could not be reached (the host was still converged to the cached commit)";
 

@@ -125,10 +125,19 @@ pub fn status(root: &Root) -> Result<StatusReport> {
 
 /// Writes the status for a person; every name, path and message is shown [`printable`].
 fn render(out: &mut impl Write, r: &StatusReport, verbose: bool) -> io::Result<()> {
-    match &r.following {
-        Some(f) => write_following(out, f)?,
-        None => writeln!(out, "Following:   no repository (`core-ops init REPO REF` makes this host follow one)")?,
+    if let Some(f) = &r.following {
+        write_following(out, f)?;
     }
+    write_applied_status(out, r, verbose)?;
+    if r.following.is_none() {
+        writeln!(out, "Following:   no repository (`core-ops init REPO REF` makes this host follow one)")?;
+    }
+    Ok(())
+}
+
+/// The lines of what was applied: the revision, the last run, an interrupted apply, the owned
+/// objects and their drift.
+fn write_applied_status(out: &mut impl Write, r: &StatusReport, verbose: bool) -> io::Result<()> {
     if r.revision.is_none() && r.last_run.is_none() && r.interrupted.is_none() {
         writeln!(out, "Nothing applied to {} yet (no {}).", printable(&r.root), store::STATE_FILE)?;
         return Ok(());

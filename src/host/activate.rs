@@ -1,4 +1,4 @@
-//! The systemd half of apply (DESIGN §3.3): stops before the writes, one daemon-reload after
+//! The systemd half of apply (docs/plan-and-apply.md, "systemd"): stops before the writes, one daemon-reload after
 //! them, then starts, reloads and restarts in the decided order, and verification that every
 //! unit acted on is up. Failures carry the unit's state and its last journal lines.
 

@@ -431,7 +431,7 @@ pub fn decide_activation(
     decided
 }
 
-/// Why a run on `root` asks no systemd (DESIGN §3.3: offline is `--offline`, or a root other
+/// Why a run on `root` asks no systemd (docs/plan-and-apply.md, "Root and offline rules": offline is `--offline`, or a root other
 /// than `/`).
 pub fn offline_reason(root: &std::path::Path) -> String {
     if root == std::path::Path::new("/") {

@@ -1,4 +1,4 @@
-//! The checks a change passes before a host sees it, shared by `plan` and `apply` (DESIGN §3.3):
+//! The checks a change passes before a host sees it, shared by `plan` and `apply` (docs/plan-and-apply.md, "Checks before a change"):
 //! the Quadlet files ([`quadlet`]: the built-in key table, and Podman's generator where it is
 //! installed) and the changed units ([`analyze`]: their triggers, and `systemd-analyze verify`
 //! where it is installed). They run whatever `--root` is, and write nothing to the root.

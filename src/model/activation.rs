@@ -1,4 +1,4 @@
-//! What systemd must do after a plan's changes are written (DESIGN §3.3): the decision table.
+//! What systemd must do after a plan's changes are written (docs/plan-and-apply.md, "What a change triggers"): the decision table.
 //!
 //! - A new unit that is enabled, or a new Quadlet with `[Install]`, is started.
 //! - A changed unit (content or drop-in; compared semantically) that is active is restarted,
@@ -168,7 +168,7 @@ fn add_cause(causes: &mut Vec<String>, cause: String) {
     }
 }
 
-/// The desired files whose change restarts `unit` (DESIGN §3.3: `EnvironmentFile=`, a Quadlet's
+/// The desired files whose change restarts `unit` (docs/plan-and-apply.md, "Files a unit uses": `EnvironmentFile=`, a Quadlet's
 /// `Volume=`/`Mount=` host paths, its service's config, a `.network`/`.volume` it names), found
 /// by the rule [`decide`] applies to changed files. Sorted by path.
 pub fn restarted_by<'a>(unit: &str, desired: &'a DesiredState) -> Vec<&'a Object> {

@@ -121,7 +121,7 @@ pub struct Object {
     pub group: Owner,
     /// The config says `overwrite: true`: whatever is at the path may be replaced, a directory
     /// with what it holds. Units, drop-ins and masks cannot say it, so an unowned path there is
-    /// replaced only with `--adopt` (DESIGN §3.1).
+    /// replaced only with `--adopt` (docs/plan-and-apply.md, "Taking over existing paths").
     pub overwrite: bool,
     /// What it is for.
     pub role: Role,

@@ -41,7 +41,7 @@ use crate::model::plan::{self, Owned, Plan, PlanOptions};
 use crate::model::state::{SourceRef, State};
 
 /// Whether a run on `root` involves the running systemd: only on `/`, and never offline
-/// (DESIGN §3.3).
+/// (docs/plan-and-apply.md, "When systemd is asked").
 pub fn talks_to_systemd(root: &Path, offline: bool) -> bool {
     !offline && root == Path::new("/")
 }

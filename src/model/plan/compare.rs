@@ -58,7 +58,7 @@ pub(super) fn plan_object(
     }
     c.drift = Some(drift_class(seen, owned));
     // Any difference counts, a mode or an owner alone included: an unowned path is never
-    // replaced, chmodded or chowned without `overwrite: true` or `--adopt` (DESIGN §3.1).
+    // replaced, chmodded or chowned without `overwrite: true` or `--adopt` (docs/plan-and-apply.md, "Taking over existing paths").
     if c.drift == Some(Drift::UnownedConflict) && !o.overwrite && !opts.adopt {
         let way_out = if can_say_overwrite(o) {
             "set `overwrite: true` on it or run `apply --adopt` to take it over"
