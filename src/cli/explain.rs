@@ -214,6 +214,18 @@ fn revision_entry(g: &Generation, fingerprint: Option<String>) -> ExplainRevisio
         generation: g.generation,
         applied_at: g.applied_at.clone(),
         fingerprint,
+        commit: g.source.as_ref().and_then(|s| s.commit.clone()),
+        commit_summary: g.source.as_ref().and_then(|s| s.summary.clone()),
+    }
+}
+
+/// ` (commit C "summary")` of a revision read from git, or nothing.
+fn commit_note(h: Option<&ExplainRevision>) -> String {
+    let Some(commit) = h.and_then(|h| h.commit.as_deref()) else { return String::new() };
+    let short = commit.get(..12).unwrap_or(commit);
+    match h.and_then(|h| h.commit_summary.as_deref()) {
+        Some(summary) => format!(", commit {} \"{}\"", printable(short), printable(summary)),
+        None => format!(", commit {}", printable(short)),
     }
 }
 
@@ -261,11 +273,12 @@ fn render(out: &mut impl Write, r: &ExplainReport, style: Style) -> io::Result<(
         writeln!(out, "  removed in generation {} (revision {revision}, {at})", g.generation)?;
     }
     if let Some(rev) = &r.last_changed_in {
-        writeln!(out, "  desired as it is now since revision {}", printable(rev))?;
+        let since = r.history.iter().rev().find(|h| &h.revision == rev);
+        writeln!(out, "  desired as it is now since revision {}{}", printable(rev), commit_note(since))?;
     }
     for h in &r.history {
         let (revision, at) = (printable(&h.revision), printable(&h.applied_at));
-        writeln!(out, "  revision {revision} (generation {}, {at})", h.generation)?;
+        writeln!(out, "  revision {revision} (generation {}, {at}{})", h.generation, commit_note(Some(h)))?;
     }
     Ok(())
 }

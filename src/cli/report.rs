@@ -419,6 +419,12 @@ pub struct ExplainRevision {
     /// Content hash (files), or link target.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
+    /// The git commit the revision was read at, when its source was in git.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// That commit's summary line (a followed repository records it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit_summary: Option<String>,
 }
 
 /// Version of the history document.

@@ -245,7 +245,10 @@ fn first_boot_source(s: &SourceRef) -> String {
 fn commit_text(s: &SourceRef) -> String {
     match &s.commit {
         Some(c) if s.dirty => format!(" at commit {} (with uncommitted changes)", printable(c)),
-        Some(c) => format!(" at commit {}", printable(c)),
+        Some(c) => match &s.summary {
+            Some(summary) => format!(" at commit {} \"{}\"", printable(c), printable(summary)),
+            None => format!(" at commit {}", printable(c)),
+        },
         None => String::new(),
     }
 }
