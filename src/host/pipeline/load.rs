@@ -17,11 +17,12 @@ use crate::host::source_dir::{self, GitHead, SourceDirError};
 use crate::host::store::{self, Snapshot};
 use crate::model::butane::{self, files::FilesDir};
 use crate::model::desired::{self, DesiredState};
+use crate::model::ignition::dataurl;
 use crate::model::ignition::types::Config;
 use crate::model::source::compose::{self, EntryKey, Origin, Override};
 use crate::model::source::tree::SourceTree;
 use crate::model::source::{SourceIssue, layout};
-use crate::model::state::SourceRef;
+use crate::model::state::{self, SourceRef, State};
 
 /// Where the desired state comes from.
 // One input per run, moved rarely: boxing the tree's variant would buy nothing.
@@ -109,6 +110,11 @@ pub struct Loaded {
     pub input_digest: Option<String>,
     /// What a run records as its source.
     pub source_ref: SourceRef,
+    /// The ownership record that `render-ignition` embeds in a host's first-boot config, taken
+    /// out of a config that carries one: applying such a config ends as Ignition's first boot
+    /// does, with exactly that record as the state (so what the render added besides the host's
+    /// own entries, such as the agent's bootstrap, is written but not owned).
+    pub first_boot: Option<State>,
 }
 
 impl Loaded {
@@ -159,6 +165,7 @@ impl Loaded {
             git: None,
             input_digest,
             source_ref,
+            first_boot: None,
         }
     }
 }
@@ -237,19 +244,38 @@ fn load_config(path: &Path, files_dir: Option<&Path>, compress: bool) -> Result<
     let bytes = input_file::read_named(path).map_err(|e| read_error(&e))?;
     let text = String::from_utf8(bytes).map_err(|_| read_error(&"not UTF-8 text"))?;
     let files = files_dir.map(DiskFilesDir::new);
-    let rendered =
+    let mut rendered =
         butane::render_with(&text, files.as_ref().map(|f| f as &dyn FilesDir), compress).map_err(|failure| {
             LoadError::Failed(compose::failure_issues(&name, &failure).iter().map(ToString::to_string).collect())
         })?;
     let origins = compose::origins_of(&rendered.config, &rendered.translations, &name);
     let warnings = rendered.report.entries.iter().map(|d| SourceIssue::from_diagnostic(&name, d).to_string()).collect();
     let digest = config_digest(path, files_dir);
+    let first_boot = take_first_boot_record(&mut rendered.config);
     Ok(Loaded {
         config: rendered.config,
         origins,
         warnings,
+        first_boot,
         ..Loaded::named(config_host(path), config_source(path), digest)
     })
+}
+
+/// Takes the first-boot ownership record out of `config`: the entry for the state file whose
+/// contents are a state that Ignition writes at first boot. A state file entry that is anything
+/// else stays, and the plan refuses it as it refuses any write to CoreOps's own files.
+fn take_first_boot_record(config: &mut Config) -> Option<State> {
+    let files = &mut config.storage.files;
+    let index = files.iter().position(|f| f.path == store::STATE_FILE)?;
+    let contents = &files[index].contents;
+    let bytes = dataurl::decode_contents(contents.source.as_deref()?, contents.compression.as_deref()).ok()?;
+    let record = state::parse(&bytes).ok()?;
+    let first_boot = record.last_applied.as_ref().is_some_and(|a| a.applied_at == state::FIRST_BOOT);
+    if !first_boot {
+        return None;
+    }
+    files.remove(index);
+    Some(record)
 }
 
 /// The recorded source of a repository input, with its git HEAD when it was read from git.

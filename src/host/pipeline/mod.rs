@@ -28,7 +28,7 @@ use std::rc::Rc;
 
 use anyhow::Result;
 
-use crate::host::execute::{self, ApplyInput, ApplyMeta, ApplyOptions, ApplyReport};
+use crate::host::execute::{self, ApplyInput, ApplyMeta, ApplyOptions, ApplyReport, Outcome};
 use crate::host::fetch::HttpFetch;
 use crate::host::preflight::{self, Checks};
 use crate::host::root::Root;
@@ -226,6 +226,10 @@ pub fn apply_loaded_under(
     let input = loaded.apply_input();
     let approve = |so_far: &ApplyReport| caller.approve(&loaded, so_far);
     let report = execute::apply_under(root, lock, &input, fetch, opts, systemd, &approve)?;
+    if let Some(record) = loaded.first_boot.as_ref().filter(|_| report.outcome == Outcome::Converged) {
+        // As at first boot: what the render recorded is what CoreOps owns.
+        store::save_state(root, record)?;
+    }
     Ok(Converged { loaded, report })
 }
 
