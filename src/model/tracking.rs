@@ -199,6 +199,13 @@ fn repository_problem(repository: &str) -> Option<String> {
                 .into(),
         );
     }
+    if let Some(part) = http_secret_part(repository) {
+        return Some(format!(
+            "`repository` carries {part} in its URL, which CoreOps would record and print; drop it, put a token \
+             in a file (mode 0600) and name that file in `access-token-file` (it is sent as the password, with the \
+             user name `core-ops`)"
+        ));
+    }
     (is_local_path(repository) && !repository.starts_with('/')).then(|| {
         format!("`repository` {repository:?} is a relative path; write the repository's absolute path on this host")
     })
@@ -215,6 +222,26 @@ fn has_password(url: &str) -> bool {
     let Some((_, after)) = url.split_once("://") else { return false };
     let authority = &after[..after.find(['/', '?', '#']).unwrap_or(after.len())];
     authority.rsplit_once('@').is_some_and(|(userinfo, _)| userinfo.contains(':'))
+}
+
+/// What an `http(s)://` URL carries that may be a secret (it is recorded in the state and shown
+/// in reports): a user name (often a token put there), a query or a fragment. `None` for other
+/// schemes: an ssh URL's user (`git@…`) is no secret.
+fn http_secret_part(url: &str) -> Option<&'static str> {
+    let (scheme, after) = url.split_once("://")?;
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return None;
+    }
+    let authority = &after[..after.find(['/', '?', '#']).unwrap_or(after.len())];
+    if authority.contains('@') {
+        Some("a user name")
+    } else if after.contains('?') {
+        Some("a query")
+    } else if after.contains('#') {
+        Some("a fragment")
+    } else {
+        None
+    }
 }
 
 /// What is wrong with a ref name, if anything: the rules of `git check-ref-format` (no
@@ -499,7 +526,11 @@ mod tests {
             ("srv/hosts.git", false),
             ("./hosts", false),
             ("https://ops:hunter2@git.example.com/x.git", false),
-            ("https://ops@git.example.com/x.git", true),
+            ("https://ops@git.example.com/x.git", false),
+            ("https://ghp_token@git.example.com/x.git", false),
+            ("https://git.example.com/x.git?private_token=abc", false),
+            ("https://git.example.com/x.git#frag", false),
+            ("ssh://git@git.example.com/x.git?x", true),
         ];
         for (repository, ok) in cases {
             assert_eq!(repository_problem(repository).is_none(), ok, "{repository:?}");

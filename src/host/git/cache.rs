@@ -7,7 +7,9 @@
 //! built (first fetch, rebuild) in a fresh `0700` directory next to it (`.<name>.build-…`) that
 //! replaces it only once filled, so a failed build leaves the old cache as it was; builds left
 //! over by an interrupted run are removed by the next one. A cache path that is a symlink is
-//! refused and never followed.
+//! refused and never followed. A cache that another user could have changed (its config, HEAD,
+//! refs or objects owned by someone else or writable by others, or objects borrowed through
+//! `objects/info/alternates`) is never opened: its config could make git run anything.
 
 use std::fs;
 use std::io;
@@ -83,6 +85,7 @@ impl Cache {
     }
 
     fn open_at(&self, dir: &Path) -> Result<gix::Repository, String> {
+        only_root_could_write(dir)?;
         let repo = gix::open_opts(dir, self.open_options()).map_err(|e| crate::host::fetch::with_causes(&e))?;
         if !repo.is_bare() {
             return Err("not a bare repository".into());
@@ -134,6 +137,7 @@ impl Cache {
             .tempdir_in(parent)
             .map_err(|e| E::from(format!("cannot create a directory in {}: {e}", parent.display())))?;
         gix::init_bare(build.path()).map_err(|e| E::from(format!("cannot create a repository: {e}")))?;
+        tighten(build.path()).map_err(|e| E::from(format!("cannot set the modes of a new cache: {e}")))?;
         let repo = self.open_at(build.path()).map_err(E::from)?;
         let value = fill(&repo)?;
         drop(repo);
@@ -174,6 +178,58 @@ impl Cache {
     }
 }
 
+/// The parts of a cache that decide what git runs and which objects it reads: its own config
+/// (`core.sshCommand`, `remote.*`), HEAD, refs and objects.
+const TRUSTED_PARTS: &[&str] = &["", "config", "HEAD", "packed-refs", "refs", "objects"];
+
+/// Refuses a cache that another user could have changed: each of its [`TRUSTED_PARTS`] must be
+/// owned by root (or the user running core-ops) and not writable by group or others, and it
+/// must borrow no objects from elsewhere (`objects/info/alternates`). Such a cache is treated
+/// as unusable: the next fetch replaces it with a fresh one.
+fn only_root_could_write(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let me = rustix::process::geteuid().as_raw();
+    for part in TRUSTED_PARTS {
+        let path = if part.is_empty() { dir.to_path_buf() } else { dir.join(part) };
+        let meta = match fs::symlink_metadata(&path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !part.is_empty() => continue,
+            Err(e) => return Err(format!("cannot inspect {}: {e}", path.display())),
+        };
+        if meta.file_type().is_symlink() {
+            return Err(format!("{} is a symlink", path.display()));
+        }
+        if meta.uid() != 0 && meta.uid() != me {
+            return Err(format!("{} is owned by uid {}, not by root", path.display(), meta.uid()));
+        }
+        if meta.mode() & 0o022 != 0 {
+            return Err(format!("{} is writable by others (mode {:04o})", path.display(), meta.mode() & 0o7777));
+        }
+    }
+    if fs::symlink_metadata(dir.join("objects/info/alternates")).is_ok() {
+        return Err("it borrows objects from elsewhere (objects/info/alternates)".into());
+    }
+    Ok(())
+}
+
+/// Takes group and others' write bits off the [`TRUSTED_PARTS`] of a new cache, whatever the
+/// umask made them.
+fn tighten(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for part in TRUSTED_PARTS {
+        let path = if part.is_empty() { dir.to_path_buf() } else { dir.join(part) };
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if !meta.file_type().is_symlink() => {
+                fs::set_permissions(&path, fs::Permissions::from_mode(meta.permissions().mode() & 0o7755))?
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// The checks a cache passes before a fetch builds on it: HEAD and the tracked ref read, and
 /// the tracked commit and its tree are there.
 fn check(repo: &gix::Repository) -> Result<(), String> {
@@ -207,6 +263,28 @@ mod tests {
         assert!(err.0.contains("is a symlink"), "{err}");
         cache.remove().unwrap();
         assert!(target.is_dir(), "removing the cache removes the link, never its target");
+    }
+
+    #[test]
+    fn a_cache_others_could_change_is_unusable() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::at(dir.path().join("repo.git"));
+        cache.build(|_| Ok::<(), String>(())).unwrap();
+        assert!(matches!(cache.state(), Ok(State::Usable(_))));
+        let config = cache.dir().join("config");
+        fs::set_permissions(&config, fs::Permissions::from_mode(0o666)).unwrap();
+        match cache.state() {
+            Ok(State::Corrupt(reason)) => assert!(reason.contains("writable by others"), "{reason}"),
+            _ => panic!("a world-writable config must make the cache unusable"),
+        }
+        fs::set_permissions(&config, fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(matches!(cache.state(), Ok(State::Usable(_))));
+        fs::write(cache.dir().join("objects/info/alternates"), "/elsewhere/objects\n").unwrap();
+        match cache.state() {
+            Ok(State::Corrupt(reason)) => assert!(reason.contains("alternates"), "{reason}"),
+            _ => panic!("a cache with alternates must be unusable"),
+        }
     }
 
     #[test]
