@@ -21,6 +21,8 @@
 //! - [`source_dir`] — a source repository read from a directory.
 //! - [`systemd`] — systemd over D-Bus (`zbus`), and a fake for tests.
 //! - [`tracking_file`] — `/etc/core-ops/tracking.yaml` under the root, read only when root-owned.
+//! - [`trusted_file`] — files an operator names for CoreOps to trust, read only when only root
+//!   could have written them.
 //! - [`store`] — state, history, audit log and the run lock under `/var/lib/core-ops`.
 
 pub mod activate;
@@ -43,3 +45,4 @@ pub mod source_dir;
 pub mod store;
 pub mod systemd;
 pub mod tracking_file;
+pub mod trusted_file;
