@@ -180,7 +180,7 @@ pub fn apply_under(
     };
     let (desired, revision) = match build_desired(root, input, fetch, true) {
         Ok(d) => d,
-        Err(e) => return finish_failed(root, &mut state, report, vec![e], &input.host),
+        Err(e) => return finish_failed(root, &mut state, report, vec![e], input),
     };
     report.revision = revision.clone();
     report.cleaned = clean_leftovers(root, desired.paths().chain(state.owned().keys()))?;
@@ -195,12 +195,12 @@ pub fn apply_under(
         .map(|c| format!("{}: {}", c.path, c.reason.clone().unwrap_or_default()))
         .collect();
     if !blocked.is_empty() {
-        return finish_failed(root, &mut state, report, blocked, &input.host);
+        return finish_failed(root, &mut state, report, blocked, input);
     }
     report.checks = preflight::check(root, &desired, &the_plan);
     let refused = report.checks.take_refusal(opts.strict);
     if !refused.is_empty() {
-        return finish_failed(root, &mut state, report, refused, &input.host);
+        return finish_failed(root, &mut state, report, refused, input);
     }
     report.activation = decide_activation(&the_plan, &desired, &observed, &state, &revision, systemd);
     report.activation.offline = systemd.is_none().then(|| offline_reason(root.path()));
@@ -222,7 +222,7 @@ pub fn apply_under(
         report.errors.push(format!("{e:#}"));
         report.outcome = Outcome::PartiallyApplied;
         record_run(root, &mut state, &mut report)?;
-        audit(root, &report, &input.host);
+        audit(root, &report, &input.host, &input.source);
         return Ok(report);
     }
     observed = root.hash_all(desired.paths());
@@ -237,6 +237,7 @@ pub fn apply_under(
         report.errors.push(format!("not converged after writing: {}", unconverged.join(", ")));
         report.outcome = Outcome::PartiallyApplied;
         record_run(root, &mut state, &mut report)?;
+        audit(root, &report, &input.host, &input.source);
         return Ok(report);
     }
     if let Some(sd) = systemd {
@@ -277,7 +278,7 @@ pub fn apply_under(
             store::save_snapshot(root, &snapshot_of(input, state.generation, &revision, outcome, &the_plan)?)?;
         }
         record_run(root, &mut state, &mut report)?;
-        audit(root, &report, &input.host);
+        audit(root, &report, &input.host, &input.source);
         return Ok(report);
     }
     state.generation += 1;
@@ -299,7 +300,7 @@ pub fn apply_under(
     set_last_run(&mut state, &mut report);
     store::save_state(root, &state)?;
     failpoint::hit("after-final-state");
-    audit(root, &report, &input.host);
+    audit(root, &report, &input.host, &input.source);
     Ok(report)
 }
 
@@ -340,7 +341,7 @@ pub fn try_converged_under(root: &Root, _lock: &RunLock, input: &ApplyMeta) -> R
     let mut state = store::load_state(root)?;
     let Some(mut report) = converged_fast(root, &state, input) else { return Ok(None) };
     record_run(root, &mut state, &mut report)?;
-    audit(root, &report, &input.host);
+    audit(root, &report, &input.host, &input.source);
     Ok(Some(report))
 }
 
@@ -772,20 +773,21 @@ fn finish_failed(
     state: &mut State,
     mut report: ApplyReport,
     errors: Vec<String>,
-    host: &str,
+    input: &ApplyInput,
 ) -> Result<ApplyReport> {
     report.errors = errors;
     report.outcome = Outcome::Failed;
     record_run(root, state, &mut report)?;
-    audit(root, &report, host);
+    audit(root, &report, &input.host, &input.source);
     Ok(report)
 }
 
-fn audit(root: &Root, report: &ApplyReport, host: &str) {
+fn audit(root: &Root, report: &ApplyReport, host: &str, source: &SourceRef) {
     let s = report.plan.summary();
     let line = serde_json::json!({
         "at": store::now(),
         "host": host,
+        "source": source,
         "revision": report.revision,
         "result": report.outcome.name(),
         "generation": report.generation,

@@ -313,6 +313,10 @@ mod tests {
         assert_eq!(caller.loaded.get(), 1);
         let state = store::load_state(&root).unwrap();
         assert_eq!(state.source, Some(git_source()), "the tree's source is recorded");
+        let audit = std::fs::read_to_string(root_dir.path().join("var/lib/core-ops/audit.log")).unwrap();
+        let line: serde_json::Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
+        assert_eq!(line["source"]["commit"], "0123456789abcdef0123456789abcdef01234567", "the audit names the commit");
+        assert_eq!(line["source"]["location"], "https://example.org/infra.git");
 
         let again = converge(&root, &input, options(), &reach, &caller).unwrap();
         assert_eq!(again.report.outcome, Outcome::Converged);
