@@ -97,6 +97,9 @@ pub fn run(args: &Args) -> Result<u8> {
 /// Prints a cycle as asked and returns its exit code.
 fn finish(args: &Args, cycle: Cycle) -> Result<u8> {
     let code = exit_code(&cycle);
+    if let Cycle::Ran(report) = &cycle {
+        write_problems(report);
+    }
     let mut out = io::BufWriter::new(io::stdout().lock());
     match args.format {
         OutputFormat::Json => {
@@ -132,7 +135,6 @@ fn write_cycle(out: &mut impl Write, args: &Args, cycle: &Cycle) -> Result<()> {
         Cycle::Suspended(s) => return Ok(writeln!(out, "{}", suspended_line(s))?),
         Cycle::Ran(report) => report,
     };
-    write_problems(report);
     if let (Some(loaded), Some(apply)) = (&report.loaded, &report.apply) {
         let did_something =
             confirm::has_work(&apply.plan, &apply.activation) || !apply.errors.is_empty() || args.verbose;
@@ -144,7 +146,8 @@ fn write_cycle(out: &mut impl Write, args: &Args, cycle: &Cycle) -> Result<()> {
     Ok(())
 }
 
-/// The fetch's warnings and error, the refusal and other errors, on standard error.
+/// The fetch's warnings and error, the refusal and other errors, on standard error (whatever the
+/// report's format, as other commands do).
 fn write_problems(report: &CycleReport) {
     match &report.fetch {
         FetchOutcome::Fetched { warnings, .. } => {
@@ -170,11 +173,22 @@ fn write_problems(report: &CycleReport) {
             );
         }
         for line in r.reason.lines() {
-            eprintln!("error: {}", printable(line));
+            eprintln!("{}", error_line(line));
         }
     }
     for e in &report.errors {
-        eprintln!("error: {}", printable(e));
+        eprintln!("{}", error_line(e));
+    }
+}
+
+/// `line` as an error line: prefixed with `error: `, unless it names its severity already (the
+/// located issues of a layout do).
+fn error_line(line: &str) -> String {
+    let line = printable(line);
+    if line.starts_with("error: ") || line.starts_with("warning: ") {
+        line.into_owned()
+    } else {
+        format!("error: {line}")
     }
 }
 

@@ -172,6 +172,9 @@ fn write_applied(out: &mut impl Write, r: &StatusReport, revision: &str) -> io::
     if let Some(s) = &r.source {
         let line = if first_boot { first_boot_source(s) } else { source_text(s) };
         writeln!(out, "Source:      {line}")?;
+        if let Some(details) = commit_details(s) {
+            writeln!(out, "Commit:      {details}")?;
+        }
     }
     let revision = printable(revision);
     if first_boot {
@@ -239,6 +242,17 @@ fn first_boot_source(s: &SourceRef) -> String {
         _ => commit_text(s),
     };
     format!("the config core-ops render-ignition rendered{host} (first boot){from}{commit}")
+}
+
+/// What a recorded commit says of itself: its subject, author, committer time and the ref it was
+/// taken from; `None` when nothing of it was recorded.
+fn commit_details(s: &SourceRef) -> Option<String> {
+    let summary = s.summary.as_deref()?;
+    let mut details = vec![format!("\"{}\"", printable(summary))];
+    details.extend(s.author.as_deref().map(|a| format!("by {}", printable(a))));
+    details.extend(s.committed_at.as_deref().map(|t| format!("committed {}", printable(t))));
+    details.extend(s.reference.as_deref().map(|r| format!("on {}", printable(r))));
+    Some(details.join(", "))
 }
 
 /// ` at commit C` (with ` (with uncommitted changes)` for a dirty tree), or nothing.

@@ -307,17 +307,7 @@ impl Cycler<'_> {
     }
 
     fn check_descends(&self, tip: &str, base: &str) -> Result<(), String> {
-        let refuse = || {
-            format!(
-                "the tip {tip} of {} does not descend from {base}, the last commit applied: the history was rewound \
-                 or replaced, so nothing of it was applied. If that is intended, run `core-ops init --force {} {}`",
-                self.tracking.reference, self.tracking.repository, self.tracking.reference
-            )
-        };
-        match self.cache.descends_from(tip, base) {
-            Ok(true) => Ok(()),
-            Ok(false) | Err(_) => Err(refuse()),
-        }
+        check_descends(&self.cache, self.tracking, tip, base)
     }
 
     fn check_signature(&self, tip: &str, trust: &str) -> Result<(), String> {
@@ -368,6 +358,7 @@ impl Cycler<'_> {
             input_digest: Some(self.digest(commit)),
         };
         if let Some(fast) = pipeline::fast_path(self.root, self.lock, &meta, opts)? {
+            self.accept(commit, report);
             report.loaded = Some(Loaded::from_meta(&meta));
             report.apply = Some(fast);
             report.converged_to = Some(info);
@@ -390,14 +381,36 @@ impl Cycler<'_> {
         let applied = pipeline::apply_loaded_under(self.root, self.lock, loaded, opts, effects.reach, effects.caller)?;
         if applied.report.outcome == Outcome::Converged {
             self.record.host_switch = None;
-            if Some(commit) == report.tip.as_deref() {
-                self.record.baseline = Some(commit.to_string());
-            }
+            self.accept(commit, report);
         }
         report.apply = Some(applied.report);
         report.loaded = Some(applied.loaded);
         report.converged_to = Some(info);
         Ok(())
+    }
+
+    /// Notes that the host is converged to `commit`: when it is the tip, the tip becomes the
+    /// baseline every later tip must descend from (also when the host was already converged
+    /// to it, by an `apply` by hand).
+    fn accept(&mut self, commit: &str, report: &CycleReport) {
+        if Some(commit) == report.tip.as_deref() {
+            self.record.baseline = Some(commit.to_string());
+        }
+    }
+}
+
+/// Whether `tip` descends from `base`, the last commit applied (else why it is refused).
+fn check_descends(cache: &Cache, tracking: &Tracking, tip: &str, base: &str) -> Result<(), String> {
+    let refuse = || {
+        format!(
+            "the tip {tip} of {} does not descend from {base}, the last commit applied: the history was rewound \
+             or replaced, so nothing of it was applied. If that is intended, run `core-ops init --force {} {}`",
+            tracking.reference, tracking.repository, tracking.reference
+        )
+    };
+    match cache.descends_from(tip, base) {
+        Ok(true) => Ok(()),
+        Ok(false) | Err(_) => Err(refuse()),
     }
 }
 
@@ -642,23 +655,15 @@ fn check_tip(
     Ok((info, loaded, planned, warnings))
 }
 
-/// The input of the tracked repository at its cached tip, for `plan`, `apply` and `explain`
-/// given no input; `None` when the host follows no repository. With `fetch`, the ref is fetched
-/// first (under the run lock, which `fetch` says how long to wait for).
+/// The input of the tracked repository at its cached tip (at the last applied commit while the
+/// agent keeps the tip out), for `plan`, `apply` and `explain` given no input; `None` when the
+/// host follows no repository. With `fetch`, the ref is fetched first (under the run lock, which
+/// `fetch` says how long to wait for).
 pub fn tracked_input(root: &Root, fetch: Option<(bool, std::time::Duration)>) -> Result<Option<Input>> {
     let Some(tracking) = tracking_file::load(root)? else { return Ok(None) };
     let cache = cache(root);
     let tip = match fetch {
-        Some((progress, lock_timeout)) => {
-            let _lock = store::lock(root, lock_timeout)?;
-            let fetched = cache
-                .fetch(&remote(&tracking), progress)
-                .with_context(|| format!("fetching {} from {}", tracking.reference, tracking.repository))?;
-            for w in &fetched.warnings {
-                tracing::warn!("{w}");
-            }
-            fetched.commit
-        }
+        Some((progress, lock_timeout)) => fetch_recorded(root, &tracking, &cache, progress, lock_timeout)?,
         None => cache.tip()?.with_context(|| {
             format!(
                 "the cache {} holds no commit of {} yet: run `core-ops agent`, or give --fetch",
@@ -667,11 +672,71 @@ pub fn tracked_input(root: &Root, fetch: Option<(bool, std::time::Duration)>) ->
             )
         })?,
     };
-    let info = cache.commit_info(&tip)?;
-    let tree = cache.read_tree(&tip).map_err(|issues| {
+    let commit = usable_commit(root, &tracking, &cache, &tip)?;
+    let info = cache.commit_info(&commit)?;
+    let tree = cache.read_tree(&commit).map_err(|issues| {
         let lines: Vec<String> = issues.iter().map(ToString::to_string).collect();
-        anyhow::anyhow!("reading commit {tip}: {}", lines.join("\n"))
+        anyhow::anyhow!("reading commit {commit}: {}", lines.join("\n"))
     })?;
     let source = commit_source(&tracking, &info);
-    Ok(Some(Input::Tree { tree, host: tracking.host.clone(), source, digest: commit_digest(&tracking, &tip) }))
+    Ok(Some(Input::Tree { tree, host: tracking.host.clone(), source, digest: commit_digest(&tracking, &commit) }))
+}
+
+/// Fetches the tracked ref (under the run lock) and notes the fetch in the agent's record, as a
+/// cycle does, so that `status` shows what the cache holds; the tip.
+fn fetch_recorded(
+    root: &Root,
+    tracking: &Tracking,
+    cache: &Cache,
+    progress: bool,
+    lock_timeout: std::time::Duration,
+) -> Result<String> {
+    let _lock = store::lock(root, lock_timeout)?;
+    let mut record = store::load_agent(root)?;
+    let fetched = cache.fetch(&remote(tracking), progress);
+    match &fetched {
+        Ok(f) => record.fetched(&store::now(), &f.commit),
+        Err(e) => record.fetch_failed(&store::now(), &e.to_string()),
+    }
+    store::save_agent(root, &record)?;
+    let fetched = fetched.with_context(|| format!("fetching {} from {}", tracking.reference, tracking.repository))?;
+    for w in &fetched.warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(fetched.commit)
+}
+
+/// The commit `plan`, `apply` and `explain` read: the cached tip, unless the agent keeps it out
+/// (an earlier cycle refused it, it does not descend from the last applied commit, or it is not
+/// signed by a trusted key); then the last commit the agent applied, with a warning. A tip kept
+/// out with no commit applied before it is an error: a hand-run `apply` never gets around the
+/// checks of the agent.
+fn usable_commit(root: &Root, tracking: &Tracking, cache: &Cache, tip: &str) -> Result<String> {
+    let record = store::load_agent(root)?;
+    let kept_out = match record.refused_before(tip) {
+        Some(refusal) => Some(refusal.reason.clone()),
+        None => record
+            .baseline
+            .as_deref()
+            .map_or(Ok(()), |base| check_descends(cache, tracking, tip, base))
+            .and_then(|()| tracking.trust.as_deref().map_or(Ok(()), |trust| verify_tip(root, cache, tip, trust)))
+            .err(),
+    };
+    let Some(reason) = kept_out else { return Ok(tip.to_string()) };
+    match record.baseline.filter(|base| base != tip) {
+        Some(base) => {
+            tracing::warn!(
+                "the tip {} of {} is kept out, so the last applied commit {} is read instead: {}",
+                short(tip),
+                tracking.reference,
+                short(&base),
+                reason.replace('\n', "; ")
+            );
+            Ok(base)
+        }
+        None => anyhow::bail!(
+            "the tip {tip} of {} is kept out, and no commit of it was applied before: {reason}",
+            tracking.reference
+        ),
+    }
 }
