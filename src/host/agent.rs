@@ -29,8 +29,10 @@ use crate::host::git::{Cache, CommitInfo, FetchError, Remote};
 use crate::host::pipeline::{self, Caller, Input, LoadError, Loaded, Reach};
 use crate::host::root::Root;
 use crate::host::signature;
+use crate::host::signature::AllowedSigners;
 use crate::host::store;
 use crate::host::tracking_file;
+use crate::host::trusted_file;
 use crate::model::agent::{AgentRecord, CycleRecord, Refusal, Suspension};
 use crate::model::state::SourceRef;
 use crate::model::tracking::Tracking;
@@ -134,14 +136,20 @@ pub fn cache(root: &Root) -> Cache {
     Cache::at(under_root(root, store::REPO_CACHE))
 }
 
-/// The remote a tracking config names.
-pub fn remote(tracking: &Tracking) -> Remote {
-    Remote {
+/// The remote a tracking config names, its token and CA files found under the root and checked
+/// as [`trusted_file`] checks them (a CA file others could write would let them in the middle).
+pub fn remote(root: &Root, tracking: &Tracking) -> Result<Remote, FetchError> {
+    let trusted = |path: &Option<String>, what: &str| -> Result<Option<PathBuf>, FetchError> {
+        let Some(path) = path else { return Ok(None) };
+        trusted_file::read_existing(root, path, what).map_err(|e| FetchError::Other(format!("{e:#}")))?;
+        Ok(Some(under_root(root, path)))
+    };
+    Ok(Remote {
         url: tracking.repository.clone(),
         reference: tracking.reference.clone(),
-        access_token_file: tracking.access_token_file.as_ref().map(PathBuf::from),
-        ca_file: tracking.ca_file.as_ref().map(PathBuf::from),
-    }
+        access_token_file: trusted(&tracking.access_token_file, "the access token file")?,
+        ca_file: trusted(&tracking.ca_file, "the CA file")?,
+    })
 }
 
 fn under_root(root: &Root, path: &str) -> PathBuf {
@@ -162,6 +170,7 @@ pub fn run(root: &Root, tracking: &Tracking, effects: Effects<'_>, opts: CycleOp
         cache: cache(root),
         record: &mut record,
         judged: std::cell::Cell::new(false),
+        local_errors: Vec::new(),
     };
     let report = cycle.run(effects, opts)?;
     record.last_cycle = Some(CycleRecord {
@@ -194,6 +203,24 @@ struct Cycler<'c> {
     record: &'c mut AgentRecord,
     /// Whether this cycle judged its tip (rather than finding it judged before).
     judged: std::cell::Cell<bool>,
+    /// Problems of this host met while judging the tip.
+    local_errors: Vec<String>,
+}
+
+/// Why a tip was not accepted.
+enum Verdict {
+    /// The commit itself is refused (exit code, reason): remembered until the ref moves.
+    Refused(u8, String),
+    /// This host could not judge it (its allowed-signers file, its cache): not remembered.
+    Local(String),
+}
+
+/// A problem of this host that stopped a tip from being judged.
+struct LocalError(String);
+
+/// The allowed signers `trust` names (a path under the root).
+fn allowed_signers(root: &Root, trust: &str) -> Result<AllowedSigners, LocalError> {
+    signature::read_allowed_signers(root, trust).map_err(|errors| LocalError(errors.join("\n")))
 }
 
 /// What to converge to, once the tip was judged.
@@ -232,8 +259,13 @@ impl Cycler<'_> {
         };
         report.refusal_is_new = selection.refusal.as_ref().is_some_and(|r| self.judged_now(r));
         report.refusal = selection.refusal;
+        report.errors.append(&mut self.local_errors);
         if let Some(commit) = selection.commit {
-            self.converge(&commit, selection.loaded, effects, opts.apply, &mut report)?;
+            // A failure here (the commit unreadable from the cache) is this cycle's error, and
+            // the record of the cycle is still saved.
+            if let Err(e) = self.converge(&commit, selection.loaded, effects, opts.apply, &mut report) {
+                report.errors.push(format!("{e:#}"));
+            }
         } else if tip.is_none() {
             report.errors.push(format!(
                 "the cache at {} holds no commit of {} yet; nothing was applied",
@@ -252,7 +284,7 @@ impl Cycler<'_> {
             return FetchOutcome::Skipped;
         }
         let now = store::now();
-        match self.cache.fetch(&remote(self.tracking), opts.progress) {
+        match remote(self.root, self.tracking).and_then(|r| self.cache.fetch(&r, opts.progress)) {
             Ok(fetched) => {
                 self.record.fetched(&now, &fetched.commit);
                 FetchOutcome::Fetched { commit: fetched.commit, warnings: fetched.warnings }
@@ -274,6 +306,8 @@ impl Cycler<'_> {
     fn select(&mut self, tip: &str, retry: bool) -> Selection {
         let baseline = self.record.baseline.clone();
         if baseline.as_deref() == Some(tip) {
+            // Back at (or still at) the baseline: nothing of the tip is kept out any more.
+            self.record.refused = None;
             return Selection { commit: Some(tip.to_string()), refusal: None, loaded: None };
         }
         if let Some(before) = self.record.refused_before(tip).filter(|_| !retry) {
@@ -285,10 +319,15 @@ impl Cycler<'_> {
                 self.record.refused = None;
                 Selection { commit: Some(tip.to_string()), refusal: None, loaded: Some(loaded) }
             }
-            Err((exit_code, reason)) => {
+            Err(Verdict::Refused(exit_code, reason)) => {
                 let refusal = Refusal { commit: tip.to_string(), reason, exit_code, at: store::now() };
                 self.record.refused = Some(refusal.clone());
                 Selection { commit: baseline, refusal: Some(refusal), loaded: None }
+            }
+            Err(Verdict::Local(reason)) => {
+                // A problem of this host, not of the commit: not remembered against the tip.
+                self.local_errors.push(reason);
+                Selection { commit: baseline, refusal: None, loaded: None }
             }
         }
     }
@@ -296,22 +335,20 @@ impl Cycler<'_> {
     /// Whether `tip` may be applied: it descends from the baseline, carries a trusted
     /// signature when trust is configured, and holds a valid repository for the host (its
     /// input, loaded).
-    fn judge(&self, tip: &str, baseline: Option<&str>) -> Result<Loaded, (u8, String)> {
+    fn judge(&self, tip: &str, baseline: Option<&str>) -> Result<Loaded, Verdict> {
         if let Some(base) = baseline {
-            self.check_descends(tip, base).map_err(|reason| (EXIT_FAILED, reason))?;
+            self.check_descends(tip, base).map_err(|reason| Verdict::Refused(EXIT_FAILED, reason))?;
         }
         if let Some(trust) = &self.tracking.trust {
-            self.check_signature(tip, trust).map_err(|reason| (EXIT_FAILED, reason))?;
+            let allowed = allowed_signers(self.root, trust).map_err(|e| Verdict::Local(e.0))?;
+            let raw = self.cache.commit_object(tip).map_err(|e| Verdict::Local(e.to_string()))?;
+            signature::verify_commit(tip, &raw, &allowed).map_err(|e| Verdict::Refused(EXIT_FAILED, e.to_string()))?;
         }
-        self.check_layout(tip).map_err(|reason| (EXIT_INVALID_TIP, reason))
+        self.check_layout(tip).map_err(|reason| Verdict::Refused(EXIT_INVALID_TIP, reason))
     }
 
     fn check_descends(&self, tip: &str, base: &str) -> Result<(), String> {
         check_descends(&self.cache, self.tracking, tip, base)
-    }
-
-    fn check_signature(&self, tip: &str, trust: &str) -> Result<(), String> {
-        verify_tip(self.root, &self.cache, tip, trust)
     }
 
     fn check_layout(&self, tip: &str) -> Result<Loaded, String> {
@@ -437,7 +474,7 @@ fn commit_digest(tracking: &Tracking, commit: &str) -> String {
 /// Whether `tip` carries a valid SSH signature by a key of the allowed-signers file `trust` (a
 /// path on the root).
 fn verify_tip(root: &Root, cache: &Cache, tip: &str, trust: &str) -> Result<(), String> {
-    let allowed = signature::read_allowed_signers(&under_root(root, trust)).map_err(|errors| errors.join("\n"))?;
+    let allowed = allowed_signers(root, trust).map_err(|e| e.0)?;
     let raw = cache.commit_object(tip).map_err(|e| e.to_string())?;
     signature::verify_commit(tip, &raw, &allowed).map(|_| ()).map_err(|e| e.to_string())
 }
@@ -632,10 +669,8 @@ fn check_tip(
     request: &InitRequest,
 ) -> Result<(CommitInfo, Loaded, pipeline::Planned, Vec<String>)> {
     let t = &request.tracking;
-    let fetched = cache.fetch(&remote(t), request.progress).map_err(|error| InitError::Fetch {
-        repository: t.repository.clone(),
-        reference: t.reference.clone(),
-        error,
+    let fetched = remote(root, t).and_then(|r| cache.fetch(&r, request.progress)).map_err(|error| {
+        InitError::Fetch { repository: t.repository.clone(), reference: t.reference.clone(), error }
     })?;
     let mut warnings = fetched.warnings;
     let info = cache.commit_info(&fetched.commit)?;
@@ -693,7 +728,7 @@ fn fetch_recorded(
 ) -> Result<String> {
     let _lock = store::lock(root, lock_timeout)?;
     let mut record = store::load_agent(root)?;
-    let fetched = cache.fetch(&remote(tracking), progress);
+    let fetched = remote(root, tracking).and_then(|r| cache.fetch(&r, progress));
     match &fetched {
         Ok(f) => record.fetched(&store::now(), &f.commit),
         Err(e) => record.fetch_failed(&store::now(), &e.to_string()),
