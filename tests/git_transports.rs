@@ -552,6 +552,30 @@ fn symlinks_submodules_and_oversized_files_in_a_commit_are_located_errors() {
     );
 }
 
+#[test]
+fn folders_nested_deeper_than_64_levels_are_a_located_error_not_a_crash() {
+    let mut upstream = Upstream::new("public");
+    upstream.commit(LAYOUT, &[], "First");
+    let work = upstream.work().to_path_buf();
+    // 65 folders below services/web/config: the file's folder is 68 levels down.
+    let deep: Vec<String> = (0..65).map(|i| format!("d{i}")).collect();
+    let dir = work.join("services/web/config").join(deep.join("/"));
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("f"), "x").unwrap();
+    git(&work, &["add", "services"]);
+    git(&work, &["commit", "-q", "-m", "Deep"]);
+    let commit = git(&work, &["rev-parse", "HEAD"]);
+    upstream.push();
+
+    let root = tempfile::tempdir().unwrap();
+    let cache = cache_in(root.path());
+    cache.fetch(&remote(format!("file://{}", upstream.bare.display()), "main"), false).unwrap();
+    let issues = cache.read_tree(&commit).expect_err("too deep");
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert!(issues[0].message.contains("nest deeper than 64 levels"), "{issues:?}");
+    assert_eq!(issues[0].file.split('/').count(), 65, "located at the first folder too deep: {}", issues[0].file);
+}
+
 /// The variables through which [`ssh_command_from_the_environment`] tells its child process
 /// what to fetch.
 const CHILD_URL: &str = "CORE_OPS_TEST_SSH_URL";

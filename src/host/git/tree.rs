@@ -26,10 +26,18 @@ pub struct TreeEntry {
     pub id: gix::ObjectId,
 }
 
+/// How deep a repository's folders may nest. The layout needs a handful of levels; a tree
+/// deeper than this (git servers refuse 2,048) is refused rather than walked.
+const MAX_DEPTH: usize = 64;
+
 /// Visits every entry below `tree` that is not a tree, depth first in tree order, with its path
 /// under `base` (`""` at the top). Names the layout skips are left out, with everything below
-/// them. A tree that cannot be read stops the walk with an issue located there.
+/// them. A tree that cannot be read, or that nests deeper than [`MAX_DEPTH`], stops the walk
+/// with an issue located there.
 pub fn walk(tree: &gix::Tree<'_>, base: &str, visit: &mut dyn FnMut(TreeEntry)) -> Result<(), SourceIssue> {
+    if base.split('/').count() > MAX_DEPTH {
+        return Err(SourceIssue::error(base, format!("folders nest deeper than {MAX_DEPTH} levels; flatten them")));
+    }
     let located = |path: &str, e: &dyn std::error::Error| {
         SourceIssue::error(if path.is_empty() { "." } else { path }, format!("{CANNOT_READ}: {e}"))
     };
