@@ -3,8 +3,12 @@
 # once with debootstrap, and a throwaway systemd-nspawn container per test, booted on its own
 # overlay so tests never see each other's writes. Works on hosts whose PID 1 is not systemd.
 #
-#   testbed.sh setup            install systemd-container + debootstrap, build the rootfs (idempotent)
-#   testbed.sh up NAME          boot a container; prints its PID 1 as the host sees it
+#   testbed.sh setup            install systemd-container + debootstrap, build the rootfs (idempotent:
+#                               rebuilt only when it was built from another package list)
+#   testbed.sh mount NAME       give a container its root (the overlay) without booting it, for
+#                               writing into it before its first boot; prints the root's path
+#   testbed.sh up NAME          boot a container (on the root `mount` made, if it ran); prints its
+#                               PID 1 as the host sees it
 #   testbed.sh exec NAME CMD…   run a command inside it (all namespaces)
 #   testbed.sh root NAME        print the host path of its root (the overlay)
 #   testbed.sh down NAME        kill it and remove its overlay and cgroups
@@ -14,13 +18,19 @@
 set -euo pipefail
 TB=${TESTBED_DIR:-/var/cache/core-ops-testbed}
 ROOTFS=$TB/rootfs-trixie
-PACKAGES=systemd,dbus,podman,nftables,aardvark-dns,busybox-static,curl
+# git: gix runs `git-upload-pack` for file:// remotes (the agent scenarios follow a repository
+# mounted into the container).
+PACKAGES=systemd,dbus,podman,nftables,aardvark-dns,busybox-static,curl,git
+# What a finished rootfs records in its .complete: a rootfs built from another list is rebuilt.
+STAMP="packages=$PACKAGES"
 mirror() {
   local m
   m=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
   echo "${MIRROR:-${m:-http://deb.debian.org/debian}}"
 }
 say() { printf 'testbed: %s\n' "$*" >&2; }
+# Whether the rootfs is finished and built from the current package list.
+built() { [ "$(cat "$ROOTFS/.complete" 2>/dev/null)" = "$STAMP" ]; }
 
 setup() {
   mkdir -p "$TB"
@@ -29,7 +39,10 @@ setup() {
     apt-get update -q >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends systemd-container debootstrap >/dev/null
   fi
-  [ -f "$ROOTFS/.complete" ] && return 0
+  built && return 0
+  if [ -d "$ROOTFS" ]; then
+    say "rebuilding $ROOTFS: it was built from another package list (now $STAMP)"
+  fi
   say "building the trixie rootfs in $ROOTFS (about a minute)"
   rm -rf "$ROOTFS.tmp"
   if ! debootstrap --variant=minbase --include="$PACKAGES" trixie "$ROOTFS.tmp" "$(mirror)" >"$TB/debootstrap.log" 2>&1; then
@@ -41,7 +54,7 @@ setup() {
   # nspawn's seccomp filter refuses keyctl(2), and this host's cgroup2 has no controllers.
   printf '[containers]\nkeyring = false\npids_limit = 0\n' >"$ROOTFS.tmp/etc/containers/containers.conf"
   make_image "$ROOTFS.tmp"
-  touch "$ROOTFS.tmp/.complete"
+  echo "$STAMP" >"$ROOTFS.tmp/.complete"
   rm -rf "$ROOTFS"
   mv "$ROOTFS.tmp" "$ROOTFS"
 }
@@ -74,11 +87,18 @@ find_leader() {
   return 1
 }
 
+# The container's root: an overlay on the rootfs, mounted once.
+mount_root() {
+  local dir=$TB/ct/$1
+  built || { say "no rootfs of the current package list: run '$0 setup' first"; exit 1; }
+  mkdir -p "$dir"/upper "$dir"/work "$dir"/merged
+  mountpoint -q "$dir"/merged ||
+    mount -t overlay overlay -o "lowerdir=$ROOTFS,upperdir=$dir/upper,workdir=$dir/work" "$dir"/merged
+}
+
 up() {
   local name=$1 dir=$TB/ct/$1 nspawn leader="" state=""
-  [ -f "$ROOTFS/.complete" ] || { say "no rootfs: run '$0 setup' first"; exit 1; }
-  mkdir -p "$dir"/upper "$dir"/work "$dir"/merged
-  mount -t overlay overlay -o "lowerdir=$ROOTFS,upperdir=$dir/upper,workdir=$dir/work" "$dir"/merged
+  mount_root "$name"
   (
     # Each container in its own cgroup, or two containers' systemds would manage one another's.
     for h in $(cgroup_roots); do mkdir -p "$h/testbed/$name"; echo $BASHPID >"$h/testbed/$name/cgroup.procs"; done
@@ -114,12 +134,15 @@ in_container() {
 
 down() {
   local name=$1 dir=$TB/ct/$1 nspawn leader
-  nspawn=$(cat "$dir"/nspawn.pid 2>/dev/null) || return 0
-  leader=$(cat "$dir"/leader.pid 2>/dev/null) || leader=""
-  [ -n "$leader" ] && kill -KILL "$leader" 2>/dev/null || true
-  for _ in $(seq 300); do alive "$nspawn" || break; sleep 0.01; done
-  alive "$nspawn" && kill -KILL "$nspawn" 2>/dev/null || true
-  for _ in $(seq 300); do alive "$nspawn" || break; sleep 0.01; done
+  [ -d "$dir" ] || return 0
+  # A container that was only mounted has no processes to kill.
+  if nspawn=$(cat "$dir"/nspawn.pid 2>/dev/null); then
+    leader=$(cat "$dir"/leader.pid 2>/dev/null) || leader=""
+    [ -n "$leader" ] && kill -KILL "$leader" 2>/dev/null || true
+    for _ in $(seq 300); do alive "$nspawn" || break; sleep 0.01; done
+    alive "$nspawn" && kill -KILL "$nspawn" 2>/dev/null || true
+    for _ in $(seq 300); do alive "$nspawn" || break; sleep 0.01; done
+  fi
   umount "$dir"/merged 2>/dev/null || umount -l "$dir"/merged 2>/dev/null || true
   rm -rf "$dir" "/run/systemd/nspawn/propagate/$name"
   for h in $(cgroup_roots); do
@@ -135,10 +158,11 @@ down_all() {
 
 case "${1:-}" in
   setup) setup ;;
+  mount) mount_root "$2"; echo "$TB/ct/$2/merged" ;;
   up) up "$2" ;;
   exec) shift; in_container "$@" ;;
   root) echo "$TB/ct/$2/merged" ;;
   down) down "$2" ;;
   down-all) down_all ;;
-  *) echo "usage: $0 setup | up NAME | exec NAME CMD... | root NAME | down NAME | down-all" >&2; exit 64 ;;
+  *) echo "usage: $0 setup | mount NAME | up NAME | exec NAME CMD... | root NAME | down NAME | down-all" >&2; exit 64 ;;
 esac

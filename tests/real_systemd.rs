@@ -5,166 +5,22 @@
 //! when systemd starts the unit anew. A removed unit's `ExecStop=` records whether its unit file
 //! was still there, so the order "stop, then delete" is checked where it happens.
 //!
-//! Nothing waits for a fixed time: what follows an apply asynchronously (a reload's effect, a
-//! server answering) is polled with a deadline, and a timeout names the condition. Every
-//! command run in the container has its exit status checked, and an empty `InvocationID` (a
-//! unit that is not running) fails instead of comparing equal to another empty one.
-//!
-//! Needs root and the testbed rootfs (`scripts/test.sh` builds it). Without root, or with
-//! `CORE_OPS_SKIP_TESTBED=1`, every test is skipped by its own name through `common::skip`,
-//! which counts it in the run's summary and fails it under `CI=true` unless allowed.
+//! The containers, the polling with deadlines and the skips without root are those of
+//! `tests/common/testbed.rs`.
 
 mod common;
+#[path = "common/testbed.rs"]
+mod testbed;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::path::Path;
 
 use serde_json::Value;
+use testbed::{DEADLINE, Ran, Testbed, machine_name, wait_until};
 
 const HEAD: &str = "variant: fcos\nversion: 1.6.0\n";
 
-/// How long a scenario waits for something that follows an apply asynchronously before it fails.
-const DEADLINE: Duration = Duration::from_secs(10);
-
-/// Calls `probe` until `holds` accepts what it returns, and gives that back. After `within`,
-/// fails naming `condition` and showing the last value seen.
-#[track_caller]
-fn wait_until<T: std::fmt::Debug>(
-    within: Duration,
-    condition: &str,
-    mut probe: impl FnMut() -> T,
-    holds: impl Fn(&T) -> bool,
-) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        let seen = probe();
-        if holds(&seen) {
-            return seen;
-        }
-        assert!(Instant::now() < deadline, "waited {within:?} for {condition}, in vain; last seen: {seen:#?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// What a command run in the container did, for probes and for failure messages.
-#[derive(Debug)]
-struct Ran {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Ran {
-    fn of(out: &Output) -> Ran {
-        Ran {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).trim().to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        }
-    }
-}
-
-/// The container's machine name for `test` in process `pid`: a valid hostname of at most 64
-/// characters, unique per test even when test names share a prefix longer than the room left.
-fn machine_name(test: &str, pid: u32) -> String {
-    use sha2::Digest;
-    let tag: String = sha2::Sha256::digest(test.as_bytes())[..4].iter().map(|b| format!("{b:02x}")).collect();
-    let suffix = format!("-{tag}-{pid}");
-    let room = 64 - "co-".len() - suffix.len();
-    let stem: String =
-        test.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).take(room).collect();
-    format!("co-{}{suffix}", stem.trim_matches('-'))
-}
-
-/// A booted container, torn down on drop.
-struct Testbed {
-    name: String,
-    root: PathBuf,
-}
-
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/testbed.sh")
-}
-
-fn testbed_wanted(test: &str) -> bool {
-    if std::env::var_os("CORE_OPS_SKIP_TESTBED").is_some_and(|v| v == "1") {
-        common::skip(test, "CORE_OPS_SKIP_TESTBED=1 (real-systemd scenarios not run)");
-        return false;
-    }
-    if !rustix::process::geteuid().is_root() {
-        common::skip(test, "the real-systemd scenarios need root (systemd-nspawn)");
-        return false;
-    }
-    true
-}
-
+/// Applying Butane configs inside a container.
 impl Testbed {
-    /// Boots a container for `test`, with this build of core-ops in `/usr/local/bin`; `None`
-    /// (after a loud message) when the scenarios cannot run here.
-    /// `test` is the test function's own name: skips are recorded and allowed by it.
-    fn up(test: &str) -> Option<Testbed> {
-        // libtest runs each test on a thread named after it.
-        if let Some(thread) = std::thread::current().name().filter(|n| *n != "main") {
-            assert_eq!(test, thread, "Testbed::up must be given the name of the test that calls it");
-        }
-        if !testbed_wanted(test) {
-            return None;
-        }
-        let name = machine_name(test, std::process::id());
-        let out = Command::new("bash").arg(script()).args(["up", &name]).output().unwrap();
-        assert!(
-            out.status.success(),
-            "booting the testbed failed (run `.ci/testbed.sh setup` as root first): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let root_out = Command::new("bash").arg(script()).args(["root", &name]).output().unwrap();
-        assert!(root_out.status.success(), "testbed.sh root {name}: {:?}", Ran::of(&root_out));
-        let root = PathBuf::from(String::from_utf8_lossy(&root_out.stdout).trim());
-        let bed = Testbed { name, root };
-        std::fs::copy(env!("CARGO_BIN_EXE_core-ops"), bed.root.join("usr/local/bin/core-ops")).unwrap();
-        Some(bed)
-    }
-
-    /// Runs `args` in the container whatever its exit status: the caller looks at the status.
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new("bash").arg(script()).args(["exec", &self.name]).args(args).output().unwrap()
-    }
-
-    /// Runs `args` in the container and fails unless it exits with `code`.
-    #[track_caller]
-    fn exec_expecting(&self, code: i32, args: &[&str]) -> Output {
-        let out = self.run(args);
-        assert_eq!(out.status.code(), Some(code), "`{}` in {}: {:#?}", args.join(" "), self.name, Ran::of(&out));
-        out
-    }
-
-    /// Runs `args` in the container and fails unless it succeeds.
-    #[track_caller]
-    fn exec(&self, args: &[&str]) -> Output {
-        self.exec_expecting(0, args)
-    }
-
-    /// `sh -c command` in the container, which must succeed: its stdout, trimmed.
-    #[track_caller]
-    fn sh(&self, command: &str) -> String {
-        Ran::of(&self.exec(&["sh", "-c", command])).stdout
-    }
-
-    /// `sh -c command` in the container whatever its exit status, for probes that fail until a
-    /// condition holds.
-    fn probe(&self, command: &str) -> Ran {
-        Ran::of(&self.run(&["sh", "-c", command]))
-    }
-
-    /// The body served at `url` inside the container, once it answers (HTTP errors count as no
-    /// answer); the first answer is returned, not waited for until it looks right.
-    #[track_caller]
-    fn http_get(&self, url: &str) -> String {
-        let command = format!("curl -sSf {url}");
-        wait_until(DEADLINE, &format!("{url} to answer"), || self.probe(&command), |r| r.code == Some(0)).stdout
-    }
-
     /// Writes the Butane config the next apply reads.
     fn config(&self, body: &str) {
         std::fs::create_dir_all(self.root.join("srv")).unwrap();
@@ -194,39 +50,6 @@ impl Testbed {
         let (code, doc) = self.apply_from(input);
         assert_eq!((code, doc["result"].as_str()), (0, Some("converged")), "{doc:#}");
         doc
-    }
-
-    #[track_caller]
-    fn property(&self, unit: &str, property: &str) -> String {
-        self.sh(&format!("systemctl show -P {property} {unit}"))
-    }
-
-    /// The unit's current `InvocationID`; never empty, so two reads compare equal only when they
-    /// saw the same run.
-    #[track_caller]
-    fn invocation(&self, unit: &str) -> String {
-        let id = self.property(unit, "InvocationID");
-        assert!(
-            !id.is_empty(),
-            "{unit} has an empty InvocationID (ActiveState={}): it is not running, so there is no run to compare",
-            self.property(unit, "ActiveState")
-        );
-        id
-    }
-
-    #[track_caller]
-    fn active(&self, unit: &str) -> String {
-        self.property(unit, "ActiveState")
-    }
-}
-
-impl Drop for Testbed {
-    fn drop(&mut self) {
-        match Command::new("bash").arg(script()).args(["down", &self.name]).output() {
-            Ok(out) if out.status.success() => {}
-            Ok(out) => eprintln!("testbed.sh down {} failed: {:?}", self.name, Ran::of(&out)),
-            Err(e) => eprintln!("testbed.sh down {}: {e}", self.name),
-        }
     }
 }
 
