@@ -788,6 +788,9 @@ fn a_corrupt_cache_is_rebuilt_with_a_warning() {
     let (code, report, stderr) = lab.agent(&[]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(report["commit"]["id"], second.as_str());
+    let warnings = report["fetch"]["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "a lost cache is said so: {report:#}");
+    assert!(warnings[0].as_str().unwrap().contains("was missing"), "{warnings:?}");
     lab.assert_files_at(&second, true);
 }
 

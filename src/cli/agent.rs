@@ -79,7 +79,12 @@ pub fn run(args: &Args) -> Result<u8> {
     let Some(tracking) = tracking_file::load(&root)? else {
         return finish(args, Cycle::NotInitialised);
     };
-    let switch_host = store::load_agent(&root)?.host_switch.as_deref() == Some(tracking.host.as_str());
+    let record = store::load_agent(&root)?;
+    if let Some(s) = record.suspended {
+        // Suspended cycles do nothing, whatever the root: not even the host check.
+        return finish(args, Cycle::Suspended(s));
+    }
+    let switch_host = record.host_switch.as_deref() == Some(tracking.host.as_str());
     let c = args.converge(switch_host);
     let guarded = c.guard(&root, &state, Some(&tracking.host))?;
     let approval = Approval::new(&c, &guarded, &root, "Agent cycle cancelled.");

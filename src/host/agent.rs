@@ -139,8 +139,9 @@ pub fn cache(root: &Root) -> Cache {
 /// The remote a tracking config names, its token and CA files found under the root and checked
 /// as [`trusted_file`] checks them (a CA file others could write would let them in the middle).
 pub fn remote(root: &Root, tracking: &Tracking) -> Result<Remote, FetchError> {
+    let http = tracking.repository.starts_with("http://") || tracking.repository.starts_with("https://");
     let trusted = |path: &Option<String>, what: &str| -> Result<Option<PathBuf>, FetchError> {
-        let Some(path) = path else { return Ok(None) };
+        let Some(path) = path.as_ref().filter(|_| http) else { return Ok(None) };
         trusted_file::read_existing(root, path, what).map_err(|e| FetchError::Other(format!("{e:#}")))?;
         Ok(Some(under_root(root, path)))
     };
@@ -284,8 +285,16 @@ impl Cycler<'_> {
             return FetchOutcome::Skipped;
         }
         let now = store::now();
+        let lost = self.record.last_fetch.is_some() && !self.cache.dir().exists();
         match remote(self.root, self.tracking).and_then(|r| self.cache.fetch(&r, opts.progress)) {
-            Ok(fetched) => {
+            Ok(mut fetched) => {
+                if lost {
+                    fetched.warnings.push(format!(
+                        "the cache at {} was missing; fetched it again from {}",
+                        self.cache.dir().display(),
+                        self.tracking.repository
+                    ));
+                }
                 self.record.fetched(&now, &fetched.commit);
                 FetchOutcome::Fetched { commit: fetched.commit, warnings: fetched.warnings }
             }
@@ -623,12 +632,9 @@ pub fn init(root: &Root, request: &InitRequest) -> Result<Initialised> {
         return Err(InitError::OtherRepository(Box::new(other.clone()), Box::new(request.tracking.clone())).into());
     }
     let cache = cache(root);
-    let fresh = !cache.dir().exists() || moved.is_some();
-    if moved.is_some() {
-        cache
-            .remove()
-            .with_context(|| format!("removing the cache {} of the old repository", cache.dir().display()))?;
-    }
+    // Another repository is fetched into the same cache: its ref replaces the tracked one only
+    // once the fetch succeeded, so a failed `init --force` leaves the old repository usable.
+    let fresh = !cache.dir().exists();
     let outcome = check_tip(root, &cache, request);
     if outcome.is_err() && fresh {
         let _ = cache.remove();

@@ -22,7 +22,10 @@ pub fn load(root: &Root) -> Result<Option<Tracking>> {
     let Some(bytes) = trusted_file::read(root, TRACKING_FILE, "the tracking config")? else { return Ok(None) };
     let at = shown(root);
     let text = String::from_utf8(bytes).map_err(|_| anyhow!("{at} is not UTF-8 text"))?;
-    tracking::parse(&at, &text).map(Some).map_err(|errors| anyhow!("{}", errors.join("\n")))
+    // The lines are printed after `error: `, which they carry themselves.
+    let lines =
+        |errors: Vec<String>| errors.iter().map(|e| e.trim_start_matches("error: ").to_string()).collect::<Vec<_>>();
+    tracking::parse(&at, &text).map(Some).map_err(|errors| anyhow!("{}", lines(errors).join("\n")))
 }
 
 /// Writes the tracking config atomically (mode 0600, owned by root).
