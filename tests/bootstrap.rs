@@ -354,14 +354,7 @@ fn the_reference_ignition_installs_the_bootstrap() {
     let config = work.path().join("config.ign");
     std::fs::write(&config, &out.stdout).unwrap();
     let root = common::conformance_root();
-    let applied = std::process::Command::new(bin.join("ignition-apply"))
-        .env("container", "1")
-        .arg("--root")
-        .arg(root.path())
-        .args(["--offline", "--ignore-unsupported"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let applied = common::reference_ignition_apply(&bin, root.path(), &config);
     assert!(applied.status.success(), "the reference ignition-apply: {}", String::from_utf8_lossy(&applied.stderr));
     let at = |p: &str| root.path().join(p.trim_start_matches('/'));
     let mode =

@@ -358,14 +358,7 @@ fn recordings_are_what_the_reference_ignition_writes_now() {
         let config = work.path().join(format!("{name}.ign"));
         std::fs::write(&config, render(&example)).unwrap();
         let root = common::conformance_root();
-        let out = std::process::Command::new(bin_dir.join("ignition-apply"))
-            .env("container", "1")
-            .arg("--root")
-            .arg(root.path())
-            .args(["--offline", "--ignore-unsupported"])
-            .arg(&config)
-            .output()
-            .unwrap();
+        let out = common::reference_ignition_apply(&bin_dir, root.path(), &config);
         assert!(
             out.status.success(),
             "{name}: the reference ignition-apply failed: {}",

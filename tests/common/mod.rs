@@ -387,3 +387,16 @@ pub fn filter_manifests(exp: &Manifest, act: &Manifest) -> (Manifest, Manifest) 
     let exp_side = sides.pop().unwrap().0;
     (exp_side, act_side)
 }
+
+/// Runs the reference `ignition-apply` found in `bin_dir` on `config`, writing into `root` as
+/// Ignition's first boot would (offline, as in a container, unsupported sections skipped).
+pub fn reference_ignition_apply(bin_dir: &Path, root: &Path, config: &Path) -> std::process::Output {
+    Command::new(bin_dir.join("ignition-apply"))
+        .env("container", "1")
+        .arg("--root")
+        .arg(root)
+        .args(["--offline", "--ignore-unsupported"])
+        .arg(config)
+        .output()
+        .unwrap()
+}
