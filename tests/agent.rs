@@ -764,6 +764,51 @@ fn with_the_remote_down_the_host_still_converges_to_the_cached_commit() {
 }
 
 #[test]
+fn a_remote_that_never_answers_is_given_up_on_and_the_host_still_converges() {
+    let Some((lab, first)) = Lab::applied("a_remote_that_never_answers_is_given_up_on_and_the_host_still_converges")
+    else {
+        return;
+    };
+    // A server that accepts every connection and never says a word.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let tracking = fs::read_to_string(lab.on_root(TRACKING)).unwrap();
+    let hanging = tracking.replace(&lab.url(), &format!("git://127.0.0.1:{port}/remote.git"));
+    assert_ne!(hanging, tracking);
+    fs::write(lab.on_root(TRACKING), hanging).unwrap();
+    fs::write(lab.on_root(WHOAMI), "[Container]\nImage=evil\n").unwrap();
+
+    let mut child = common::bin()
+        .args(["agent", "--root", lab.root.to_str().unwrap(), "--format", "json", "--fetch-timeout", "1"])
+        .env_remove("CORE_OPS_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the agent still waited for the silent remote after 60 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(75), "{stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["fetch"]["error"].as_str().unwrap().contains("did not finish within 1 s"), "{report:#}");
+    assert_eq!(report["commit"]["id"], first.as_str(), "the cached commit is converged");
+    lab.assert_files_at(&first, true);
+}
+
+#[test]
 fn a_corrupt_cache_is_rebuilt_with_a_warning() {
     let Some((lab, _)) = Lab::applied("a_corrupt_cache_is_rebuilt_with_a_warning") else { return };
     let pack = lab.on_root("/var/lib/core-ops/repo.git/objects/pack");

@@ -46,6 +46,9 @@ pub struct Args {
     /// Seconds to wait for another run to release the lock.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub lock_timeout: u64,
+    /// Seconds the fetch may take; after that the cycle converges the cached commit and exits 75.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub fetch_timeout: u64,
     /// Seconds each started or restarted unit gets to become active.
     #[arg(long, value_name = "SECONDS", default_value_t = 90)]
     pub unit_timeout: u64,
@@ -93,6 +96,7 @@ pub fn run(args: &Args) -> Result<u8> {
         offline: args.offline,
         retry: args.retry,
         progress: io::stderr().is_terminal(),
+        fetch_timeout: std::time::Duration::from_secs(args.fetch_timeout),
         apply: c.options(),
     };
     let cycle = agent::run(&root, &tracking, Effects { reach: &reach, caller: &approval }, opts)?;

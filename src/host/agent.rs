@@ -53,9 +53,15 @@ pub struct CycleOptions {
     pub retry: bool,
     /// Show the fetch's progress on standard error.
     pub progress: bool,
+    /// How long the fetch may take before the cycle goes on without it (as if the remote were
+    /// unreachable: the cached commit is converged and the cycle exits 75).
+    pub fetch_timeout: std::time::Duration,
     /// The apply's options.
     pub apply: ApplyOptions,
 }
+
+/// How long the fetch of `init` and of `plan`/`apply --fetch` may take.
+pub const FETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// What a cycle reaches beyond the root, and the caller's say in its apply.
 #[derive(Clone, Copy)]
@@ -286,7 +292,9 @@ impl Cycler<'_> {
         }
         let now = store::now();
         let lost = self.record.last_fetch.is_some() && !self.cache.dir().exists();
-        match remote(self.root, self.tracking).and_then(|r| self.cache.fetch(&r, opts.progress)) {
+        let fetched = remote(self.root, self.tracking)
+            .and_then(|r| fetch_within(&self.cache, r, opts.progress, opts.fetch_timeout));
+        match fetched {
             Ok(mut fetched) => {
                 if lost {
                     fetched.warnings.push(format!(
@@ -488,6 +496,29 @@ fn verify_tip(root: &Root, cache: &Cache, tip: &str, trust: &str) -> Result<(), 
     signature::verify_commit(tip, &raw, &allowed).map(|_| ()).map_err(|e| e.to_string())
 }
 
+/// Fetches `remote` into `cache`, giving up after `timeout`: git's own transports have no
+/// timeout of their own, and a remote that accepts a connection and never answers must not hold
+/// the run lock for ever. A fetch given up on goes on in its thread until the process ends; the
+/// cache is only ever replaced whole or has its ref moved last, so it stays readable.
+fn fetch_within(
+    cache: &Cache,
+    remote: Remote,
+    progress: bool,
+    timeout: std::time::Duration,
+) -> Result<crate::host::git::Fetched, FetchError> {
+    let (done, result) = std::sync::mpsc::channel();
+    let cache = cache.clone();
+    std::thread::spawn(move || {
+        let _ = done.send(cache.fetch(&remote, progress));
+    });
+    result.recv_timeout(timeout).unwrap_or_else(|_| {
+        Err(FetchError::Unreachable(format!(
+            "the fetch did not finish within {} s: the remote accepted the connection but did not answer",
+            timeout.as_secs()
+        )))
+    })
+}
+
 /// The lines a load error prints.
 pub fn load_error_lines(e: &LoadError) -> Vec<String> {
     match e {
@@ -675,9 +706,10 @@ fn check_tip(
     request: &InitRequest,
 ) -> Result<(CommitInfo, Loaded, pipeline::Planned, Vec<String>)> {
     let t = &request.tracking;
-    let fetched = remote(root, t).and_then(|r| cache.fetch(&r, request.progress)).map_err(|error| {
-        InitError::Fetch { repository: t.repository.clone(), reference: t.reference.clone(), error }
-    })?;
+    let fetched =
+        remote(root, t).and_then(|r| fetch_within(cache, r, request.progress, FETCH_TIMEOUT)).map_err(|error| {
+            InitError::Fetch { repository: t.repository.clone(), reference: t.reference.clone(), error }
+        })?;
     let mut warnings = fetched.warnings;
     let info = cache.commit_info(&fetched.commit)?;
     let invalid = |lines: Vec<String>| InitError::Invalid { commit: info.id.clone(), host: t.host.clone(), lines };
@@ -734,7 +766,7 @@ fn fetch_recorded(
 ) -> Result<String> {
     let _lock = store::lock(root, lock_timeout)?;
     let mut record = store::load_agent(root)?;
-    let fetched = remote(root, tracking).and_then(|r| cache.fetch(&r, progress));
+    let fetched = remote(root, tracking).and_then(|r| fetch_within(cache, r, progress, FETCH_TIMEOUT));
     match &fetched {
         Ok(f) => record.fetched(&store::now(), &f.commit),
         Err(e) => record.fetch_failed(&store::now(), &e.to_string()),
