@@ -212,15 +212,16 @@ fn only_root_could_write(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Takes group and others' write bits off the [`TRUSTED_PARTS`] of a new cache, whatever the
-/// umask made them.
+/// Makes a new cache private (0700: the repository may hold files that are secret on the host)
+/// and takes group and others' write bits off its [`TRUSTED_PARTS`], whatever the umask made them.
 fn tighten(dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     for part in TRUSTED_PARTS {
         let path = if part.is_empty() { dir.to_path_buf() } else { dir.join(part) };
+        let keep = if part.is_empty() { 0o700 } else { 0o7755 };
         match fs::symlink_metadata(&path) {
             Ok(meta) if !meta.file_type().is_symlink() => {
-                fs::set_permissions(&path, fs::Permissions::from_mode(meta.permissions().mode() & 0o7755))?
+                fs::set_permissions(&path, fs::Permissions::from_mode(meta.permissions().mode() & keep))?
             }
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -272,6 +273,8 @@ mod tests {
         let cache = Cache::at(dir.path().join("repo.git"));
         cache.build(|_| Ok::<(), String>(())).unwrap();
         assert!(matches!(cache.state(), Ok(State::Usable(_))));
+        let mode = fs::metadata(cache.dir()).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o700, "a new cache is private");
         let config = cache.dir().join("config");
         fs::set_permissions(&config, fs::Permissions::from_mode(0o666)).unwrap();
         match cache.state() {
