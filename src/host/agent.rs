@@ -375,17 +375,8 @@ impl Cycler<'_> {
 
     /// The pipeline input of `commit`: its tree, read from the cache.
     fn input(&self, commit: &str) -> Result<Input, Vec<String>> {
-        let tree = self
-            .cache
-            .read_tree(commit)
-            .map_err(|issues| issues.iter().map(ToString::to_string).collect::<Vec<_>>())?;
         let info = self.cache.commit_info(commit).map_err(|e| vec![e.to_string()])?;
-        Ok(Input::Tree {
-            tree,
-            host: self.tracking.host.clone(),
-            source: self.source(&info),
-            digest: self.digest(commit),
-        })
+        commit_input(&self.cache, self.tracking, &info)
     }
 
     fn source(&self, info: &CommitInfo) -> SourceRef {
@@ -466,6 +457,19 @@ fn check_descends(cache: &Cache, tracking: &Tracking, tip: &str, base: &str) -> 
         Ok(true) => Ok(()),
         Ok(false) | Err(_) => Err(refuse()),
     }
+}
+
+/// The pipeline input of the commit `info` describes: its tree, read from the cache, as the host
+/// `tracking` names, with the source and digest to record; the tree's located issues otherwise.
+fn commit_input(cache: &Cache, tracking: &Tracking, info: &CommitInfo) -> Result<Input, Vec<String>> {
+    let tree =
+        cache.read_tree(&info.id).map_err(|issues| issues.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+    Ok(Input::Tree {
+        tree,
+        host: tracking.host.clone(),
+        source: commit_source(tracking, info),
+        digest: commit_digest(tracking, &info.id),
+    })
 }
 
 /// The recorded source of `commit` of the repository `tracking` names.
@@ -713,9 +717,7 @@ fn check_tip(
     let mut warnings = fetched.warnings;
     let info = cache.commit_info(&fetched.commit)?;
     let invalid = |lines: Vec<String>| InitError::Invalid { commit: info.id.clone(), host: t.host.clone(), lines };
-    let tree = cache.read_tree(&info.id).map_err(|issues| invalid(issues.iter().map(ToString::to_string).collect()))?;
-    let source = commit_source(t, &info);
-    let input = Input::Tree { tree, host: t.host.clone(), source, digest: commit_digest(t, &info.id) };
+    let input = commit_input(cache, t, &info).map_err(invalid)?;
     let mut loaded = pipeline::load(&input, false).map_err(|e| invalid(load_error_lines(&e)))?;
     if let Some(trust) = &t.trust {
         if let Err(reason) = verify_tip(root, cache, &info.id, trust) {
@@ -747,12 +749,9 @@ pub fn tracked_input(root: &Root, fetch: Option<(bool, std::time::Duration)>) ->
     };
     let commit = usable_commit(root, &tracking, &cache, &tip)?;
     let info = cache.commit_info(&commit)?;
-    let tree = cache.read_tree(&commit).map_err(|issues| {
-        let lines: Vec<String> = issues.iter().map(ToString::to_string).collect();
-        anyhow::anyhow!("reading commit {commit}: {}", lines.join("\n"))
-    })?;
-    let source = commit_source(&tracking, &info);
-    Ok(Some(Input::Tree { tree, host: tracking.host.clone(), source, digest: commit_digest(&tracking, &commit) }))
+    let input = commit_input(&cache, &tracking, &info)
+        .map_err(|lines| anyhow::anyhow!("reading commit {commit}: {}", lines.join("\n")))?;
+    Ok(Some(input))
 }
 
 /// Fetches the tracked ref (under the run lock) and notes the fetch in the agent's record, as a
