@@ -478,6 +478,43 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn validate_builds_core_ops_with_cargo_into_cargo_target_dir() {
+    // A scratch crate whose `core-ops` binary prints its package version (or, second round, a
+    // fixed other one); no --binary, so validate builds it, in the CARGO_TARGET_DIR given.
+    for (main, passes) in [
+        (r#"println!("core-ops {} (scratch)", env!("CARGO_PKG_VERSION"))"#, true),
+        (r#"println!("core-ops 0.0.1")"#, false),
+    ] {
+        let scratch = Scratch::new("2.0.0", CHANGELOG_1_4_2, &[MAJOR]);
+        scratch.write(
+            "Cargo.toml",
+            "[package]\nname = \"core-ops\"\nversion = \"2.0.0\"\nedition = \"2021\"\n\n[workspace]\n",
+        );
+        scratch.write("src/main.rs", &format!("fn main() {{\n    {main};\n}}\n"));
+        let target_dir = scratch.path("elsewhere");
+        let output = Command::new(env!("CARGO_BIN_EXE_core-ops-release"))
+            .args(["validate", "--repo"])
+            .arg(scratch.dir.path())
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .output()
+            .unwrap();
+        let built = target_dir.join("debug/core-ops");
+        assert!(built.is_file(), "built into CARGO_TARGET_DIR; stderr:\n{}", stderr(&output));
+        if passes {
+            assert_eq!(output.status.code(), Some(0), "stderr:\n{}", stderr(&output));
+            assert!(stdout(&output).ends_with("  --version: core-ops 2.0.0 (scratch)\n"), "{}", stdout(&output));
+        } else {
+            let line = format!(
+                "Cargo.toml:3: `{} --version` printed `core-ops 0.0.1`, not `core-ops 2.0.0 …`; rebuild it from this \
+                 checkout",
+                built.display()
+            );
+            assert_fails_with(&output, 1, &[&line], "the built binary reports another version");
+        }
+    }
+}
+
+#[test]
 fn validate_passes_on_the_project() {
     let output = Command::new(env!("CARGO_BIN_EXE_core-ops-release"))
         .args(["validate", "--repo", env!("CARGO_MANIFEST_DIR"), "--binary", env!("CARGO_BIN_EXE_core-ops")])
