@@ -58,7 +58,7 @@ const EXIT_CODES: &str = "Exit codes: 0 ok, 1 a check failed or the command refu
 enum Command {
     /// The release gate: fragments, CHANGELOG.md, the Cargo.toml version and `core-ops --version`.
     Validate(validate::Args),
-    /// Print the [Unreleased] block rendered from the fragments in changes/.
+    /// Print the `## [Unreleased]` block rendered from the fragments in changes/.
     Changelog(unreleased::Args),
     /// Write the fragments into CHANGELOG.md as a release and remove them (after validate).
     Promote(promote::Args),

@@ -2,7 +2,8 @@
 //! the `--version` check of [`crate::binary`], prints every problem located, and exits 1 when
 //! any check failed.
 //!
-//! Owns the order of the checks and their report; `promote` runs the same [`run_gate`].
+//! Owns the order of the checks and their report; `promote` runs the same [`run_gate`]. It
+//! never writes to the checkout.
 
 use std::path::PathBuf;
 
