@@ -16,6 +16,7 @@ use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
+use std::rc::Rc;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -397,6 +398,16 @@ struct Landing {
     fault: Option<String>,
 }
 
+impl Landing {
+    fn at(fd: OwnedFd, path: &str) -> Rc<Landing> {
+        let fault = directory_fault(&fd, path);
+        Rc::new(Landing { fd, path: path.to_string(), fault })
+    }
+}
+
+/// The landing of each directory already walked to, by path (`None`: it cannot be inspected).
+type Landings = BTreeMap<String, Option<Rc<Landing>>>;
+
 impl Root {
     /// Why the changes at `paths` (to be created, replaced, changed or removed) cannot be made,
     /// when that is known before anything is written, one message per cause: the directory a
@@ -404,12 +415,11 @@ impl Root {
     /// directory or the path itself is immutable or append-only. What cannot be inspected is
     /// left to the write, which reports it.
     pub fn unwritable<'a>(&self, paths: impl IntoIterator<Item = &'a str>) -> Vec<String> {
-        let mut landings: BTreeMap<String, Option<Landing>> = BTreeMap::new();
+        let mut landings = Landings::new();
         let mut faults = BTreeSet::new();
         for path in paths {
             let Ok((dir, name)) = split(path) else { continue };
-            let landing = landings.entry(dir.to_string()).or_insert_with(|| self.landing(dir));
-            let Some(landing) = landing else { continue };
+            let Some(landing) = self.landing(dir, &mut landings) else { continue };
             faults.extend(landing.fault.clone());
             if landing.path == dir {
                 faults.extend(inode_fault(&landing.fd, name, path));
@@ -419,20 +429,27 @@ impl Root {
     }
 
     /// Where a change in directory `dir` lands: `dir`, or the nearest parent of it that exists.
-    fn landing(&self, dir: &str) -> Option<Landing> {
-        let mut candidate = dir;
-        loop {
-            match self.open_dir(candidate, false) {
-                Ok(fd) => {
-                    let fault = directory_fault(&fd, candidate);
-                    return Some(Landing { fd, path: candidate.to_string(), fault });
-                }
-                Err(e) if e.downcast_ref::<Errno>() == Some(&Errno::NOENT) && candidate != "/" => {
-                    candidate = split(candidate).map_or("/", |(parent, _)| parent);
-                }
-                Err(_) => return None,
-            }
+    /// Each directory is opened once, from its parent's handle, without following a symlink.
+    fn landing(&self, dir: &str, landings: &mut Landings) -> Option<Rc<Landing>> {
+        if let Some(known) = landings.get(dir) {
+            return known.clone();
         }
+        let found = match split(dir) {
+            Err(_) => self.open_dir("/", false).ok().map(|fd| Landing::at(fd, "/")),
+            Ok((parent, name)) => match self.landing(parent, landings) {
+                Some(up) if up.path == parent => {
+                    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+                    match rustix::fs::openat(&up.fd, name, flags, Mode::empty()) {
+                        Ok(fd) => Some(Landing::at(fd, dir)),
+                        Err(Errno::NOENT) => Some(up),
+                        Err(_) => None,
+                    }
+                }
+                beyond => beyond,
+            },
+        };
+        landings.insert(dir.to_string(), found.clone());
+        found
     }
 }
 
