@@ -511,11 +511,9 @@ fn next_step(errno: Errno) -> Option<String> {
             "The filesystem is mounted read-only: remount it read-write (`mount -o remount,rw`) and run again"
                 .to_string()
         }
-        Errno::ACCESS | Errno::PERM if !uid.is_root() => format!(
-            "core-ops runs as uid {}, and this needs root: run it as root (e.g. with sudo), or give --root a directory \
-             of your own",
-            uid.as_raw()
-        ),
+        Errno::ACCESS | Errno::PERM if !uid.is_root() => {
+            format!("core-ops runs as uid {}, and this needs root: run it as root (e.g. with sudo)", uid.as_raw())
+        }
         Errno::PERM => "The path or its directory may be immutable or append-only (`lsattr -d` shows it; \
                         `chattr -i` or `chattr -a` clears it)"
             .to_string(),
