@@ -183,7 +183,7 @@ where
                 }
                 None => {
                     // Paths and names in the chain are shown escaped: none can forge a line.
-                    eprintln!("error: {}", crate::model::path::printable(&format!("{err:#}")));
+                    eprintln!("error: {}", crate::model::path::printable(&crate::host::fs::explained(&err)));
                     ExitCode::from(EXIT_FAILURE)
                 }
             }

@@ -4,12 +4,13 @@
 //! another build of CoreOps checks the host again.
 //!
 //! Order of work: take the lock; resolve `ignition.config` children and remote contents;
-//! clean leftovers of interrupted runs; plan; refuse if anything is blocked (nothing is
-//! written); ask the caller's approval of the plan (`apply` asks on a terminal); record the
-//! pending revision; create directories; stage every file and link next to
-//! its destination; sync once; rename them into place; hard links; mode and owner changes;
-//! removals of stale owned objects and disabled units' links; sync; check the result; save the
-//! history snapshot, then record the converged revision and an audit line. A crash at any point
+//! clean leftovers of interrupted runs; plan; refuse if anything is blocked, or if a read-only
+//! filesystem or an immutable path keeps a change from being made (nothing is written); ask the
+//! caller's approval of the plan (`apply` asks on a terminal); record the pending revision;
+//! create directories; stage every file and link next to its destination; sync once; rename
+//! them into place; hard links; mode and owner changes; removals of stale owned objects and
+//! disabled units' links; sync; check the result; save the history snapshot, then record the
+//! converged revision and an audit line. A crash at any point
 //! leaves every file old or new, a recorded revision always has its snapshot, and the next run
 //! finishes the job.
 //!
@@ -27,6 +28,7 @@ use anyhow::{Context, Result};
 
 use crate::host::activate::{self, SystemdRun};
 use crate::host::failpoint;
+use crate::host::fs;
 use crate::host::preflight::{self, Checks};
 use crate::host::root::Root;
 use crate::host::store::{self, RunLock, Snapshot};
@@ -39,6 +41,10 @@ use crate::model::ignition::types::Config;
 use crate::model::plan::{self, Action, Detail, Observed, ObservedState, Owned, Plan, PlanOptions};
 use crate::model::source::compose::{EntryKey, Origin};
 use crate::model::state::{self, Applied, ObjectRecord, Pending, RunResult, SourceRef, State};
+
+/// What a run whose files are in place says when their revision cannot be recorded as applied.
+const NOT_RECORDED: &str = "the files are written, but the revision could not be recorded as applied (the state \
+                            still names the one before, and what was being written); the next run records it";
 
 /// Unit directories searched for units that are not part of the desired state.
 const VENDOR_UNIT_DIRS: &[&str] = &["/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"];
@@ -202,6 +208,10 @@ pub fn apply_under(
     if !refused.is_empty() {
         return finish_failed(root, &mut state, report, refused, input);
     }
+    let unwritable = root.unwritable(the_plan.changes.iter().filter(|c| writes(c.action)).map(|c| c.path.as_str()));
+    if !unwritable.is_empty() {
+        return finish_failed(root, &mut state, report, unwritable, input);
+    }
     report.activation = decide_activation(&the_plan, &desired, &observed, &state, &revision, systemd);
     report.activation.offline = systemd.is_none().then(|| offline_reason(root.path()));
     approve(&report)?;
@@ -212,14 +222,14 @@ pub fn apply_under(
         objects: records.values().cloned().collect(),
     });
     if the_plan.has_changes() {
-        store::save_state(root, &state)?;
+        store::save_state(root, &state).context("recording the revision about to be written; nothing was written")?;
     }
     failpoint::hit("after-pending-state");
     if let Some(sd) = systemd {
         activate::stop_before_writes(sd, &report.activation, &mut report.systemd);
     }
     if let Err(e) = execute(root, &the_plan, &desired, &observed) {
-        report.errors.push(format!("{e:#}"));
+        report.errors.push(fs::explained(&e));
         report.outcome = Outcome::PartiallyApplied;
         record_run(root, &mut state, &mut report)?;
         audit(root, &report, &input.host, &input.source);
@@ -283,7 +293,8 @@ pub fn apply_under(
     }
     state.generation += 1;
     // The snapshot goes first: a revision the state records as applied always has one.
-    store::save_snapshot(root, &snapshot_of(input, state.generation, &revision, outcome, &the_plan)?)?;
+    store::save_snapshot(root, &snapshot_of(input, state.generation, &revision, outcome, &the_plan)?)
+        .context(NOT_RECORDED)?;
     failpoint::hit("after-snapshot");
     state.source = Some(input.source.clone());
     state.last_applied = Some(Applied {
@@ -298,7 +309,7 @@ pub fn apply_under(
     report.generation = state.generation;
     report.outcome = outcome;
     set_last_run(&mut state, &mut report);
-    store::save_state(root, &state)?;
+    store::save_state(root, &state).context(NOT_RECORDED)?;
     failpoint::hit("after-final-state");
     audit(root, &report, &input.host, &input.source);
     Ok(report)
@@ -654,7 +665,7 @@ fn execute(root: &Root, the_plan: &Plan, desired: &DesiredState, observed: &Obse
             Ok(s) => staged.push((s, o.overwrite)),
             Err(e) => {
                 staged.iter().for_each(|(s, _)| root.discard(s));
-                return Err(e);
+                return Err(e.context("staging the new files and links; none was put in place"));
             }
         }
     }
@@ -710,6 +721,11 @@ fn remove_as_planned(root: &Root, the_plan: &Plan, observed: &ObservedState) -> 
         }
     }
     Ok(kept)
+}
+
+/// Whether a change with `action` writes to the host.
+fn writes(action: Action) -> bool {
+    matches!(action, Action::Create | Action::Update | Action::Delete)
 }
 
 /// Mode and owner ids of what is at the path now.

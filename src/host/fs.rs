@@ -4,15 +4,24 @@
 //!
 //! Files are written in two steps so that one apply syncs the filesystem once rather than once
 //! per file: [`Root::stage_file`] leaves a complete, synced-on-commit temp file next to its
-//! destination, [`Root::commit`] renames it into place.
+//! destination, [`Root::commit`] renames it into place. A staging that fails removes its temp
+//! file.
+//!
+//! The faults of the machine are this module's to explain: [`Root::unwritable`] finds, before
+//! anything is written, the paths a read-only filesystem or an immutable (or append-only) inode
+//! keeps from being changed, and [`explained`] gives a failed write's message with what to do next
+//! (a full filesystem, a read-only one, an immutable path, missing privileges).
 
 use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
+use std::rc::Rc;
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result, anyhow, bail};
-use rustix::fs::{AtFlags, FileType, Gid, Mode, OFlags, Uid};
+use rustix::fs::{AtFlags, FileType, Gid, Mode, OFlags, StatVfsMountFlags, StatxAttributes, StatxFlags, Uid};
 use rustix::io::Errno;
 
 use crate::host::root::Root;
@@ -106,12 +115,27 @@ impl Root {
             Mode::from_raw_mode(0o600),
         )
         .with_context(|| format!("creating a temp file for {path}"))?;
-        let (u, g) = ids(uid, gid);
-        rustix::fs::fchown(&fd, u, g).with_context(|| format!("setting the owner of {path}"))?;
-        rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).with_context(|| format!("setting the mode of {path}"))?;
-        let mut file = std::fs::File::from(fd);
-        file.write_all(bytes).with_context(|| format!("writing {path}"))?;
-        Ok(Staged { dir: dir_fd, temp, name: name.to_string(), path: path.to_string() })
+        let filled = (|| {
+            let (u, g) = ids(uid, gid);
+            rustix::fs::fchown(&fd, u, g).with_context(|| format!("setting the owner of {path}"))?;
+            rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))
+                .with_context(|| format!("setting the mode of {path}"))?;
+            std::fs::File::from(fd).write_all(bytes).with_context(|| format!("writing {path}"))
+        })();
+        let staged = Staged { dir: dir_fd, temp, name: name.to_string(), path: path.to_string() };
+        self.kept_unless_failed(staged, filled)
+    }
+
+    /// `staged`, or, when filling it `failed`, the failure, its temp object removed: a full
+    /// filesystem gets back what the partial write took, and no temp file is left.
+    fn kept_unless_failed(&self, staged: Staged, filled: Result<()>) -> Result<Staged> {
+        match filled {
+            Ok(()) => Ok(staged),
+            Err(e) => {
+                self.discard(&staged);
+                Err(e)
+            }
+        }
     }
 
     /// Creates a symlink beside `path`, to be committed over it.
@@ -121,9 +145,10 @@ impl Root {
         let temp = temp_name(name);
         rustix::fs::symlinkat(target, &dir_fd, temp.as_str()).with_context(|| format!("creating the link {path}"))?;
         let (u, g) = ids(uid, gid);
-        rustix::fs::chownat(&dir_fd, temp.as_str(), u, g, AtFlags::SYMLINK_NOFOLLOW)
-            .with_context(|| format!("setting the owner of {path}"))?;
-        Ok(Staged { dir: dir_fd, temp, name: name.to_string(), path: path.to_string() })
+        let owned = rustix::fs::chownat(&dir_fd, temp.as_str(), u, g, AtFlags::SYMLINK_NOFOLLOW)
+            .with_context(|| format!("setting the owner of {path}"));
+        let staged = Staged { dir: dir_fd, temp, name: name.to_string(), path: path.to_string() };
+        self.kept_unless_failed(staged, owned)
     }
 
     /// Creates a hard link to `target` (resolved inside the root) beside `path`.
@@ -363,6 +388,141 @@ impl Root {
         )?;
         rustix::fs::syncfs(&fd).context("syncing the root filesystem")
     }
+}
+
+/// The directory a change lands in: the nearest one of its parents that exists, and what keeps
+/// anything from being written there.
+struct Landing {
+    fd: OwnedFd,
+    path: String,
+    fault: Option<String>,
+}
+
+impl Landing {
+    fn at(fd: OwnedFd, path: &str) -> Rc<Landing> {
+        let fault = directory_fault(&fd, path);
+        Rc::new(Landing { fd, path: path.to_string(), fault })
+    }
+}
+
+/// The landing of each directory already walked to, by path (`None`: it cannot be inspected).
+type Landings = BTreeMap<String, Option<Rc<Landing>>>;
+
+impl Root {
+    /// Why the changes at `paths` (to be created, replaced, changed or removed) cannot be made,
+    /// when that is known before anything is written, one message per cause: the directory a
+    /// path lands in (the nearest one that exists) is on a read-only filesystem, or that
+    /// directory or the path itself is immutable or append-only. What cannot be inspected is
+    /// left to the write, which reports it.
+    pub fn unwritable<'a>(&self, paths: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+        let mut landings = Landings::new();
+        let mut faults = BTreeSet::new();
+        for path in paths {
+            let Ok((dir, name)) = split(path) else { continue };
+            let Some(landing) = self.landing(dir, &mut landings) else { continue };
+            faults.extend(landing.fault.clone());
+            if landing.path == dir {
+                faults.extend(inode_fault(&landing.fd, name, path));
+            }
+        }
+        faults.into_iter().collect()
+    }
+
+    /// Where a change in directory `dir` lands: `dir`, or the nearest parent of it that exists.
+    /// Each directory is opened once, from its parent's handle, without following a symlink.
+    fn landing(&self, dir: &str, landings: &mut Landings) -> Option<Rc<Landing>> {
+        if let Some(known) = landings.get(dir) {
+            return known.clone();
+        }
+        let found = match split(dir) {
+            Err(_) => self.open_dir("/", false).ok().map(|fd| Landing::at(fd, "/")),
+            Ok((parent, name)) => match self.landing(parent, landings) {
+                Some(up) if up.path == parent => {
+                    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+                    match rustix::fs::openat(&up.fd, name, flags, Mode::empty()) {
+                        Ok(fd) => Some(Landing::at(fd, dir)),
+                        Err(Errno::NOENT) => Some(up),
+                        Err(_) => None,
+                    }
+                }
+                beyond => beyond,
+            },
+        };
+        landings.insert(dir.to_string(), found.clone());
+        found
+    }
+}
+
+/// What keeps anything from being created, replaced or removed in directory `dir` (open as `fd`).
+fn directory_fault(fd: &OwnedFd, dir: &str) -> Option<String> {
+    if rustix::fs::fstatvfs(fd).is_ok_and(|st| st.f_flag.contains(StatVfsMountFlags::RDONLY)) {
+        return Some(format!(
+            "{dir} is on a read-only filesystem: nothing can be created, replaced or removed in it, so nothing was \
+             written. Remount it read-write (`mount -o remount,rw`) and run again"
+        ));
+    }
+    inode_fault(fd, "", dir)
+}
+
+/// Whether `name` in `dir` (`""`: `dir` itself), known as `path`, is immutable or append-only:
+/// then not even root can replace, change or remove it, nor (for a directory) what it holds.
+fn inode_fault(dir: &OwnedFd, name: &str, path: &str) -> Option<String> {
+    let flags = if name.is_empty() { AtFlags::EMPTY_PATH } else { AtFlags::SYMLINK_NOFOLLOW };
+    let st = rustix::fs::statx(dir, name, flags, StatxFlags::empty()).ok()?;
+    let attributes = st.stx_attributes & st.stx_attributes_mask;
+    let (what, flag) = if attributes.contains(StatxAttributes::IMMUTABLE) {
+        ("immutable", 'i')
+    } else if attributes.contains(StatxAttributes::APPEND) {
+        ("append-only", 'a')
+    } else {
+        return None;
+    };
+    Some(format!(
+        "{path} is {what} (chattr +{flag}): not even root can replace, change or remove it or what it holds, so \
+         nothing was written. If the change is meant, clear the flag (`chattr -{flag}`) and run again"
+    ))
+}
+
+/// `err`'s message (its whole chain), with what to do next when its cause is a fault of the
+/// machine: a full filesystem, a read-only one, an immutable path, or missing privileges.
+pub fn explained(err: &anyhow::Error) -> String {
+    let message = format!("{err:#}");
+    match cause_errno(err).and_then(next_step) {
+        Some(step) => format!("{message}. {step}"),
+        None => message,
+    }
+}
+
+/// The operating system's error code at the bottom of `err`, if it has one.
+fn cause_errno(err: &anyhow::Error) -> Option<Errno> {
+    err.chain().find_map(|cause| {
+        let io = || cause.downcast_ref::<std::io::Error>().and_then(std::io::Error::raw_os_error);
+        cause.downcast_ref::<Errno>().copied().or_else(|| io().map(Errno::from_raw_os_error))
+    })
+}
+
+/// What to do about a write that failed with `errno`, when it is a fault of the machine.
+fn next_step(errno: Errno) -> Option<String> {
+    let uid = rustix::process::geteuid();
+    let step = match errno {
+        Errno::NOSPC => "The filesystem is full: free space on it (or grow it) and run again".to_string(),
+        Errno::DQUOT => "The disk quota is used up: raise it or free space, and run again".to_string(),
+        Errno::ROFS => {
+            "The filesystem is mounted read-only: remount it read-write (`mount -o remount,rw`) and run again"
+                .to_string()
+        }
+        Errno::ACCESS | Errno::PERM if !uid.is_root() => {
+            format!("core-ops runs as uid {}, and this needs root: run it as root (e.g. with sudo)", uid.as_raw())
+        }
+        Errno::PERM => "The path or its directory may be immutable or append-only (`lsattr -d` shows it; \
+                        `chattr -i` or `chattr -a` clears it)"
+            .to_string(),
+        Errno::ACCESS => "Root was refused: check the permissions, ACLs and security policy (SELinux, AppArmor) of \
+                         the path"
+            .to_string(),
+        _ => return None,
+    };
+    Some(step)
 }
 
 /// The entry names of an open directory that are UTF-8, without `.` and `..` (names CoreOps

@@ -67,9 +67,11 @@ pub struct RunLock {
 /// directory (see `check_state_dir`): a run that holds the lock may trust what it reads there
 /// and write to it.
 pub fn lock(root: &Root, timeout: Duration) -> Result<RunLock> {
-    let dir_fd = open_state_dir(root, RUN_DIR, Some(PRIVATE_DIR_MODE), Repair::Yes)?
+    let taking = || format!("taking the run lock {}", shown(root, LOCK_FILE));
+    let dir_fd = open_state_dir(root, RUN_DIR, Some(PRIVATE_DIR_MODE), Repair::Yes)
+        .with_context(taking)?
         .ok_or_else(|| anyhow!("{} could not be created", shown(root, RUN_DIR)))?;
-    let fd = open_or_create(root, &dir_fd, LOCK_FILE, Access::Lock)?;
+    let fd = open_or_create(root, &dir_fd, LOCK_FILE, Access::Lock).with_context(taking)?;
     let started = Instant::now();
     loop {
         match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
@@ -141,14 +143,22 @@ pub fn save_agent(root: &Root, record: &AgentRecord) -> Result<()> {
     write_atomic(root, AGENT_FILE, &record.to_bytes())
 }
 
+/// Replaces `path` with `bytes` atomically: the old file stays whole until the new one is
+/// complete and synced, and a write that fails (a full disk) leaves no temp file behind.
 fn write_atomic(root: &Root, path: &str, bytes: &[u8]) -> Result<()> {
     let (dir, _) = path.rsplit_once('/').expect("state paths are absolute");
     let create_mode = if dir == STATE_DIR { STATE_DIR_MODE } else { PRIVATE_DIR_MODE };
-    open_state_dir(root, dir, Some(create_mode), Repair::Yes)?;
-    let staged = root.stage_file(path, bytes, STATE_MODE, 0, 0)?;
-    root.sync_staged(&staged)?;
-    root.commit(staged, false)?;
-    root.sync_dir_of(path)
+    let replaced = (|| {
+        open_state_dir(root, dir, Some(create_mode), Repair::Yes)?;
+        let staged = root.stage_file(path, bytes, STATE_MODE, 0, 0)?;
+        if let Err(e) = root.sync_staged(&staged) {
+            root.discard(&staged);
+            return Err(e);
+        }
+        root.commit(staged, false)?;
+        root.sync_dir_of(path)
+    })();
+    replaced.with_context(|| format!("saving {}", shown(root, path)))
 }
 
 /// Whether a state path with too wide a mode is repaired (by a run holding the lock) or only
@@ -663,7 +673,8 @@ pub fn snapshot_config(snap: &Snapshot) -> Result<Config> {
 }
 
 /// Appends one line to the audit log (created 0600; an existing one is checked like every
-/// state file, so an append never reaches another name of its inode).
+/// state file, so an append never reaches another name of its inode). A line the disk has no
+/// room for is taken back whole.
 pub fn audit(root: &Root, line: &serde_json::Value) -> Result<()> {
     let dir_fd = open_state_dir(root, STATE_DIR, Some(STATE_DIR_MODE), Repair::Yes)?
         .ok_or_else(|| anyhow!("{} could not be created", shown(root, STATE_DIR)))?;
@@ -672,7 +683,12 @@ pub fn audit(root: &Root, line: &serde_json::Value) -> Result<()> {
     text.push('\n');
     use std::io::Write;
     let mut file = std::fs::File::from(fd);
-    file.write_all(text.as_bytes()).context("writing the audit log")?;
+    let whole = file.metadata().context("inspecting the audit log")?.len();
+    if let Err(e) = file.write_all(text.as_bytes()) {
+        // A full disk may take part of the line: cut it off, so that every line stays whole.
+        let _ = file.set_len(whole);
+        return Err(e).with_context(|| format!("writing {}", shown(root, AUDIT_LOG)));
+    }
     file.sync_data().context("syncing the audit log")
 }
 

@@ -1,0 +1,815 @@
+//! Faults of the machine, each a test: a filesystem that fills up during an apply (ENOSPC), the
+//! state directory full while the state is saved (at every point of the records), an audit line
+//! that does not fit, a read-only target (EROFS), an immutable directory or file (`chattr +i`),
+//! and `apply` run by a user who is not root.
+//!
+//! Each test makes its own small filesystem (a tmpfs, or a loop-mounted ext4 where `chattr` is
+//! needed) and unmounts it when dropped, even when the test fails. They need root (to mount, or
+//! to run core-ops as `nobody`); without it, or without `mount`, `mkfs.ext4`, `chattr` or
+//! `setpriv`, they skip loudly (`common::skip`).
+//!
+//! Expected results come from what the tests wrote (the bytes of each revision's files), never
+//! from CoreOps. The revision ids are the ones the applies report; the tests only check that the
+//! state names the one that converged.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use core_ops::host::fs::TEMP_PREFIX;
+use serde_json::Value;
+
+const HEAD: &str = "variant: fcos\nversion: 1.6.0\n";
+/// The state file under a root.
+const STATE: &str = "var/lib/core-ops/state.json";
+/// The state directory under a root.
+const STATE_DIR: &str = "var/lib/core-ops";
+/// The run lock under a root.
+const LOCK: &str = "run/core-ops/lock";
+/// The page size of tmpfs: it allocates whole pages.
+const PAGE: usize = 4096;
+/// The user the non-root tests run as (`nobody`).
+const NOBODY: u32 = 65534;
+
+/// Revision 1: three small files.
+const REV1: [(&str, &str); 3] =
+    [("/etc/app/a.conf", "a=1\n"), ("/etc/app/b.conf", "b=1\n"), ("/etc/app/c.conf", "c=1\n")];
+
+/// Revision 2 for the read-only and immutable cases: a.conf changes in /etc/app, and a new file
+/// appears in a new directory that sorts (and so would be staged) before it.
+const REV2_ELSEWHERE: [(&str, &str); 4] = [
+    ("/etc/aaa/new.conf", "new\n"),
+    ("/etc/app/a.conf", "a=2\n"),
+    ("/etc/app/b.conf", "b=1\n"),
+    ("/etc/app/c.conf", "c=1\n"),
+];
+
+// ----- filesystems made by the tests -----
+
+/// A filesystem mounted by a test, unmounted (and its image removed) when dropped.
+struct Mount {
+    target: PathBuf,
+    /// The mount point, when the mount made its own.
+    _dir: Option<tempfile::TempDir>,
+    /// The directory of the ext4 image, when there is one.
+    _image: Option<tempfile::TempDir>,
+}
+
+impl Mount {
+    /// A tmpfs of `size` (as `mount -o size=` reads it) on a new directory.
+    fn tmpfs(test: &str, size: &str) -> Option<Mount> {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().to_path_buf();
+        let mut mounted = Mount::tmpfs_at(test, &target, size)?;
+        mounted._dir = Some(dir);
+        Some(mounted)
+    }
+
+    /// A tmpfs of `size` mounted on `target` (an existing directory), mode 0755 as a directory
+    /// CoreOps made.
+    fn tmpfs_at(test: &str, target: &Path, size: &str) -> Option<Mount> {
+        let options = format!("size={size},mode=0755");
+        mount(test, &["-t", "tmpfs", "-o", &options, "tmpfs"], target).then(|| Mount {
+            target: target.to_path_buf(),
+            _dir: None,
+            _image: None,
+        })
+    }
+
+    /// A freshly made ext4 of `mib` MiB on a loop device, on a new directory.
+    fn ext4(test: &str, mib: u32) -> Option<Mount> {
+        if !as_root(test) || !tools(test, &["truncate", "mkfs.ext4", "chattr"]) {
+            return None;
+        }
+        let image_dir = tempfile::tempdir().unwrap();
+        let image = image_dir.path().join("fs.ext4");
+        run_tool(&["truncate", "-s", &format!("{mib}M"), image.to_str().unwrap()]);
+        run_tool(&["mkfs.ext4", "-q", "-F", image.to_str().unwrap()]);
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().to_path_buf();
+        mount(test, &["-o", "loop", image.to_str().unwrap()], &target).then(|| Mount {
+            target,
+            _dir: Some(dir),
+            _image: Some(image_dir),
+        })
+    }
+
+    /// `target` bound onto itself, read-only.
+    fn read_only_bind(test: &str, target: &Path) -> Option<Mount> {
+        if !mount(test, &["--bind", target.to_str().unwrap()], target) {
+            return None;
+        }
+        let bound = Mount { target: target.to_path_buf(), _dir: None, _image: None };
+        remount(target, "remount,bind,ro");
+        Some(bound)
+    }
+
+    fn path(&self) -> &Path {
+        &self.target
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let unmounted = Command::new("umount").arg(&self.target).status().is_ok_and(|s| s.success());
+        if !unmounted {
+            // Busy (a failed test left something open): detach it, so that the next tests run.
+            let _ = Command::new("umount").arg("-l").arg(&self.target).status();
+        }
+    }
+}
+
+/// Mounts with `args` on `target`; a mount that fails (no privilege to mount here) skips the test.
+fn mount(test: &str, args: &[&str], target: &Path) -> bool {
+    if !as_root(test) || !tools(test, &["mount", "umount"]) {
+        return false;
+    }
+    let out = Command::new("mount").args(args).arg(target).output().unwrap();
+    if !out.status.success() {
+        common::skip(test, &format!("cannot mount here: {}", String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    out.status.success()
+}
+
+fn remount(target: &Path, options: &str) {
+    let out = Command::new("mount").args(["-o", options]).arg(target).output().unwrap();
+    assert!(out.status.success(), "mount -o {options} {}: {}", target.display(), String::from_utf8_lossy(&out.stderr));
+}
+
+/// `chattr +i` on a path, undone (`chattr -i`) when dropped: a failed test never leaves a
+/// directory that cannot be removed.
+struct Immutable(PathBuf);
+
+impl Immutable {
+    fn set(path: &Path) -> Immutable {
+        run_tool(&["chattr", "+i", path.to_str().unwrap()]);
+        Immutable(path.to_path_buf())
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+    }
+}
+
+fn run_tool(args: &[&str]) {
+    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Whether the test runs as root; otherwise it is skipped, saying so.
+fn as_root(test: &str) -> bool {
+    if !common::is_root() {
+        common::skip(test, "needs root (to mount its own filesystems, or to run core-ops as another user)");
+    }
+    common::is_root()
+}
+
+/// Whether every tool in `names` is installed; otherwise the test is skipped, saying which are
+/// missing.
+fn tools(test: &str, names: &[&str]) -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs: Vec<PathBuf> =
+        std::env::split_paths(&path).chain(["/usr/sbin", "/sbin"].iter().map(PathBuf::from)).collect();
+    let missing: Vec<&str> = names.iter().copied().filter(|n| !dirs.iter().any(|d| d.join(n).is_file())).collect();
+    if !missing.is_empty() {
+        common::skip(test, &format!("{} not installed (util-linux, mount, e2fsprogs)", missing.join(", ")));
+    }
+    missing.is_empty()
+}
+
+/// Fills the filesystem holding `dir` with a file there, then gives back `spare_pages` pages.
+/// Returns the file (remove it to free the space).
+fn fill(dir: &Path, spare_pages: usize) -> PathBuf {
+    let path = dir.join("filler");
+    let mut file = fs::File::create(&path).unwrap();
+    let block = vec![0x5a_u8; PAGE];
+    while matches!(file.write(&block), Ok(n) if n == PAGE) {}
+    let pages = file.metadata().unwrap().len() as usize / PAGE;
+    file.set_len((pages.saturating_sub(spare_pages) * PAGE) as u64).unwrap();
+    path
+}
+
+// ----- configs and runs -----
+
+/// A Butane config of `files` (path, inline content), plus `local` files (path, name in the
+/// files directory).
+fn butane(files: &[(&str, &str)], local: &[(&str, &str)]) -> String {
+    let mut text = format!("{HEAD}storage:\n  files:\n");
+    for (path, content) in files {
+        let escaped = content.replace('\\', "\\\\").replace('\n', "\\n");
+        text.push_str(&format!("    - path: {path}\n      contents: {{inline: \"{escaped}\"}}\n"));
+    }
+    for (path, name) in local {
+        text.push_str(&format!("    - path: {path}\n      contents: {{local: {name}}}\n"));
+    }
+    text
+}
+
+/// A directory holding configs and their files directory, readable by everyone (the non-root
+/// test reads it as another user).
+struct Work(tempfile::TempDir);
+
+impl Work {
+    fn new() -> Work {
+        let dir = tempfile::tempdir().unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        fs::create_dir(dir.path().join("files")).unwrap();
+        fs::set_permissions(dir.path().join("files"), fs::Permissions::from_mode(0o755)).unwrap();
+        Work(dir)
+    }
+
+    fn config(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.0.path().join(name);
+        fs::write(&path, text).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        path
+    }
+
+    fn file(&self, name: &str, bytes: &[u8]) {
+        fs::write(self.0.path().join("files").join(name), bytes).unwrap();
+    }
+
+    fn files_dir(&self) -> PathBuf {
+        self.0.path().join("files")
+    }
+}
+
+/// One run of the binary.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn of(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// The JSON report (`--format json`), when one was printed.
+    fn report(&self) -> Option<Value> {
+        serde_json::from_str(&self.stdout).ok()
+    }
+
+    /// What the run said went wrong: the report's errors, then standard error.
+    fn errors(&self) -> String {
+        let reported = self.report().map(|r| r["errors"].to_string()).unwrap_or_default();
+        format!("{reported}\n{}", self.stderr)
+    }
+
+    fn revision(&self) -> String {
+        self.report().and_then(|r| r["revision"].as_str().map(str::to_string)).unwrap_or_default()
+    }
+
+    fn shown(&self) -> String {
+        format!("exit {}\n--- stdout\n{}\n--- stderr\n{}", self.code, self.stdout, self.stderr)
+    }
+}
+
+/// `apply --config CONFIG --root ROOT --offline --format json` with the work's files directory.
+fn apply(work: &Work, config: &Path, root: &Path) -> Run {
+    let mut cmd = common::bin();
+    cmd.args(["apply", "--config"]).arg(config).arg("-d").arg(work.files_dir());
+    cmd.arg("--root").arg(root).args(["--offline", "--format", "json"]);
+    Run::of(cmd.output().unwrap())
+}
+
+/// Applies `config` and asserts it converged; returns its revision.
+fn converge(work: &Work, config: &Path, root: &Path) -> String {
+    let run = apply(work, config, root);
+    assert_eq!(run.code, 0, "{}", run.shown());
+    assert_eq!(run.report().unwrap()["result"], "converged", "{}", run.shown());
+    run.revision()
+}
+
+// ----- what is on the root -----
+
+/// Asserts that every file of `files` has exactly the bytes given.
+fn assert_files(root: &Path, files: &[(&str, &[u8])], what: &str) {
+    for (path, bytes) in files {
+        let found = fs::read(root.join(path.trim_start_matches('/'))).ok();
+        assert!(found.as_deref() == Some(*bytes), "{path} is not as {what} has it");
+    }
+}
+
+fn as_bytes<'a>(files: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a [u8])> {
+    files.iter().map(|(p, c)| (*p, c.as_bytes())).collect()
+}
+
+/// The state under `root`, parsed.
+fn state(root: &Path) -> Value {
+    serde_json::from_slice(&fs::read(root.join(STATE)).expect("the state file")).expect("a complete state file")
+}
+
+/// The revision the state under `root` records as applied.
+fn applied_revision(root: &Path) -> String {
+    state(root)["last_applied"]["revision"].as_str().unwrap_or_default().to_string()
+}
+
+/// Every temp file of CoreOps's anywhere under `root`.
+fn temp_files(root: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+                found.push(entry.path());
+            }
+            if entry.file_type().unwrap().is_dir() {
+                stack.push(entry.path());
+            }
+        }
+    }
+    found
+}
+
+/// Every node under `root` (type, path, mode, owner, content hash), CoreOps's own records
+/// and the ext4 `lost+found` left out.
+fn host_tree(root: &Path) -> BTreeMap<String, String> {
+    let own = |p: &str| {
+        [STATE_DIR, "run", "lost+found"].iter().any(|d| p == format!("/{d}") || p.starts_with(&format!("/{d}/")))
+    };
+    common::manifest(root).into_iter().filter(|(p, _)| !own(p)).map(|(p, (_, line))| (p, line)).collect()
+}
+
+/// Every node under `root`, CoreOps's records included.
+fn whole_tree(root: &Path) -> BTreeMap<String, String> {
+    common::manifest(root).into_iter().map(|(p, (_, line))| (p, line)).collect()
+}
+
+/// Asserts the audit log under `root` holds only complete JSON lines, and returns how many.
+fn audit_lines(root: &Path) -> usize {
+    let text = fs::read_to_string(root.join(STATE_DIR).join("audit.log")).unwrap_or_default();
+    assert!(text.is_empty() || text.ends_with('\n'), "the audit log ends in a half-written line: {text:?}");
+    for line in text.lines() {
+        serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("a corrupt audit line ({e}): {line:?}"));
+    }
+    text.lines().count()
+}
+
+/// Asserts every history snapshot under `root` is complete JSON, and returns their names.
+fn history(root: &Path) -> Vec<String> {
+    let dir = root.join(STATE_DIR).join("history");
+    let mut names: Vec<String> = fs::read_dir(&dir)
+        .map(|d| d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    names.sort();
+    for name in &names {
+        let bytes = fs::read(dir.join(name)).unwrap();
+        serde_json::from_slice::<Value>(&bytes).unwrap_or_else(|e| panic!("history/{name} is corrupt: {e}"));
+    }
+    names
+}
+
+/// Deterministic bytes that do not compress: a 64-bit LCG's high bytes.
+fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (x >> 56) as u8
+        })
+        .collect()
+}
+
+// ----- 1. the disk fills up during an apply -----
+
+/// Bytes of the large file of revision 2: more than the whole filesystem.
+const LARGE: usize = 400_000;
+/// The filesystem: revision 1 and CoreOps's records fit; revision 2's large file does not.
+const SMALL_FS: &str = "256k";
+/// The filesystem grown: revision 2 and its snapshot fit.
+const GROWN_FS: &str = "4m";
+
+#[test]
+fn a_disk_that_fills_up_during_an_apply_leaves_every_file_old_and_the_next_apply_converges() {
+    let test = "a_disk_that_fills_up_during_an_apply_leaves_every_file_old_and_the_next_apply_converges";
+    let Some(fs_root) = Mount::tmpfs(test, SMALL_FS) else { return };
+    let root = fs_root.path();
+    let work = Work::new();
+    let large = noise(LARGE);
+    work.file("large.bin", &large);
+    let rev2_small = [("/etc/app/a.conf", "a=2\n"), ("/etc/app/b.conf", "b=2\n"), ("/etc/app/c.conf", "c=2\n")];
+    let rev1 = work.config("r1.bu", &butane(&REV1, &[]));
+    let rev2 = work.config("r2.bu", &butane(&rev2_small, &[("/etc/app/large.bin", "large.bin")]));
+
+    let first = converge(&work, &rev1, root);
+    let before = host_tree(root);
+    let run = apply(&work, &rev2, root);
+    assert_eq!(run.code, 1, "{}", run.shown());
+    let errors = run.errors();
+    assert!(errors.contains("/etc/app/large.bin"), "the error names the file: {}", run.shown());
+    assert!(errors.to_lowercase().contains("no space left"), "the error says why: {}", run.shown());
+    // Every file is staged before the first rename, so none of revision 2 is in place.
+    assert_files(root, &as_bytes(&REV1), "revision 1");
+    assert_eq!(host_tree(root), before, "nothing under the root changed");
+    assert_eq!(applied_revision(root), first, "the state keeps revision 1");
+    assert_eq!(temp_files(root), Vec::<PathBuf>::new(), "no staged file is left behind");
+    audit_lines(root);
+
+    remount(root, &format!("remount,size={GROWN_FS}"));
+    let second = converge(&work, &rev2, root);
+    assert_ne!(second, first);
+    let mut rev2_files = as_bytes(&rev2_small);
+    rev2_files.push(("/etc/app/large.bin", &large));
+    assert_files(root, &rev2_files, "revision 2");
+    assert_eq!(applied_revision(root), second, "the state names revision 2");
+    assert_eq!(temp_files(root), Vec::<PathBuf>::new());
+}
+
+// ----- 2. /var/lib/core-ops on a full disk while the state is saved -----
+
+/// The state directory's own filesystem: revision 1's records fit in it with room to spare.
+const STATE_FS: &str = "64k";
+
+/// A root on the test's disk with its state directory on a small tmpfs of its own.
+fn root_with_state_fs(test: &str) -> Option<(tempfile::TempDir, Mount)> {
+    let root = tempfile::tempdir().unwrap();
+    let state_dir = root.path().join(STATE_DIR);
+    fs::create_dir_all(&state_dir).unwrap();
+    let mounted = Mount::tmpfs_at(test, &state_dir, STATE_FS)?;
+    Some((root, mounted))
+}
+
+#[test]
+fn a_full_state_disk_keeps_the_old_state_byte_for_byte_and_writes_nothing() {
+    let test = "a_full_state_disk_keeps_the_old_state_byte_for_byte_and_writes_nothing";
+    let Some((root_dir, state_fs)) = root_with_state_fs(test) else { return };
+    let root = root_dir.path();
+    let work = Work::new();
+    let rev1 = work.config("r1.bu", &butane(&REV1, &[]));
+    let rev2 = work.config("r2.bu", &butane(&REV2_ELSEWHERE, &[]));
+    let first = converge(&work, &rev1, root);
+    let saved = fs::read(root.join(STATE)).unwrap();
+    let snapshots = history(root);
+    let audited = audit_lines(root);
+    let before = host_tree(root);
+
+    let filler = fill(state_fs.path(), 0);
+    let run = apply(&work, &rev2, root);
+    assert_ne!(run.code, 0, "{}", run.shown());
+    let errors = run.errors();
+    let state_file = root.join(STATE).display().to_string();
+    assert!(errors.contains(&state_file), "the error names {state_file}: {}", run.shown());
+    assert!(errors.to_lowercase().contains("no space left"), "the error says why: {}", run.shown());
+    assert_eq!(fs::read(root.join(STATE)).unwrap(), saved, "the old state survives byte for byte");
+    assert_eq!(host_tree(root), before, "no file was written without its record");
+    assert_eq!(history(root), snapshots, "the history is as it was");
+    assert_eq!(audit_lines(root), audited, "no half-written audit line");
+    assert_eq!(temp_files(root), Vec::<PathBuf>::new(), "no staged file is left behind");
+
+    fs::remove_file(filler).unwrap();
+    let second = converge(&work, &rev2, root);
+    assert_files(root, &as_bytes(&REV2_ELSEWHERE), "revision 2");
+    assert_eq!(applied_revision(root), second, "the next apply records revision 2");
+    assert_ne!(second, first);
+    assert_eq!(history(root).len(), snapshots.len() + 1, "revision 2 has its snapshot");
+}
+
+/// The most pages the sweep leaves free: enough for a whole run's records.
+const SWEEP_PAGES: usize = 8;
+
+/// How one apply of revision 2 ended with `spare` pages free on the state directory's disk.
+#[derive(Debug, PartialEq, Eq)]
+enum Ending {
+    /// Refused before any file was written.
+    NothingWritten,
+    /// The files were written, then recording them failed.
+    WrittenNotRecorded,
+    /// Converged and recorded.
+    Recorded,
+}
+
+/// Applies revision 2 over revision 1 with `spare` pages free on the state directory's disk,
+/// checks that whatever failed left complete records and every file old or new, then frees the
+/// space and checks that the next apply records revision 2.
+fn apply_with_spare_pages(test: &str, spare: usize) -> Option<Ending> {
+    let (root_dir, state_fs) = root_with_state_fs(test)?;
+    let root = root_dir.path();
+    let work = Work::new();
+    let rev1 = work.config("r1.bu", &butane(&REV1, &[]));
+    let rev2 = work.config("r2.bu", &butane(&REV2_ELSEWHERE, &[]));
+    let first = converge(&work, &rev1, root);
+    let audited = audit_lines(root);
+    let filler = fill(state_fs.path(), spare);
+
+    let run = apply(&work, &rev2, root);
+    let context = format!("with {spare} spare page(s): {}", run.shown());
+    let old = REV1.iter().all(|(p, c)| fs::read(root.join(&p[1..])).ok().as_deref() == Some(c.as_bytes()));
+    let ending = if run.code == 0 {
+        assert_eq!(applied_revision(root), run.revision(), "{context}");
+        Ending::Recorded
+    } else {
+        let errors = run.errors();
+        assert!(errors.contains(&root.join(STATE_DIR).display().to_string()), "names the path {context}");
+        assert!(errors.to_lowercase().contains("no space left"), "says why {context}");
+        assert_eq!(applied_revision(root), first, "revision 2 is not recorded as applied {context}");
+        if old { Ending::NothingWritten } else { Ending::WrittenNotRecorded }
+    };
+    if ending != Ending::NothingWritten {
+        assert_files(root, &as_bytes(&REV2_ELSEWHERE), &format!("revision 2 {context}"));
+    } else {
+        assert!(!root.join("etc/aaa").exists(), "{context}");
+    }
+    history(root);
+    assert!(audit_lines(root) >= audited, "{context}");
+    assert_eq!(temp_files(root), Vec::<PathBuf>::new(), "no staged file is left behind {context}");
+
+    fs::remove_file(filler).unwrap();
+    let second = converge(&work, &rev2, root);
+    assert_ne!(second, first);
+    assert_eq!(applied_revision(root), second, "the next apply records revision 2 {context}");
+    assert!(state(root)["pending"].is_null(), "nothing is pending any more {context}");
+    assert!(history(root).iter().any(|n| n.contains(&second)), "revision 2 has its snapshot {context}");
+    assert_files(root, &as_bytes(&REV2_ELSEWHERE), "revision 2");
+    Some(ending)
+}
+
+#[test]
+fn a_state_disk_that_fills_up_at_any_point_of_the_records_keeps_them_complete_and_the_next_apply_records() {
+    let test = "a_state_disk_that_fills_up_at_any_point_of_the_records_keeps_them_complete_and_the_next_apply_records";
+    let mut endings = Vec::new();
+    for spare in 1..=SWEEP_PAGES {
+        let Some(ending) = apply_with_spare_pages(test, spare) else { return };
+        endings.push(ending);
+    }
+    // The sweep reaches the save that records revision 2 after its files are written, and ends
+    // with enough room for the whole run.
+    assert!(endings.contains(&Ending::WrittenNotRecorded), "{endings:?}");
+    assert_eq!(endings.last(), Some(&Ending::Recorded), "{endings:?}");
+}
+
+/// Bytes of audit history the next test gives the root before its run (long-lived hosts have
+/// more); a multiple of the 512-byte blocks `ulimit -f` counts, less `AUDIT_ROOM`.
+const AUDIT_HISTORY: usize = 64 * 512 - AUDIT_ROOM;
+/// Bytes the next audit line may take before the file-size limit: less than any audit line.
+const AUDIT_ROOM: usize = 40;
+
+#[test]
+fn an_audit_line_that_does_not_fit_is_taken_back_whole() {
+    // A full disk cannot reach the audit log: the state saved right before it gives back as much
+    // as it takes. A file-size limit (RLIMIT_FSIZE, `ulimit -f`) can: every write past it fails
+    // (EFBIG) after a partial write, and the audit log is the one file that large.
+    let test = "an_audit_line_that_does_not_fit_is_taken_back_whole";
+    if !as_root(test) || !tools(test, &["sh"]) {
+        return;
+    }
+    let root_dir = tempfile::tempdir().unwrap();
+    let root = root_dir.path();
+    let work = Work::new();
+    let rev1 = work.config("r1.bu", &butane(&REV1, &[]));
+    let rev2 = work.config("r2.bu", &butane(&REV2_ELSEWHERE, &[]));
+    converge(&work, &rev1, root);
+    let log = root.join(STATE_DIR).join("audit.log");
+    let history = pad_audit_log(&log, AUDIT_HISTORY);
+
+    let limited = "trap '' XFSZ; ulimit -f \"$1\"; shift; exec \"$@\"";
+    let blocks = ((AUDIT_HISTORY + AUDIT_ROOM) / 512).to_string();
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", limited, "sh", &blocks]).arg(env!("CARGO_BIN_EXE_core-ops"));
+    cmd.args(["apply", "--config"]).arg(&rev2).arg("--root").arg(root).args(["--offline", "--format", "json"]);
+    let run = Run::of(cmd.output().unwrap());
+    assert_eq!(run.code, 0, "the audit log is not the run's result: {}", run.shown());
+    assert_eq!(applied_revision(root), run.revision());
+    assert!(run.stderr.contains("audit.log"), "the lost line is reported: {}", run.shown());
+    assert_eq!(fs::read(&log).unwrap(), history, "the audit log is as it was, without half a line");
+    audit_lines(root);
+}
+
+/// Appends complete JSON lines to the audit log at `log` until it is exactly `size` bytes;
+/// returns its bytes.
+fn pad_audit_log(log: &Path, size: usize) -> Vec<u8> {
+    let mut bytes = fs::read(log).unwrap();
+    let line = |len: usize| format!("{{\"pad\":\"{}\"}}\n", "x".repeat(len - 11)).into_bytes();
+    while size - bytes.len() > 200 {
+        bytes.extend(line(100));
+    }
+    bytes.extend(line(size - bytes.len()));
+    assert_eq!(bytes.len(), size);
+    fs::write(log, &bytes).unwrap();
+    bytes
+}
+
+// ----- 3. a read-only target -----
+
+#[test]
+fn a_read_only_root_is_refused_before_anything_changes() {
+    let test = "a_read_only_root_is_refused_before_anything_changes";
+    let Some(fs_root) = Mount::tmpfs(test, GROWN_FS) else { return };
+    let root = fs_root.path();
+    let work = Work::new();
+    let rev1 = work.config("r1.bu", &butane(&REV1, &[]));
+    let rev2 = work.config("r2.bu", &butane(&REV2_ELSEWHERE, &[]));
+    let first = converge(&work, &rev1, root);
+    let before = whole_tree(root);
+
+    remount(root, "remount,ro");
+    let run = apply(&work, &rev2, root);
+    assert_eq!(run.code, 1, "{}", run.shown());
+    let errors = run.errors();
+    assert!(errors.contains(&root.join(LOCK).display().to_string()), "the error names the path: {}", run.shown());
+    assert!(errors.to_lowercase().contains("read-only"), "the error says why: {}", run.shown());
+    assert_eq!(whole_tree(root), before, "nothing under the root changed");
+
+    remount(root, "remount,rw");
+    let second = converge(&work, &rev2, root);
+    assert_ne!(second, first);
+    assert_files(root, &as_bytes(&REV2_ELSEWHERE), "revision 2");
+}
+
+#[test]
+fn a_read_only_directory_in_the_config_is_refused_before_anything_is_written() {
+    let test = "a_read_only_directory_in_the_config_is_refused_before_anything_is_written";
+    let root_dir = tempfile::tempdir().unwrap();
+    let root = root_dir.path();
+    let work = Work::new();
+    let rev1 = work.config("r1.bu", &butane(&REV1, &[]));
+    let rev2 = work.config("r2.bu", &butane(&REV2_ELSEWHERE, &[]));
+    if !as_root(test) || !tools(test, &["mount"]) {
+        return;
+    }
+    let first = converge(&work, &rev1, root);
+    let before = host_tree(root);
+    let Some(bound) = Mount::read_only_bind(test, &root.join("etc/app")) else { return };
+
+    let run = apply(&work, &rev2, root);
+    assert_eq!(run.code, 1, "{}", run.shown());
+    let errors = run.errors();
+    assert!(errors.contains("/etc/app"), "the error names the directory: {}", run.shown());
+    assert!(errors.to_lowercase().contains("read-only"), "the error says why: {}", run.shown());
+    assert_eq!(host_tree(root), before, "nothing was written, /etc/aaa included");
+    let kept = state(root);
+    assert_eq!(kept["last_applied"]["revision"], first.as_str());
+    assert!(kept["pending"].is_null(), "no write was even begun: {kept}");
+    assert_eq!(temp_files(root), Vec::<PathBuf>::new());
+
+    drop(bound);
+    converge(&work, &rev2, root);
+    assert_files(root, &as_bytes(&REV2_ELSEWHERE), "revision 2");
+}
+
+// ----- 4. an immutable directory or file -----
+
+/// Applies revision 2 over revision 1 with `chattr +i` on `immutable` (relative to the root):
+/// refused before anything is written, naming `named`; converges once `chattr -i` is undone.
+fn immutable_case(test: &str, immutable: &str, named: &str) {
+    let Some(fs_root) = Mount::ext4(test, 16) else { return };
+    let root = fs_root.path();
+    let work = Work::new();
+    let rev1 = work.config("r1.bu", &butane(&REV1, &[]));
+    let rev2 = work.config("r2.bu", &butane(&REV2_ELSEWHERE, &[]));
+    let first = converge(&work, &rev1, root);
+    let before = host_tree(root);
+    let attribute = Immutable::set(&root.join(immutable));
+
+    let run = apply(&work, &rev2, root);
+    assert_eq!(run.code, 1, "{}", run.shown());
+    let errors = run.errors();
+    assert!(errors.contains(&format!("{named} is immutable")), "the error names {named}: {}", run.shown());
+    assert!(errors.contains("chattr -i"), "the error says what to do: {}", run.shown());
+    assert_eq!(host_tree(root), before, "nothing was written, /etc/aaa included");
+    let kept = state(root);
+    assert_eq!(kept["last_applied"]["revision"], first.as_str());
+    assert!(kept["pending"].is_null(), "no write was even begun: {kept}");
+    assert_eq!(temp_files(root), Vec::<PathBuf>::new());
+
+    drop(attribute);
+    let second = converge(&work, &rev2, root);
+    assert_eq!(applied_revision(root), second);
+    assert_files(root, &as_bytes(&REV2_ELSEWHERE), "revision 2");
+}
+
+#[test]
+fn an_immutable_directory_is_refused_before_anything_is_written() {
+    immutable_case("an_immutable_directory_is_refused_before_anything_is_written", "etc/app", "/etc/app");
+}
+
+#[test]
+fn an_immutable_file_is_refused_before_anything_is_written() {
+    immutable_case("an_immutable_file_is_refused_before_anything_is_written", "etc/app/a.conf", "/etc/app/a.conf");
+}
+
+// ----- 5. apply run by a user who is not root -----
+
+/// The binary, copied where any user may run it (the build directory may be private).
+fn shared_binary() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let copy = dir.path().join("core-ops");
+    fs::copy(env!("CARGO_BIN_EXE_core-ops"), &copy).unwrap();
+    fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
+    (dir, copy)
+}
+
+/// Runs the binary at `bin` as `nobody`, without supplementary groups.
+fn as_nobody(bin: &Path, args: &[&std::ffi::OsStr]) -> Run {
+    let ids = [format!("--reuid={NOBODY}"), format!("--regid={NOBODY}"), "--clear-groups".to_string()];
+    Run::of(Command::new("setpriv").args(ids).arg(bin).args(args).output().unwrap())
+}
+
+/// A root owned by root that everyone may read, as `/` is.
+fn root_owned_root() -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    fs::set_permissions(root.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::create_dir(root.path().join("etc")).unwrap();
+    fs::set_permissions(root.path().join("etc"), fs::Permissions::from_mode(0o755)).unwrap();
+    root
+}
+
+fn os(s: &str) -> &std::ffi::OsStr {
+    std::ffi::OsStr::new(s)
+}
+
+#[test]
+fn apply_by_a_user_who_is_not_root_names_what_needs_root_and_plan_works() {
+    let test = "apply_by_a_user_who_is_not_root_names_what_needs_root_and_plan_works";
+    if !as_root(test) || !tools(test, &["setpriv"]) {
+        return;
+    }
+    let (_bin_dir, bin) = shared_binary();
+    let work = Work::new();
+    let rev1 = work.config("r1.bu", &butane(&REV1, &[]));
+    let root_dir = root_owned_root();
+    let root = root_dir.path();
+    let before = whole_tree(root);
+    let args = |command: &'static str| {
+        vec![os(command), os("--config"), rev1.as_os_str(), os("--root"), root.as_os_str(), os("--offline")]
+    };
+
+    let run = as_nobody(&bin, &args("apply"));
+    assert_eq!(run.code, 1, "{}", run.shown());
+    let lock = root.join(LOCK).display().to_string();
+    assert!(run.stderr.contains(&lock), "the error names the lock it could not take: {}", run.shown());
+    assert!(run.stderr.contains("needs root"), "the error says what needs root: {}", run.shown());
+    assert!(run.stderr.contains(&format!("uid {NOBODY}")), "the error says who ran it: {}", run.shown());
+    assert_eq!(whole_tree(root), before, "nothing was written");
+
+    let mut plan = args("plan");
+    plan.push(os("--exit-code"));
+    let run = as_nobody(&bin, &plan);
+    assert_eq!(run.code, 3, "plan needs no privileges: {}", run.shown());
+    assert!(run.stdout.contains("/etc/app/a.conf"), "{}", run.shown());
+    assert_eq!(whole_tree(root), before, "plan wrote nothing");
+}
+
+#[test]
+fn apply_by_a_user_who_is_not_root_on_an_applied_root_names_the_private_state() {
+    let test = "apply_by_a_user_who_is_not_root_on_an_applied_root_names_the_private_state";
+    if !as_root(test) || !tools(test, &["setpriv"]) {
+        return;
+    }
+    let (_bin_dir, bin) = shared_binary();
+    let work = Work::new();
+    let rev1 = work.config("r1.bu", &butane(&REV1, &[]));
+    let rev2 = work.config("r2.bu", &butane(&REV2_ELSEWHERE, &[]));
+    let root_dir = root_owned_root();
+    let root = root_dir.path();
+    converge(&work, &rev1, root);
+    let before = whole_tree(root);
+    let state_file = root.join(STATE).display().to_string();
+
+    for command in ["apply", "plan"] {
+        let args = [os(command), os("--config"), rev2.as_os_str(), os("--root"), root.as_os_str(), os("--offline")];
+        let run = as_nobody(&bin, &args);
+        assert_eq!(run.code, 1, "{command}: {}", run.shown());
+        assert!(run.stderr.contains(&state_file), "{command} names the state it cannot read: {}", run.shown());
+        assert!(run.stderr.contains("needs root"), "{command} says what needs root: {}", run.shown());
+        assert_eq!(whole_tree(root), before, "{command} wrote nothing");
+    }
+}
+
+#[test]
+fn apply_on_slash_by_a_user_who_is_not_root_is_refused_before_reading_anything() {
+    let test = "apply_on_slash_by_a_user_who_is_not_root_is_refused_before_reading_anything";
+    if !as_root(test) || !tools(test, &["setpriv"]) {
+        return;
+    }
+    let (_bin_dir, bin) = shared_binary();
+    let work = Work::new();
+    // A config that does not exist: the refusal comes before anything is read.
+    let missing = work.0.path().join("never-read.bu");
+    for extra in [&[][..], &[os("--offline")][..]] {
+        let mut args = vec![os("apply"), os("--config"), missing.as_os_str()];
+        args.extend_from_slice(extra);
+        let run = as_nobody(&bin, &args);
+        assert_eq!(run.code, 1, "{}", run.shown());
+        assert_eq!(
+            run.stderr,
+            "error: apply on / needs root: run it as root (e.g. with sudo), or give --root DIR --offline to converge \
+             another tree.\n"
+        );
+        assert_eq!(run.stdout, "");
+    }
+}
