@@ -1,7 +1,8 @@
 //! Faults of the machine, each a test: a filesystem that fills up during an apply (ENOSPC), the
 //! state directory full while the state is saved (at every point of the records), an audit line
 //! that does not fit, a read-only target (EROFS), an immutable directory or file (`chattr +i`),
-//! and `apply` run by a user who is not root.
+//! and a user who is not root: `apply` is refused on any root, naming what needs root, and `plan`
+//! works, without the ownership record when the state is root's alone, and says so.
 //!
 //! Each test makes its own small filesystem (a tmpfs, or a loop-mounted ext4 where `chattr` is
 //! needed) and unmounts it when dropped, even when the test fails. They need root (to mount, or
@@ -701,7 +702,7 @@ fn an_immutable_file_is_refused_before_anything_is_written() {
     immutable_case("an_immutable_file_is_refused_before_anything_is_written", "etc/app/a.conf", "/etc/app/a.conf");
 }
 
-// ----- 5. apply run by a user who is not root -----
+// ----- 5. apply and plan run by a user who is not root -----
 
 /// The binary, copied where any user may run it (the build directory may be private).
 fn shared_binary() -> (tempfile::TempDir, PathBuf) {
@@ -719,6 +720,11 @@ fn as_nobody(bin: &Path, args: &[&std::ffi::OsStr]) -> Run {
     Run::of(Command::new("setpriv").args(ids).arg(bin).args(args).output().unwrap())
 }
 
+/// Runs the binary as the test runs (root).
+fn as_root_run(args: &[&std::ffi::OsStr]) -> Run {
+    Run::of(common::bin().args(args).output().unwrap())
+}
+
 /// A root owned by root that everyone may read, as `/` is.
 fn root_owned_root() -> tempfile::TempDir {
     let root = tempfile::tempdir().unwrap();
@@ -732,68 +738,259 @@ fn os(s: &str) -> &std::ffi::OsStr {
     std::ffi::OsStr::new(s)
 }
 
-#[test]
-fn apply_by_a_user_who_is_not_root_names_what_needs_root_and_plan_works() {
-    let test = "apply_by_a_user_who_is_not_root_names_what_needs_root_and_plan_works";
-    if !as_root(test) || !tools(test, &["setpriv"]) {
-        return;
-    }
-    let (_bin_dir, bin) = shared_binary();
-    let work = Work::new();
-    let rev1 = work.config("r1.bu", &butane(&REV1, &[]));
-    let root_dir = root_owned_root();
-    let root = root_dir.path();
-    let before = whole_tree(root);
-    let args = |command: &'static str| {
-        vec![os(command), os("--config"), rev1.as_os_str(), os("--root"), root.as_os_str(), os("--offline")]
-    };
+/// `COMMAND --config CONFIG --root ROOT --offline`, then `extra`.
+fn run_args<'a>(command: &'a str, config: &'a Path, root: &'a Path, extra: &[&'a str]) -> Vec<&'a std::ffi::OsStr> {
+    let mut args =
+        vec![os(command), os("--config"), config.as_os_str(), os("--root"), root.as_os_str(), os("--offline")];
+    args.extend(extra.iter().map(|e| os(e)));
+    args
+}
 
-    let run = as_nobody(&bin, &args("apply"));
-    assert_eq!(run.code, 1, "{}", run.shown());
-    let lock = root.join(LOCK).display().to_string();
-    assert!(run.stderr.contains(&lock), "the error names the lock it could not take: {}", run.shown());
-    assert!(run.stderr.contains("needs root"), "the error says what needs root: {}", run.shown());
-    assert!(run.stderr.contains(&format!("uid {NOBODY}")), "the error says who ran it: {}", run.shown());
-    assert_eq!(whole_tree(root), before, "nothing was written");
+/// The refusal of a converging `command` run by `nobody`, as docs/cli.md words it; `root` is the
+/// root as given, without a trailing `/` (empty for `/`).
+fn refusal(command: &str, root: &str) -> String {
+    format!(
+        "error: {command} needs root (on / as on any other --root): it takes the run lock in {root}/run/core-ops and \
+         keeps CoreOps's records in {root}/var/lib/core-ops, which belong to root, and it gives every node it writes \
+         the owner the config names (root where it names none), as Ignition does. core-ops runs as uid {NOBODY}: run \
+         it as root (e.g. with sudo). `core-ops plan` works without root.\n"
+    )
+}
 
-    let mut plan = args("plan");
-    plan.push(os("--exit-code"));
-    let run = as_nobody(&bin, &plan);
-    assert_eq!(run.code, 3, "plan needs no privileges: {}", run.shown());
-    assert!(run.stdout.contains("/etc/app/a.conf"), "{}", run.shown());
-    assert_eq!(whole_tree(root), before, "plan wrote nothing");
+/// The objects of a JSON plan: (path, action, drift).
+fn planned(run: &Run) -> Vec<(String, String, Option<String>)> {
+    let report = run.report().unwrap_or_else(|| panic!("no JSON plan: {}", run.shown()));
+    let text = |v: &Value| v.as_str().map(str::to_string);
+    report["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (text(&o["path"]).unwrap(), text(&o["action"]).unwrap(), text(&o["drift"])))
+        .collect()
+}
+
+fn object(path: &str, action: &str, drift: Option<&str>) -> (String, String, Option<String>) {
+    (path.to_string(), action.to_string(), drift.map(str::to_string))
+}
+
+/// The problems of a plan document against the committed `schemas/plan.schema.json`.
+fn plan_schema_violations(doc: &Value) -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/plan.schema.json");
+    let schema: Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    validator.iter_errors(doc).map(|e| format!("{e} at {}", e.instance_path())).collect()
+}
+
+/// Whether the test can run core-ops as `nobody`; otherwise it is skipped, saying why.
+fn can_drop_root(test: &str) -> bool {
+    as_root(test) && tools(test, &["setpriv"])
 }
 
 #[test]
-fn apply_by_a_user_who_is_not_root_on_an_applied_root_names_the_private_state() {
-    let test = "apply_by_a_user_who_is_not_root_on_an_applied_root_names_the_private_state";
-    if !as_root(test) || !tools(test, &["setpriv"]) {
+fn apply_by_a_user_who_is_not_root_names_what_needs_root_and_plan_works() {
+    let test = "apply_by_a_user_who_is_not_root_names_what_needs_root_and_plan_works";
+    if !can_drop_root(test) {
         return;
     }
     let (_bin_dir, bin) = shared_binary();
     let work = Work::new();
     let rev1 = work.config("r1.bu", &butane(&REV1, &[]));
-    let rev2 = work.config("r2.bu", &butane(&REV2_ELSEWHERE, &[]));
+    let root_dir = root_owned_root();
+    let root = root_dir.path();
+    let before = whole_tree(root);
+
+    let run = as_nobody(&bin, &run_args("apply", &rev1, root, &[]));
+    assert_eq!(run.code, 1, "{}", run.shown());
+    assert_eq!(run.stderr, refusal("apply", &root.display().to_string()), "{}", run.shown());
+    assert_eq!(run.stdout, "");
+    assert_eq!(whole_tree(root), before, "nothing was written, not even the lock");
+
+    let run = as_nobody(&bin, &run_args("plan", &rev1, root, &["--exit-code"]));
+    assert_eq!(run.code, 3, "plan needs no privileges: {}", run.shown());
+    assert!(run.stdout.contains("/etc/app/a.conf"), "{}", run.shown());
+    assert!(!run.stderr.contains("warning"), "a root never applied has no record to miss: {}", run.shown());
+    assert_eq!(whole_tree(root), before, "plan wrote nothing");
+}
+
+/// Revision 1 of the two-way case, then the next one: a.conf and c.conf as they are, b.conf no
+/// longer declared, d.conf new.
+const NEXT: [(&str, &str); 3] =
+    [("/etc/app/a.conf", "a=1\n"), ("/etc/app/c.conf", "c=1\n"), ("/etc/app/d.conf", "d=1\n")];
+
+/// Revision 1 with a.conf edited.
+const EDITED: [(&str, &str); 3] =
+    [("/etc/app/a.conf", "a=2\n"), ("/etc/app/b.conf", "b=1\n"), ("/etc/app/c.conf", "c=1\n")];
+
+/// Asserts that `run`, a plan by `nobody` on `root`, warned that it was made without the record
+/// in `state_file`, on standard error and in its JSON document.
+fn assert_warned_without_record(run: &Run, state_file: &str) {
+    for said in [state_file, "cannot be read without root", "removals are not shown", "unowned conflicts"] {
+        assert!(run.stderr.contains(said), "the warning says {said:?}: {}", run.shown());
+    }
+    assert!(run.stderr.contains("Run plan as root (e.g. with sudo) for the full plan"), "{}", run.shown());
+    let report = run.report().unwrap();
+    let warnings = report["warnings"].as_array().unwrap_or_else(|| panic!("no warnings: {}", run.shown()));
+    assert_eq!(warnings.len(), 1, "{}", run.shown());
+    let warning = warnings[0].as_str().unwrap();
+    assert!(warning.contains(state_file) && warning.contains("removals are not shown"), "{warning}");
+    assert_eq!(plan_schema_violations(&report), Vec::<String>::new(), "the document keeps its schema");
+}
+
+#[test]
+fn plan_by_a_user_who_is_not_root_on_an_applied_root_plans_two_way_and_says_so() {
+    let test = "plan_by_a_user_who_is_not_root_on_an_applied_root_plans_two_way_and_says_so";
+    if !can_drop_root(test) {
+        return;
+    }
+    let (_bin_dir, bin) = shared_binary();
+    let work = Work::new();
+    let rev1 = work.config("r1.bu", &butane(&REV1, &[]));
+    let next = work.config("next.bu", &butane(&NEXT, &[]));
+    let edited = work.config("edited.bu", &butane(&EDITED, &[]));
     let root_dir = root_owned_root();
     let root = root_dir.path();
     converge(&work, &rev1, root);
-    let before = whole_tree(root);
     let state_file = root.join(STATE).display().to_string();
+    let json = ["--exit-code", "--format", "json"];
 
-    for command in ["apply", "plan"] {
-        let args = [os(command), os("--config"), rev2.as_os_str(), os("--root"), root.as_os_str(), os("--offline")];
+    // As root, the three-way plan: b.conf was written by CoreOps and is no longer declared.
+    let full = as_root_run(&run_args("plan", &next, root, &json));
+    assert_eq!(full.code, 3, "{}", full.shown());
+    let three_way = vec![
+        object("/etc/app/a.conf", "no-op", None),
+        object("/etc/app/b.conf", "delete", Some("stale")),
+        object("/etc/app/c.conf", "no-op", None),
+        object("/etc/app/d.conf", "create", None),
+    ];
+    assert_eq!(planned(&full), three_way, "{}", full.shown());
+    assert!(full.report().unwrap().get("warnings").is_none(), "root sees everything: {}", full.shown());
+
+    // The state file is 0600 in a 0755 directory; then the directory itself is closed (0700).
+    for state_dir_mode in [0o755, 0o700] {
+        fs::set_permissions(root.join(STATE_DIR), fs::Permissions::from_mode(state_dir_mode)).unwrap();
+        let before = whole_tree(root);
+        let context = format!("state directory {state_dir_mode:04o}");
+        // Without the record: the files on disk as they are, nothing known of b.conf.
+        let run = as_nobody(&bin, &run_args("plan", &next, root, &json));
+        assert_eq!(run.code, 3, "changes pending, nothing blocked ({context}): {}", run.shown());
+        let two_way = vec![
+            object("/etc/app/a.conf", "no-op", None),
+            object("/etc/app/c.conf", "no-op", None),
+            object("/etc/app/d.conf", "create", None),
+        ];
+        assert_eq!(planned(&run), two_way, "{context}: {}", run.shown());
+        assert_warned_without_record(&run, &state_file);
+
+        // An owned file edited in the config shows as a conflict: blocked, and said to be unsure.
+        let run = as_nobody(&bin, &run_args("plan", &edited, root, &json));
+        assert_eq!(run.code, 1, "{context}: {}", run.shown());
+        assert_eq!(planned(&run)[0], object("/etc/app/a.conf", "blocked", Some("unowned-conflict")), "{context}");
+        assert_warned_without_record(&run, &state_file);
+        assert!(
+            run.stderr.ends_with(
+                "error: 1 object is blocked in this plan without the ownership record; run plan as root to see \
+                 whether apply would fail.\n"
+            ),
+            "{context}: {}",
+            run.shown()
+        );
+
+        // The human plan says the same on standard error, after the plan.
+        let run = as_nobody(&bin, &run_args("plan", &next, root, &["--exit-code"]));
+        assert_eq!(run.code, 3, "{context}: {}", run.shown());
+        assert!(run.stdout.contains("+ create   /etc/app/d.conf"), "{}", run.shown());
+        assert!(!run.stdout.contains("b.conf"), "{}", run.shown());
+        assert!(
+            run.stderr.starts_with(&format!("warning: {state_file} cannot be read without root")),
+            "{}",
+            run.shown()
+        );
+
+        let run = as_nobody(&bin, &run_args("apply", &next, root, &[]));
+        assert_eq!(run.code, 1, "{context}: {}", run.shown());
+        assert_eq!(run.stderr, refusal("apply", &root.display().to_string()), "{context}");
+        assert_eq!(whole_tree(root), before, "nothing was written ({context})");
+        fs::set_permissions(root.join(STATE_DIR), fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    // As root, the edit is an expected change of an owned file.
+    let full = as_root_run(&run_args("plan", &edited, root, &json));
+    assert_eq!(full.code, 3, "{}", full.shown());
+    assert_eq!(planned(&full)[0], object("/etc/app/a.conf", "update", Some("expected-change")));
+}
+
+#[test]
+fn plan_by_a_user_who_is_not_root_still_stops_at_a_corrupt_or_untrusted_state() {
+    let test = "plan_by_a_user_who_is_not_root_still_stops_at_a_corrupt_or_untrusted_state";
+    if !can_drop_root(test) {
+        return;
+    }
+    let (_bin_dir, bin) = shared_binary();
+    let work = Work::new();
+    let rev1 = work.config("r1.bu", &butane(&REV1, &[]));
+    let root_dir = root_owned_root();
+    let root = root_dir.path();
+    converge(&work, &rev1, root);
+    let state_path = root.join(STATE);
+    let state_file = state_path.display().to_string();
+
+    // Another user's state, unreadable to nobody as well: untrusted before it is opened.
+    std::os::unix::fs::chown(&state_path, Some(1234), Some(1234)).unwrap();
+    let run = as_nobody(&bin, &run_args("plan", &rev1, root, &[]));
+    assert_eq!(run.code, 1, "{}", run.shown());
+    assert!(run.stderr.contains(&format!("{state_file} is owned by uid 1234, not by root")), "{}", run.shown());
+    assert!(!run.stderr.contains("cannot be read without root"), "{}", run.shown());
+
+    // A corrupt state that nobody may read.
+    std::os::unix::fs::chown(&state_path, Some(0), Some(0)).unwrap();
+    fs::write(&state_path, "{\"generation\": ").unwrap();
+    fs::set_permissions(&state_path, fs::Permissions::from_mode(0o644)).unwrap();
+    let run = as_nobody(&bin, &run_args("plan", &rev1, root, &[]));
+    assert_eq!(run.code, 1, "{}", run.shown());
+    assert!(run.stderr.contains(&state_file) && run.stderr.contains("Move it aside"), "{}", run.shown());
+    assert!(!run.stderr.contains("cannot be read without root"), "{}", run.shown());
+    assert_eq!(run.stdout, "", "no plan: {}", run.shown());
+}
+
+#[test]
+fn apply_by_a_user_who_is_not_root_on_a_root_of_their_own_is_refused_and_writes_nothing() {
+    let test = "apply_by_a_user_who_is_not_root_on_a_root_of_their_own_is_refused_and_writes_nothing";
+    if !can_drop_root(test) {
+        return;
+    }
+    let (_bin_dir, bin) = shared_binary();
+    let work = Work::new();
+    let rev1 = work.config("r1.bu", &butane(&REV1, &[]));
+    let root_dir = root_owned_root();
+    let root = root_dir.path();
+    for dir in [root, &root.join("etc")] {
+        std::os::unix::fs::chown(dir, Some(NOBODY), Some(NOBODY)).unwrap();
+    }
+    let before = whole_tree(root);
+    let shown = root.display().to_string();
+
+    for (command, args) in [
+        ("apply", run_args("apply", &rev1, root, &[])),
+        ("apply", run_args("apply", &rev1, root, &["--yes", "--format", "json"])),
+        ("rollback", vec![os("rollback"), os("--root"), root.as_os_str(), os("--offline")]),
+    ] {
         let run = as_nobody(&bin, &args);
         assert_eq!(run.code, 1, "{command}: {}", run.shown());
-        assert!(run.stderr.contains(&state_file), "{command} names the state it cannot read: {}", run.shown());
-        assert!(run.stderr.contains("needs root"), "{command} says what needs root: {}", run.shown());
-        assert_eq!(whole_tree(root), before, "{command} wrote nothing");
+        assert_eq!(run.stderr, refusal(command, &shown), "{command}");
+        assert_eq!(run.stdout, "", "{command}");
+        assert_eq!(whole_tree(root), before, "{command} wrote nothing, not even the lock or the state directory");
     }
+
+    // What the user can do instead: plan, which sees the same tree.
+    let run = as_nobody(&bin, &run_args("plan", &rev1, root, &["--exit-code"]));
+    assert_eq!(run.code, 3, "{}", run.shown());
+    assert_eq!(whole_tree(root), before, "plan wrote nothing");
 }
 
 #[test]
 fn apply_on_slash_by_a_user_who_is_not_root_is_refused_before_reading_anything() {
     let test = "apply_on_slash_by_a_user_who_is_not_root_is_refused_before_reading_anything";
-    if !as_root(test) || !tools(test, &["setpriv"]) {
+    if !can_drop_root(test) {
         return;
     }
     let (_bin_dir, bin) = shared_binary();
@@ -805,11 +1002,7 @@ fn apply_on_slash_by_a_user_who_is_not_root_is_refused_before_reading_anything()
         args.extend_from_slice(extra);
         let run = as_nobody(&bin, &args);
         assert_eq!(run.code, 1, "{}", run.shown());
-        assert_eq!(
-            run.stderr,
-            "error: apply on / needs root: run it as root (e.g. with sudo), or give --root DIR --offline to converge \
-             another tree.\n"
-        );
+        assert_eq!(run.stderr, refusal("apply", ""), "no way forward that fails: {}", run.shown());
         assert_eq!(run.stdout, "");
     }
 }

@@ -1,6 +1,6 @@
 //! `core-ops apply`: make the host match the desired state — atomic writes, recorded ownership,
 //! nothing deleted that CoreOps does not own. Before anything is written it checks, in order:
-//! privileges on `/`, the host the root belongs to, and, on a terminal, the person's approval of
+//! root privileges, the host the root belongs to, and, on a terminal, the person's approval of
 //! the plan it is about to execute ([`converge`](crate::cli::converge)). The run is the pipeline's
 //! ([`pipeline::converge`]): this file parses the arguments and hands them over.
 
@@ -13,7 +13,7 @@ use crate::host::pipeline;
 /// Exit codes of `apply`, for its `--help`.
 const EXIT_CODES: &str = "Exit codes:
   0   converged (or nothing to do)
-  1   failed: blocked or an error of the checks (nothing written; with --strict any warning), partially applied, a unit did not come up, another host's root, declined, not root on /
+  1   failed: blocked or an error of the checks (nothing written; with --strict any warning), partially applied, a unit did not come up, another host's root, declined, not root
   2   usage error
   64  the source repository path is not a directory
   65  the source repository is invalid";

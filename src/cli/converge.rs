@@ -1,5 +1,5 @@
 //! What the two converging commands, `apply` and `rollback`, share on the command line: their
-//! options ([`ConvergeArgs`]), the checks they make before they read anything (privileges on `/`,
+//! options ([`ConvergeArgs`]), the checks they make before they read anything (root privileges,
 //! through [`root_dir`], then the host the root belongs to, through [`identity`]), the person's
 //! say in the run ([`Approval`], asked through [`confirm`]), and the report printed at the end.
 //! The run itself is the pipeline's ([`pipeline::converge`], [`pipeline::apply_loaded`]).
@@ -78,9 +78,9 @@ impl ConvergeArgs {
     }
 
     /// The checks every converging command (`command`: `apply`, `rollback`) makes before it reads
-    /// anything: privileges on `/`, then the root opened and its state loaded.
+    /// anything: root privileges, then the root opened and its state loaded.
     pub fn open_root(&self, command: &str) -> Result<(Root, State)> {
-        root_dir::require_privileges(command, &self.root)?;
+        root_dir::require_privileges_to_converge(command, &self.root)?;
         let root = Root::open(&self.root)?;
         let state = store::load_state(&root)?;
         Ok((root, state))

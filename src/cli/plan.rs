@@ -1,7 +1,9 @@
 //! `core-ops plan`: what applying would change on the host, and why — read-only. The plan is
 //! the pipeline's ([`pipeline::plan`]); this file parses the arguments and prints the plan, for a
 //! person or as JSON. Its rendering also serves `apply` (the plan shown for approval and
-//! printed after the run) and `explain`.
+//! printed after the run) and `explain`. Run without root on a root whose state is root's alone,
+//! it plans without the ownership record and says so (docs/plan-and-apply.md, "Running without
+//! root").
 
 use std::ffi::OsStr;
 use std::io::{self, IsTerminal, Write};
@@ -16,12 +18,13 @@ use crate::cli::report::{
 };
 use crate::cli::{EXIT_CHANGES_PENDING, EXIT_FAILURE, EXIT_OK, OutputFormat};
 use crate::host::pipeline::{self, Loaded, Machine, PlanHow, Planned, Reach};
-use crate::host::store;
+use crate::host::store::{self, StateRead};
 use crate::model::activation::{Activation, UnitAction};
 use crate::model::desired::{DesiredState, Object, Owner, Role};
 use crate::model::path::{printable, printable_content};
 use crate::model::plan::{self, Change, ContentDiff, Detail, Plan};
 use crate::model::source::compose::Origin;
+use crate::model::state::State;
 
 /// Lines of a diff shown without `-v`.
 const DIFF_PREVIEW_LINES: usize = 40;
@@ -75,7 +78,10 @@ pub struct Args {
 /// Runs the command.
 pub fn run(args: &Args) -> Result<u8> {
     let (root, _stand_in) = crate::cli::root_dir::open_for_plan(&args.root)?;
-    let state = store::load_state(&root)?;
+    let (state, unseen) = match store::read_state(&root)? {
+        StateRead::Read(state) => (state, None),
+        StateRead::Denied { file } => (State::new(), Some(unseen_record(&file))),
+    };
     let shown = args.root.display().to_string();
     let input = args.input.resolve(&root, &args.follow, std::time::Duration::from_secs(60))?;
     let host = input.host();
@@ -85,15 +91,36 @@ pub fn run(args: &Args) -> Result<u8> {
     input::show_notes(&loaded, args.verbose);
     let machine = Machine::new(&args.root, args.offline);
     let planned = pipeline::plan(&root, &state, &loaded.apply_input(), machine.fetch()?, args.how())?;
-    print(args, &loaded, planned)
+    print_unseen(args, &loaded, planned, unseen)
+}
+
+/// The warning of a plan made without the ownership record, which core-ops, running without
+/// root, may not read at `file` (docs/plan-and-apply.md, "Running without root").
+fn unseen_record(file: &str) -> String {
+    format!(
+        "{} cannot be read without root (permission denied; core-ops runs as uid {}), so this plan cannot see \
+         what was applied: it is made as for a root never applied. What CoreOps owns, drift from what it wrote and \
+         removals are not shown, objects it wrote may show as unowned conflicts, and the host the root was applied as \
+         is not checked. Run plan as root (e.g. with sudo) for the full plan",
+        file,
+        rustix::process::geteuid().as_raw()
+    )
 }
 
 /// Prints a plan of `loaded` as `args` ask; returns the exit code: 1 when anything is blocked or
 /// the checks stop it, 3 under `--exit-code` when changes are pending. `rollback --plan` prints
 /// the plan of a snapshot through this too.
 pub fn print(args: &Args, loaded: &Loaded, planned: Planned) -> Result<u8> {
+    print_unseen(args, loaded, planned, None)
+}
+
+/// [`print`] for a plan made without the ownership record when `unseen` (the warning that says
+/// so): the warning goes in the JSON document and, last, on standard error, and a blocked object
+/// no longer proves that apply would fail.
+fn print_unseen(args: &Args, loaded: &Loaded, planned: Planned, unseen: Option<String>) -> Result<u8> {
     let Planned { desired, plan, activation, checks, .. } = planned;
     let mut report = report_with(loaded, &desired, &plan, &activation, &args.root.display().to_string(), args.verbose);
+    report.warnings.extend(unseen.clone());
     let stop = checks.stop(args.strict);
     report.systemd.quadlet_errors = checks.quadlet_errors;
     report.systemd.unit_errors = checks.unit_errors;
@@ -111,11 +138,20 @@ pub fn print(args: &Args, loaded: &Loaded, planned: Planned) -> Result<u8> {
         }
     }
     out.flush()?;
+    if let Some(warning) = &unseen {
+        eprintln!("warning: {}.", printable(warning));
+    }
     let blocked = report.summary.blocked;
     if blocked > 0 {
         let (count, verb) =
             if blocked == 1 { ("1 object".to_string(), "is") } else { (format!("{blocked} objects"), "are") };
-        eprintln!("error: {count} {verb} blocked, so apply would fail and write nothing.");
+        match unseen {
+            None => eprintln!("error: {count} {verb} blocked, so apply would fail and write nothing."),
+            Some(_) => eprintln!(
+                "error: {count} {verb} blocked in this plan without the ownership record; run plan as root to see \
+                 whether apply would fail."
+            ),
+        }
     }
     if args.strict && !report.systemd.check_warnings.is_empty() {
         eprintln!("Checks produced warnings and --strict was specified");
@@ -195,6 +231,7 @@ pub fn report_with(
             .collect(),
         summary: s,
         changes_pending: plan.has_changes(),
+        warnings: Vec::new(),
     }
 }
 
@@ -498,6 +535,7 @@ mod tests {
             overrides: Vec::new(),
             summary: plan::Summary { update: 1, ..plan::Summary::default() },
             changes_pending: true,
+            warnings: Vec::new(),
         }
     }
 

@@ -32,6 +32,10 @@ pub struct PlanReport {
     pub summary: crate::model::plan::Summary,
     /// Whether applying would change anything.
     pub changes_pending: bool,
+    /// What this plan could not see, one warning each (the ownership record, when core-ops runs
+    /// without root and the state is root's alone); absent when it saw everything.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// One object of a plan.

@@ -1,5 +1,6 @@
-//! The root directory a command works on (`--root`, default `/`): converging `/` needs root, and
-//! `plan` on a directory that does not exist plans against an empty root, saying so.
+//! The root directory a command works on (`--root`, default `/`): the commands that write
+//! CoreOps's records need root on any root, and `plan` on a directory that does not exist plans
+//! against an empty root, saying so.
 
 use std::path::Path;
 
@@ -7,27 +8,55 @@ use anyhow::Result;
 
 use crate::cli::{EXIT_FAILURE, Exit};
 use crate::host::root::Root;
+use crate::host::store;
 use crate::model::path::printable;
 
-/// Whether `path` is the system's `/` (the same directory, however it is spelled).
-pub fn is_system_root(path: &Path) -> bool {
-    let same = |a: &rustix::fs::Stat, b: &rustix::fs::Stat| (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino);
-    match (rustix::fs::stat(path), rustix::fs::stat("/")) {
-        (Ok(a), Ok(b)) => same(&a, &b),
-        _ => false,
-    }
+/// What a command that needs root writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Writes {
+    /// The run lock and CoreOps's records (`init`, `suspend`, `resume`).
+    Records,
+    /// Those, and the nodes of a config, with their owners (`apply`, `rollback`, `agent`).
+    Nodes,
 }
 
-/// Refuses `command` (`apply`, `rollback`) on `/` without root privileges, before it reads or
-/// locks anything, naming the two ways forward.
+/// Refuses `command` (`init`, `suspend`, `resume`) without root privileges, on any root, before
+/// it reads or locks anything: it takes the run lock and writes CoreOps's records, which belong
+/// to root (docs/plan-and-apply.md, "Running without root").
 pub fn require_privileges(command: &str, root: &Path) -> Result<(), Exit> {
-    if rustix::process::geteuid().is_root() || !is_system_root(root) {
+    refuse_without_root(command, root, Writes::Records)
+}
+
+/// [`require_privileges`] for a command that converges the root (`apply`, `rollback`, `agent`),
+/// which also gives every node it writes its owner.
+pub fn require_privileges_to_converge(command: &str, root: &Path) -> Result<(), Exit> {
+    refuse_without_root(command, root, Writes::Nodes)
+}
+
+/// The refusal of `command` on `root` when core-ops runs without root, naming what needs it.
+fn refuse_without_root(command: &str, root: &Path, writes: Writes) -> Result<(), Exit> {
+    let uid = rustix::process::geteuid();
+    if uid.is_root() {
         return Ok(());
     }
+    let under = |dir: &str| printable(&root.join(dir.trim_start_matches('/')).display().to_string()).into_owned();
+    let (owners, instead) = match writes {
+        Writes::Records => ("", ""),
+        Writes::Nodes => (
+            ", and it gives every node it writes the owner the config names (root where it names none), as Ignition \
+             does",
+            " `core-ops plan` works without root.",
+        ),
+    };
     Err(Exit::new(
         EXIT_FAILURE,
         format!(
-            "error: {command} on / needs root: run it as root (e.g. with sudo), or give --root DIR --offline to converge another tree."
+            "error: {command} needs root (on / as on any other --root): it takes the run lock in {} and keeps \
+             CoreOps's records in {}, which belong to root{owners}. core-ops runs as uid {}: run it as root (e.g. with \
+             sudo).{instead}",
+            under(store::RUN_DIR),
+            under(store::STATE_DIR),
+            uid.as_raw()
         ),
     ))
 }
@@ -45,18 +74,4 @@ pub fn open_for_plan(path: &Path) -> Result<(Root, Option<tempfile::TempDir>)> {
         return Ok((root, Some(empty)));
     }
     Ok((Root::open(path)?, None))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn slash_is_recognised_however_it_is_spelled() {
-        assert!(is_system_root(Path::new("/")));
-        assert!(is_system_root(Path::new("//.")));
-        assert!(is_system_root(Path::new("/tmp/..")));
-        assert!(!is_system_root(Path::new("/tmp")));
-        assert!(!is_system_root(Path::new("/does/not/exist")));
-    }
 }

@@ -7,7 +7,8 @@
 //! running core-ops); its directories must be real directories owned by root. Anything else is
 //! refused with the path and the fix. Modes that let others read a file or write a directory are
 //! repaired (0600, 0700) by a run that holds the lock, and reported. A run checks all of this
-//! right after taking the lock, before it changes anything.
+//! right after taking the lock, before it changes anything. A user who is not root may be denied
+//! the state; [`read_state`] tells that apart for `plan`, which goes on without it.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -118,6 +119,36 @@ pub fn load_state(root: &Root) -> Result<State> {
             shown(root, HISTORY_DIR)
         )
     })
+}
+
+/// The state as a command that only reads it (`plan`) finds it.
+// One per run, moved once: boxing the state would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateRead {
+    /// The state (a fresh one when there is none).
+    Read(State),
+    /// CoreOps runs without root, and the state cannot be read for lack of permission (EACCES):
+    /// it is root's alone (0600, in directories root may close). `file` is the state file as
+    /// the operator finds it.
+    Denied {
+        /// The state file, under the root.
+        file: String,
+    },
+}
+
+/// Reads the state as [`load_state`] does, except that a user who is not root, denied it
+/// (EACCES) gets [`StateRead::Denied`]: a command that only reads may go on without it, and say
+/// so. Anything else stays an error: a corrupt or untrusted state, and a denial to root (a
+/// security policy), which running as root would not mend.
+pub fn read_state(root: &Root) -> Result<StateRead> {
+    match load_state(root) {
+        Ok(state) => Ok(StateRead::Read(state)),
+        Err(e) if e.downcast_ref::<Errno>() == Some(&Errno::ACCESS) && !rustix::process::geteuid().is_root() => {
+            Ok(StateRead::Denied { file: shown(root, STATE_FILE) })
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Writes the state atomically.
