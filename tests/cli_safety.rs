@@ -509,7 +509,7 @@ fn apply_on_slash_without_root_says_it_needs_root() {
         assert_eq!(
             stderr(&out),
             format!(
-                "error: {command} on / needs root: run it as root (e.g. with sudo), or give --root DIR --offline to converge another tree.\n"
+                "error: {command} needs root (on / as on any other --root): it takes the run lock in /run/core-ops and keeps CoreOps's records in /var/lib/core-ops, which belong to root, and it gives every node it writes the owner the config names (root where it names none), as Ignition does. core-ops runs as uid 65534: run it as root (e.g. with sudo). `core-ops plan` works without root.\n"
             ),
             "{command} {extra:?}"
         );
