@@ -75,8 +75,8 @@ fn link(path: &str, owner: (u32, u32), target: &str) -> (String, String) {
     node("link", path, 0o777, owner, target)
 }
 
-/// The owner core-ops gives nodes without `user`/`group`: root when it runs as root, otherwise
-/// whoever runs it (it cannot chown).
+/// The owner core-ops gives nodes without `user`/`group`: root (`apply` refuses to run without
+/// root, so these tests need root as the whole suite does).
 fn default_owner() -> (u32, u32) {
     (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw())
 }

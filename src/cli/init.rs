@@ -21,7 +21,7 @@ use crate::model::tracking::Tracking;
 /// Exit codes of `init`, for its `--help`.
 const EXIT_CODES: &str = "Exit codes:
   0   the host follows the repository (nothing applied yet)
-  1   the host already follows another repository or ref (give --force), the ref does not exist, another host's root, not root on /
+  1   the host already follows another repository or ref (give --force), the ref does not exist, another host's root, not root
   2   usage error
   65  the repository at the tip is invalid for the host
   75  the remote could not be reached";

@@ -100,7 +100,7 @@ pub enum OutputFormat {
 /// Every exit code, for `core-ops --help` (README "Exit codes" is the same list).
 const EXIT_CODES: &str = "Exit codes:
   0   success
-  1   failure: invalid input, a blocked plan, a failed or partial apply, another host's root, declined, not root on /
+  1   failure: invalid input, a blocked plan, a failed or partial apply, another host's root, declined, not root
   2   usage error
   3   plan --exit-code: changes pending; status --exit-code: drift, or the last run failed, was partial or interrupted
   64  the source repository path is not a directory

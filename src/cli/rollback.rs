@@ -15,7 +15,7 @@ use crate::model::state::SourceRef;
 /// Exit codes of `rollback`, for its `--help`.
 const EXIT_CODES: &str = "Exit codes:
   0   converged back to the revision
-  1   failed: no such revision, blocked, partially applied, another host's revision, declined, not root on /
+  1   failed: no such revision, blocked, partially applied, another host's revision, declined, not root
   2   usage error";
 
 /// Arguments of `rollback`.
