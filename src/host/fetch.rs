@@ -1,6 +1,11 @@
 //! Remote resources (`source: https://…`) fetched with `reqwest` over rustls, decompressed,
 //! and refused unless their `verification.hash` matches: CoreOps only writes fetched content it
 //! can verify.
+//!
+//! It also owns how every HTTP(S) client of CoreOps starts ([`client_builder`]): rustls with the
+//! `ring` crypto provider (reqwest is built without a provider of its own, so that no C TLS
+//! library is compiled), the system's CAs, CoreOps's user agent. It must not hold per-remote
+//! settings (CA files, tokens, redirects): those belong to the callers.
 
 use std::io::Read;
 use std::sync::OnceLock;
@@ -14,6 +19,8 @@ use crate::model::ignition::url::redacted;
 const MAX_FETCH_BYTES: u64 = 256 * 1024 * 1024;
 /// Per-request timeout.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(60);
+/// The `User-Agent` of every request.
+const USER_AGENT: &str = concat!("core-ops/", env!("CARGO_PKG_VERSION"));
 
 /// Fetches over HTTP(S).
 #[derive(Debug, Clone)]
@@ -30,14 +37,19 @@ impl HttpFetch {
 
     fn client(&self) -> Result<&reqwest::blocking::Client, String> {
         let built = self.client.get_or_init(|| {
-            reqwest::blocking::Client::builder()
-                .timeout(FETCH_TIMEOUT)
-                .user_agent(concat!("core-ops/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| format!("setting up HTTPS: {e}"))
+            client_builder().timeout(FETCH_TIMEOUT).build().map_err(|e| format!("setting up HTTPS: {e}"))
         });
         built.as_ref().map_err(Clone::clone)
     }
+}
+
+/// The start of every CoreOps HTTP(S) client: CoreOps's user agent, and rustls's `ring`
+/// provider installed as the process default, which reqwest requires before a client is built
+/// (a provider installed earlier is kept: there is only ever this one).
+pub fn client_builder() -> reqwest::blocking::ClientBuilder {
+    // Err only says a default is already installed, which is the state wanted.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::blocking::Client::builder().user_agent(USER_AGENT)
 }
 
 impl Fetch for HttpFetch {

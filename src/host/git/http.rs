@@ -1,4 +1,5 @@
-//! Smart HTTP(S) for `gix` over CoreOps's own `reqwest` client (rustls).
+//! Smart HTTP(S) for `gix` over CoreOps's own `reqwest` client (rustls with `ring`, from
+//! [`crate::host::fetch::client_builder`]).
 //!
 //! `gix`'s built-in `reqwest` backend builds its client itself and takes no CA bundle, so
 //! CoreOps implements `gix`'s [`Http`] trait: the client trusts the system's CAs plus the
@@ -47,11 +48,10 @@ impl Client {
                 attempt.follow()
             }
         });
-        let mut builder = reqwest::blocking::Client::builder()
+        let mut builder = crate::host::fetch::client_builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
-            .redirect(policy)
-            .user_agent(concat!("core-ops/", env!("CARGO_PKG_VERSION")));
+            .redirect(policy);
         if !extra_cas.is_empty() {
             builder = builder.tls_certs_merge(extra_cas);
         }
