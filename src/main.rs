@@ -1,17 +1,9 @@
 //! The `core-ops` binary: initializes logging and hands over to [`core_ops::cli`]. Log lines go
 //! to standard error, coloured by the same rule as the reports: only on a terminal, and not
 //! under `NO_COLOR`.
-//!
-//! On musl (the static release binaries) memory comes from mimalloc rather than musl's own
-//! allocator, which is markedly slower for CoreOps's many small allocations; elsewhere the
-//! system allocator is kept. Nothing else belongs here.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-
-#[cfg(target_env = "musl")]
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let colour = core_ops::cli::plan::Style::detect(std::io::stderr().is_terminal()).is_colour();
