@@ -165,6 +165,7 @@ mod tests {
             member("completions/core-ops.bash", "complete\n", false),
             member("core-ops-linux-x86_64", "\x7fELF", true),
             member("a/b/deep.txt", "deep\n", false),
+            member("a-file", "a\n", false),
             member("LICENSE", "license\n", false),
         ]
     }
@@ -194,13 +195,14 @@ mod tests {
             .lines()
             .map(|l| l.split_whitespace().map(str::to_string).collect())
             .collect();
-        // Sorted by bytes, component by component: "LICENSE" before lower case, a folder right
-        // before what it holds.
+        // Sorted by bytes, component by component (as GNU tar --sort=name walks): "LICENSE"
+        // before lower case, a folder right before what it holds, so "a/…" before "a-file".
         let expected = [
             ("-rw-r--r--", "8", "LICENSE"),
             ("drwxr-xr-x", "0", "a/"),
             ("drwxr-xr-x", "0", "a/b/"),
             ("-rw-r--r--", "5", "a/b/deep.txt"),
+            ("-rw-r--r--", "2", "a-file"),
             ("drwxr-xr-x", "0", "completions/"),
             ("-rw-r--r--", "9", "completions/core-ops.bash"),
             ("-rwxr-xr-x", "4", "core-ops-linux-x86_64"),
@@ -226,7 +228,7 @@ mod tests {
         // PAX or GNU extension headers slipped in.
         let tar = tar(&members(), MTIME).unwrap();
         let data_blocks: usize = members().iter().map(|m| m.contents.len().div_ceil(512)).sum();
-        assert_eq!(tar.len(), (10 + data_blocks) * 512 + 1024);
+        assert_eq!(tar.len(), (11 + data_blocks) * 512 + 1024);
     }
 
     #[test]
