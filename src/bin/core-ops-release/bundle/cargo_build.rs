@@ -167,17 +167,37 @@ mod tests {
         );
     }
 
+    /// rustc's documented rule (the rustc book, "Remap source paths"): a textual prefix match,
+    /// and when several remappings match, the last one given is applied.
+    fn as_rustc_remaps(flags: &[String], path: &str) -> String {
+        let matching = flags.iter().rev().find_map(|flag| {
+            let (from, to) = flag.strip_prefix("--remap-path-prefix=")?.rsplit_once('=')?;
+            Some(format!("{to}{}", path.strip_prefix(from)?))
+        });
+        matching.unwrap_or_else(|| path.to_string())
+    }
+
     #[test]
-    fn a_target_directory_outside_the_workspace_and_no_home_are_handled() {
-        let layout =
-            Layout { workspace_root: "/nonexistent/w/core-ops".into(), target_directory: "/nonexistent/t".into() };
-        assert_eq!(
-            flags(layout, BuildHomes::default()),
-            [
-                "--remap-path-prefix=/nonexistent/t=/core-ops/target",
-                "--remap-path-prefix=/nonexistent/w/core-ops=/core-ops"
-            ]
-        );
+    fn every_build_location_reads_as_its_own_name_whichever_holds_which() {
+        // CI systems put CARGO_HOME inside the checkout (GitLab) or the target directory outside it.
+        let layout = Layout {
+            workspace_root: "/nonexistent/ci/core-ops".into(),
+            target_directory: "/nonexistent/cache/t".into(),
+        };
+        let homes = BuildHomes {
+            home: Some("/nonexistent/ci".into()),
+            cargo_home: Some("/nonexistent/ci/core-ops/.cargo".into()),
+        };
+        let flags = flags(layout, homes);
+        for (path, seen) in [
+            ("/nonexistent/ci/core-ops/.cargo/registry/src/x/lib.rs", "/cargo/registry/src/x/lib.rs"),
+            ("/nonexistent/ci/core-ops/src/lib.rs", "/core-ops/src/lib.rs"),
+            ("/nonexistent/cache/t/x86_64/dist/build/out.rs", "/core-ops/target/x86_64/dist/build/out.rs"),
+            ("/nonexistent/ci/.rustup/lib.rs", "/home/builder/.rustup/lib.rs"),
+            ("/elsewhere/lib.rs", "/elsewhere/lib.rs"),
+        ] {
+            assert_eq!(as_rustc_remaps(&flags, path), seen, "{flags:?}");
+        }
     }
 
     #[test]
