@@ -8,9 +8,12 @@
 //! - [`validate`], [`unreleased`], [`promote`]: the commands;
 //! - [`gate`]: the file checks and the version rule; [`binary`]: the `--version` check;
 //! - [`fragment`], [`changelog`], [`sections`], [`version`], [`date`]: pure parsers;
-//! - [`repo`]: the only module that touches the checkout's files; [`problem`]: located problems.
+//! - [`repo`]: the only module that touches the checkout's files; [`problem`]: located problems;
+//! - [`bundle`]: `bundle`, the static binary of a target with its archive and SHA256SUMS. It reads
+//!   `core_ops::cli::Cli` only as a clap definition, for man pages and completions.
 
 mod binary;
+mod bundle;
 mod changelog;
 mod date;
 mod fragment;
@@ -62,6 +65,8 @@ enum Command {
     Changelog(unreleased::Args),
     /// Write the fragments into CHANGELOG.md as a release and remove them (after validate).
     Promote(promote::Args),
+    /// Build the static release binary for a target and write its bundle and SHA256SUMS.
+    Bundle(bundle::Args),
 }
 
 fn main() -> ExitCode {
@@ -77,8 +82,20 @@ fn main() -> ExitCode {
         Command::Validate(args) => validate::run(&checkout, args),
         Command::Changelog(args) => unreleased::run(&checkout, args),
         Command::Promote(args) => promote::run(&checkout, args),
+        Command::Bundle(args) => run_bundle(&cli.repo, args),
     };
     ExitCode::from(code)
+}
+
+/// `bundle`, its error chain printed on standard error.
+fn run_bundle(repo: &std::path::Path, args: &bundle::Args) -> u8 {
+    match bundle::run(repo, args) {
+        Ok(_) => EXIT_OK,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            EXIT_FAILED
+        }
+    }
 }
 
 #[cfg(test)]
@@ -90,5 +107,12 @@ mod tests {
     #[test]
     fn clap_definitions_are_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn an_unsupported_target_is_a_usage_error() {
+        let err = Cli::try_parse_from(["core-ops-release", "bundle", "--target", "x86_64-apple-darwin"]).unwrap_err();
+        assert!(err.use_stderr());
+        assert!(err.to_string().contains("not a release target"), "{err}");
     }
 }
