@@ -41,12 +41,16 @@ const MODE_BINARY: u32 = 0o755;
 /// The mode of the archive and of SHA256SUMS.
 const MODE_DATA: u32 = 0o644;
 
+/// What `bundle --help` says after the options.
+const HELP_NOTES: &str = "Writes core-ops-linux-<arch>, core-ops-linux-<arch>.tar.gz and SHA256SUMS (whose lines of other \
+architectures are kept). Reproducible: every date in the bundle is SOURCE_DATE_EPOCH, else the commit time of HEAD, \
+and build paths are remapped through CARGO_ENCODED_RUSTFLAGS, so RUSTFLAGS and the rustflags of cargo's \
+configuration do not apply to this build.";
+
 /// Build the static release binary for one target and write its bundle: the raw binary
 /// `core-ops-linux-<arch>`, `core-ops-linux-<arch>.tar.gz` and SHA256SUMS.
-///
-/// Reproducible: the timestamp is SOURCE_DATE_EPOCH, else the commit time of HEAD. The build runs
-/// with CARGO_ENCODED_RUSTFLAGS (path remapping); RUSTFLAGS and configured rustflags do not apply.
 #[derive(Debug, clap::Args)]
+#[command(after_help = HELP_NOTES)]
 pub struct Args {
     /// The Linux target triple to build for (x86_64 or aarch64), e.g. x86_64-unknown-linux-musl.
     #[arg(long, value_name = "TRIPLE", value_parser = Target::parse)]
