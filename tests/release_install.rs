@@ -123,9 +123,18 @@ fn a_new_user_installs_the_bundle_with_the_readme_commands_and_gets_a_clean_firs
     assert_eq!(ran.code, Some(0), "the README's install commands failed in a fresh host: {ran:#?}");
 
     // The first interaction: a build identity, then a clear "nothing yet" state.
-    let identity = format!("core-ops {} ({}, clean)", cargo_version(), git_revision());
+    // The block checks the download first: its sha256sum lines come before anything else.
     let mut lines = ran.stdout.lines();
-    assert_eq!(lines.next(), Some(identity.as_str()), "`core-ops --version` first: {ran:#?}");
+    let checked_by_readme: Vec<&str> = lines.by_ref().take(expected.len()).collect();
+    let mut checked_by_readme: Vec<String> = checked_by_readme.into_iter().map(str::to_string).collect();
+    checked_by_readme.sort();
+    assert_eq!(checked_by_readme, expected, "the README's sha256sum line: {ran:#?}");
+    // The build identity: the version, the commit, and whether the tree it was built from was
+    // clean (a test run from a dirty tree may build a dirty binary).
+    let identity = lines.next().unwrap_or_default();
+    let prefix = format!("core-ops {} ({}, ", cargo_version(), git_revision());
+    let dirt = identity.strip_prefix(&prefix).unwrap_or_else(|| panic!("`core-ops --version`: {ran:#?}"));
+    assert!(["clean)", "dirty)"].contains(&dirt), "`core-ops --version` ends with the tree state: {identity}");
     let status: Vec<&str> = lines.collect();
     assert!(
         status.first().is_some_and(|l| l.starts_with("Nothing applied to / yet")),
