@@ -9,11 +9,18 @@
 //! Butane follows and users write.) Only regular files are read, each and all together under a
 //! cap ([`input_file`]). Tree walks do not follow symlinks. Error texts are the operating
 //! system's, prefixed with the operation and the path as given, as Go prints them.
+//!
+//! A large tree is read without resolving every path from the start: the files directory is
+//! resolved and opened once, and each directory reached below it through plain names (no
+//! symlink, no `.` or `..`) is opened once from its parent's handle and kept. A path that meets
+//! a symlink, or names `.` or `..`, takes the full resolution above.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rustix::fs::{FileType, Stat};
 
@@ -26,6 +33,39 @@ use crate::model::butane::files::{EntryKind, FilesDir, WalkEntry};
 pub struct DiskFilesDir {
     root: PathBuf,
     budget: Budget,
+    opened: Arc<Opened>,
+}
+
+/// The files directory resolved and open, and the directories below it reached through plain
+/// names, by their path relative to it (`""`: the files directory itself).
+#[derive(Debug, Default)]
+struct Opened {
+    root: OnceLock<(PathBuf, Arc<OwnedFd>)>,
+    dirs: Mutex<HashMap<String, Arc<OwnedFd>>>,
+}
+
+/// A directory handle: one of the kept ones, or one opened for a single use.
+enum Handle {
+    Kept(Arc<OwnedFd>),
+    Own(OwnedFd),
+}
+
+impl AsFd for Handle {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Handle::Kept(fd) => fd.as_fd(),
+            Handle::Own(fd) => fd.as_fd(),
+        }
+    }
+}
+
+impl Handle {
+    fn into_owned(self) -> io::Result<OwnedFd> {
+        match self {
+            Handle::Kept(fd) => Ok(fd.try_clone()?),
+            Handle::Own(fd) => Ok(fd),
+        }
+    }
 }
 
 /// Where a path of the files directory leads: the directory's handle and the components below
@@ -38,7 +78,64 @@ struct Located {
 impl DiskFilesDir {
     /// The files directory at `root`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        DiskFilesDir { root: root.into(), budget: Budget::default() }
+        DiskFilesDir { root: root.into(), budget: Budget::default(), opened: Arc::default() }
+    }
+
+    /// The files directory, resolved and opened on first use.
+    fn opened_root(&self) -> Result<&(PathBuf, Arc<OwnedFd>), InputError> {
+        if let Some(opened) = self.opened.root.get() {
+            return Ok(opened);
+        }
+        let root = fs::canonicalize(&self.root)?;
+        let fd = input_file::open_dir(&root)?;
+        Ok(self.opened.root.get_or_init(|| (root, Arc::new(fd))))
+    }
+
+    /// The directory holding the last component of `rel` and that component's name (`None` for
+    /// the files directory itself), every symlink on the way resolved and kept inside.
+    fn parent(&self, rel: &str) -> Result<(Handle, Option<String>), InputError> {
+        if let Some(found) = self.plain_parent(rel)? {
+            return Ok(found);
+        }
+        let (dir, name) = self.locate(rel)?.parent()?;
+        Ok((Handle::Own(dir), name))
+    }
+
+    /// [`Self::parent`] for a path of plain names whose directories are no symlinks and whose
+    /// last component is none either; `None` when the path is not such a path.
+    fn plain_parent(&self, rel: &str) -> Result<Option<(Handle, Option<String>)>, InputError> {
+        let (_, root_fd) = self.opened_root()?;
+        if rel.is_empty() {
+            return Ok(Some((Handle::Kept(root_fd.clone()), None)));
+        }
+        if rel.split('/').any(|part| matches!(part, "" | "." | "..")) {
+            return Ok(None);
+        }
+        let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+        let Some(dir_fd) = self.plain_dir(root_fd, dir) else { return Ok(None) };
+        match rustix::fs::statat(&*dir_fd, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Symlink => Ok(None),
+            Ok(_) => Ok(Some((Handle::Kept(dir_fd), Some(name.to_string())))),
+            // Reported as the full resolution reports it.
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Directory `dir` (plain names below the files directory), opened from its parent's handle
+    /// without following a symlink, once; `None` when a component is a symlink or cannot be
+    /// opened (the full resolution then decides).
+    fn plain_dir(&self, root_fd: &Arc<OwnedFd>, dir: &str) -> Option<Arc<OwnedFd>> {
+        if dir.is_empty() {
+            return Some(root_fd.clone());
+        }
+        if let Some(kept) = self.opened.dirs.lock().ok()?.get(dir) {
+            return Some(kept.clone());
+        }
+        let (up, name) = dir.rsplit_once('/').unwrap_or(("", dir));
+        let parent = self.plain_dir(root_fd, up)?;
+        let fd = Arc::new(input_file::open_dir_at(&*parent, name).ok()?);
+        self.opened.dirs.lock().ok()?.insert(dir.to_string(), fd.clone());
+        Some(fd)
     }
 
     fn full(&self, rel: &str) -> PathBuf {
@@ -47,13 +144,13 @@ impl DiskFilesDir {
 
     /// Resolves `rel` (symlinks followed) and refuses a result outside the files directory.
     fn locate(&self, rel: &str) -> Result<Located, InputError> {
-        let root = fs::canonicalize(&self.root)?;
+        let (root, root_fd) = self.opened_root()?;
         let target = fs::canonicalize(root.join(rel))?;
         let below = target
-            .strip_prefix(&root)
+            .strip_prefix(root)
             .map_err(|_| InputError::Outside { target: target.clone(), within: "files directory" })?;
         let parts = below.iter().map(|part| part.to_string_lossy().into_owned()).collect();
-        Ok(Located { root: input_file::open_dir(&root)?, parts })
+        Ok(Located { root: root_fd.try_clone()?, parts })
     }
 }
 
@@ -85,7 +182,7 @@ fn os_error(op: &str, path: &Path, err: &InputError) -> String {
     format!("{op} {}: {text}", path.display())
 }
 
-fn kind_of(stat: &Stat, dir: &OwnedFd, name: &str) -> EntryKind {
+fn kind_of(stat: &Stat, dir: impl AsFd, name: &str) -> EntryKind {
     match FileType::from_raw_mode(stat.st_mode) {
         FileType::Symlink => {
             let target = rustix::fs::readlinkat(dir, name, Vec::new())
@@ -101,7 +198,7 @@ fn kind_of(stat: &Stat, dir: &OwnedFd, name: &str) -> EntryKind {
 
 impl FilesDir for DiskFilesDir {
     fn read(&self, rel: &str) -> Result<Vec<u8>, String> {
-        let read = || match self.locate(rel)?.parent()? {
+        let read = || match self.parent(rel)? {
             (dir, Some(name)) => input_file::read_at(&dir, &name, &self.budget),
             (_, None) => Err(InputError::NotRegular("a directory")),
         };
@@ -109,7 +206,7 @@ impl FilesDir for DiskFilesDir {
     }
 
     fn kind(&self, rel: &str) -> Result<EntryKind, String> {
-        let kind = || match self.locate(rel)?.parent()? {
+        let kind = || match self.parent(rel)? {
             (dir, Some(name)) => Ok(kind_of(&input_file::stat_at(&dir, &name)?, &dir, &name)),
             (_, None) => Ok(EntryKind::Dir),
         };
@@ -119,9 +216,9 @@ impl FilesDir for DiskFilesDir {
     fn walk(&self, rel: &str) -> Result<Vec<WalkEntry>, String> {
         let path = self.full(rel);
         let open = || -> Result<OwnedFd, InputError> {
-            Ok(match self.locate(rel)?.parent()? {
+            Ok(match self.parent(rel)? {
                 (dir, Some(name)) => input_file::open_dir_at(&dir, &name)?,
-                (dir, None) => dir,
+                (dir, None) => dir.into_owned()?,
             })
         };
         let dir = open().map_err(|e| os_error("open", &path, &e))?;
@@ -209,7 +306,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         rustix::fs::mknodat(rustix::fs::CWD, dir.path().join("p"), FileType::Fifo, rustix::fs::Mode::RUSR, 0).unwrap();
         fs::write(dir.path().join("ten"), [0u8; 10]).unwrap();
-        let files = DiskFilesDir { root: dir.path().into(), budget: Budget::with_limit(15) };
+        let files = DiskFilesDir { budget: Budget::with_limit(15), ..DiskFilesDir::new(dir.path()) };
         assert!(files.read("p").unwrap_err().ends_with("not a regular file (a FIFO); only regular files are read"));
         assert!(files.read("ten").is_ok());
         assert!(files.read("ten").unwrap_err().contains("together exceed"));
