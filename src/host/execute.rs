@@ -21,7 +21,8 @@
 //! A unit that does not come up fails the run (exit 1); its files stay in place and recorded,
 //! the fast path is disabled, and the next run retries it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -191,10 +192,11 @@ pub fn apply_under(
     report.revision = revision.clone();
     report.cleaned = clean_leftovers(root, desired.paths().chain(state.owned().keys()))?;
     let (mut observed, owned) = observe(root, &desired, &state);
-    let the_plan = plan::plan(&desired, &observed, &owned, PlanOptions { adopt: opts.adopt });
-    report.plan = the_plan.clone();
-    report.desired = desired.clone();
-    let blocked: Vec<String> = the_plan
+    // The plan and the desired state live in the report from here on (not copied into it).
+    report.plan = plan::plan(&desired, &observed, &owned, PlanOptions { adopt: opts.adopt });
+    report.desired = desired;
+    let blocked: Vec<String> = report
+        .plan
         .changes
         .iter()
         .filter(|c| c.action == Action::Blocked)
@@ -203,44 +205,47 @@ pub fn apply_under(
     if !blocked.is_empty() {
         return finish_failed(root, &mut state, report, blocked, input);
     }
-    report.checks = preflight::check(root, &desired, &the_plan);
+    report.checks = preflight::check(root, &report.desired, &report.plan);
     let refused = report.checks.take_refusal(opts.strict);
     if !refused.is_empty() {
         return finish_failed(root, &mut state, report, refused, input);
     }
-    let unwritable = root.unwritable(the_plan.changes.iter().filter(|c| writes(c.action)).map(|c| c.path.as_str()));
+    let unwritable = root.unwritable(report.plan.changes.iter().filter(|c| writes(c.action)).map(|c| c.path.as_str()));
     if !unwritable.is_empty() {
         return finish_failed(root, &mut state, report, unwritable, input);
     }
-    report.activation = decide_activation(&the_plan, &desired, &observed, &state, &revision, systemd);
+    report.activation = decide_activation(&report.plan, &report.desired, &observed, &state, &revision, systemd);
     report.activation.offline = systemd.is_none().then(|| offline_reason(root.path()));
     approve(&report)?;
-    let records = records_for(&desired, &observed, &owned);
+    let records = records_for(&report.desired, &observed, &owned);
     state.pending = Some(Pending {
         revision: revision.clone(),
         started_at: store::now(),
         objects: records.values().cloned().collect(),
     });
-    if the_plan.has_changes() {
+    if report.plan.has_changes() {
         store::save_state(root, &state).context("recording the revision about to be written; nothing was written")?;
     }
     failpoint::hit("after-pending-state");
     if let Some(sd) = systemd {
         activate::stop_before_writes(sd, &report.activation, &mut report.systemd);
     }
-    if let Err(e) = execute(root, &the_plan, &desired, &observed) {
-        report.errors.push(fs::explained(&e));
-        report.outcome = Outcome::PartiallyApplied;
-        record_run(root, &mut state, &mut report)?;
-        audit(root, &report, &input.host, &input.source);
-        return Ok(report);
-    }
-    observed = root.hash_all(desired.paths());
-    let check = plan::plan(&desired, &observed, &owned, PlanOptions { adopt: true });
+    let written = match execute(root, &report.plan, &report.desired, &observed) {
+        Ok(written) => written,
+        Err(e) => {
+            report.errors.push(fs::explained(&e));
+            report.outcome = Outcome::PartiallyApplied;
+            record_run(root, &mut state, &mut report)?;
+            audit(root, &report, &input.host, &input.source);
+            return Ok(report);
+        }
+    };
+    observed = root.verify_all(report.desired.paths(), &written);
+    let check = plan::plan(&report.desired, &observed, &owned, PlanOptions { adopt: true });
     let unconverged: Vec<String> = check
         .changes
         .iter()
-        .filter(|c| c.action != Action::NoOp && desired.objects.contains_key(&c.path))
+        .filter(|c| c.action != Action::NoOp && report.desired.objects.contains_key(&c.path))
         .map(|c| c.path.clone())
         .collect();
     if !unconverged.is_empty() {
@@ -267,15 +272,15 @@ pub fn apply_under(
     // retries them.
     let digest = if units_up { effective_digest(root, input.input_digest.as_deref()) } else { None };
     failpoint::hit("before-final-state");
-    let unchanged = !the_plan.has_changes() && state.last_applied.as_ref().is_some_and(|a| a.revision == revision);
+    let unchanged = !report.plan.has_changes() && state.last_applied.as_ref().is_some_and(|a| a.revision == revision);
     if unchanged {
         state.pending = None;
         if let Some(applied) = state.last_applied.as_mut() {
             // Same revision, possibly reached from other input bytes or adopted objects:
             // refresh what the fast path compares.
-            applied.objects = records_for(&desired, &observed, &owned).into_values().collect();
-            applied.absent = desired.absent.keys().cloned().collect();
-            applied.units = desired.units.iter().map(state::unit_intent_text).collect();
+            applied.objects = records_for(&report.desired, &observed, &owned).into_values().collect();
+            applied.absent = report.desired.absent.keys().cloned().collect();
+            applied.units = report.desired.units.iter().map(state::unit_intent_text).collect();
             applied.input_digest = digest;
         }
         // The same content may now stand at another commit (the edits were committed).
@@ -285,7 +290,7 @@ pub fn apply_under(
         if !store::has_applied_snapshot(root, &state) {
             // A run interrupted between recording this revision and saving its snapshot (by an
             // earlier version of core-ops) left the history without it: repair it.
-            store::save_snapshot(root, &snapshot_of(input, state.generation, &revision, outcome, &the_plan)?)?;
+            store::save_snapshot(root, &snapshot_of(input, state.generation, &revision, outcome, &report.plan)?)?;
         }
         record_run(root, &mut state, &mut report)?;
         audit(root, &report, &input.host, &input.source);
@@ -293,16 +298,16 @@ pub fn apply_under(
     }
     state.generation += 1;
     // The snapshot goes first: a revision the state records as applied always has one.
-    store::save_snapshot(root, &snapshot_of(input, state.generation, &revision, outcome, &the_plan)?)
+    store::save_snapshot(root, &snapshot_of(input, state.generation, &revision, outcome, &report.plan)?)
         .context(NOT_RECORDED)?;
     failpoint::hit("after-snapshot");
     state.source = Some(input.source.clone());
     state.last_applied = Some(Applied {
         revision: revision.clone(),
         applied_at: store::now(),
-        objects: records_for(&desired, &observed, &owned).into_values().collect(),
-        absent: desired.absent.keys().cloned().collect(),
-        units: desired.units.iter().map(state::unit_intent_text).collect(),
+        objects: records_for(&report.desired, &observed, &owned).into_values().collect(),
+        absent: report.desired.absent.keys().cloned().collect(),
+        units: report.desired.units.iter().map(state::unit_intent_text).collect(),
         input_digest: digest,
     });
     state.pending = None;
@@ -617,8 +622,34 @@ fn depth(path: &str) -> usize {
     path.matches('/').count()
 }
 
-/// Writes the plan's changes.
-fn execute(root: &Root, the_plan: &Plan, desired: &DesiredState, observed: &ObservedState) -> Result<()> {
+/// What a batch of writes left on the root: path → the content stamp of each file written and
+/// the digest of its bytes ([`Root::verify_all`]).
+type WrittenFiles = HashMap<String, (String, String)>;
+
+/// Below this many files and links, staging stays on one thread.
+const PARALLEL_STAGING_MIN: usize = 64;
+/// At most this many threads stage a batch.
+const MAX_STAGING_THREADS: usize = 8;
+
+/// A file or link to stage: everything it needs, computed before the staging threads start.
+struct StageItem<'a> {
+    path: &'a str,
+    what: Staging<'a>,
+    uid: u32,
+    gid: u32,
+    overwrite: bool,
+}
+
+/// What a staged item holds.
+enum Staging<'a> {
+    /// A file's bytes, its mode and their digest.
+    File { bytes: Cow<'a, [u8]>, mode: u32, digest: String },
+    /// A link's target.
+    Link(&'a str),
+}
+
+/// Writes the plan's changes; returns what was written, for the check that follows.
+fn execute(root: &Root, the_plan: &Plan, desired: &DesiredState, observed: &ObservedState) -> Result<WrittenFiles> {
     let ids = |o: &Object| (resolve_id(&o.user, &observed.users), resolve_id(&o.group, &observed.groups));
     let changing: Vec<(&plan::Change, &Object)> = the_plan
         .changes
@@ -626,51 +657,38 @@ fn execute(root: &Root, the_plan: &Plan, desired: &DesiredState, observed: &Obse
         .filter(|c| matches!(c.action, Action::Create | Action::Update))
         .filter_map(|c| desired.objects.get(&c.path).map(|o| (c, o)))
         .collect();
-    let mut dirs: Vec<&(&plan::Change, &Object)> = changing.iter().filter(|(_, o)| o.kind == Kind::Directory).collect();
-    dirs.sort_by_key(|(c, _)| (depth(&c.path), c.path.clone()));
-    for (c, o) in dirs {
+    let dirs = fs::OpenDirs::new(root);
+    let mut new_dirs: Vec<&(&plan::Change, &Object)> =
+        changing.iter().filter(|(_, o)| o.kind == Kind::Directory).collect();
+    new_dirs.sort_by_key(|(c, _)| (depth(&c.path), c.path.clone()));
+    for (c, o) in new_dirs {
         let (uid, gid) = ids(o);
         let create = c.action == Action::Create || c.details.iter().any(|d| matches!(d, Detail::Replace { .. }));
         let mode = if create { Some(o.effective_mode()) } else { o.mode };
-        root.make_dir(&o.path, mode, uid.or(create.then_some(0)), gid.or(create.then_some(0)), o.overwrite)?;
+        root.make_dir(&dirs, &o.path, mode, uid.or(create.then_some(0)), gid.or(create.then_some(0)), o.overwrite)?;
     }
     failpoint::hit("after-directories");
     let rewrites = |c: &plan::Change| {
         c.action == Action::Create
             || c.details.iter().any(|d| matches!(d, Detail::Content | Detail::Target { .. } | Detail::Replace { .. }))
     };
-    let mut staged = Vec::new();
+    let mut items = Vec::new();
     let mut attrs_only = Vec::new();
     let mut hardlinks = Vec::new();
     for (c, o) in changing.iter().filter(|(_, o)| o.kind != Kind::Directory) {
         if o.kind == Kind::HardLink {
             hardlinks.push(*o);
-            continue;
-        }
-        if !rewrites(c) {
+        } else if !rewrites(c) {
             attrs_only.push(*o);
-            continue;
-        }
-        let (uid, gid) = ids(o);
-        let existing = existing_attrs(observed.nodes.get(&o.path));
-        let item = match o.kind {
-            Kind::File => {
-                let bytes = existing_or_new_content(o, observed.nodes.get(&o.path));
-                let mode = o.mode.or(existing.0).unwrap_or(desired::DEFAULT_FILE_MODE);
-                root.stage_file(&o.path, &bytes, mode, uid.or(existing.1).unwrap_or(0), gid.or(existing.2).unwrap_or(0))
-            }
-            _ => root.stage_symlink(&o.path, o.target.as_deref().unwrap_or(""), uid.unwrap_or(0), gid.unwrap_or(0)),
-        };
-        match item {
-            Ok(s) => staged.push((s, o.overwrite)),
-            Err(e) => {
-                staged.iter().for_each(|(s, _)| root.discard(s));
-                return Err(e.context("staging the new files and links; none was put in place"));
-            }
+        } else {
+            items.push(stage_item(o, observed, ids(o)));
         }
     }
+    let mut staged =
+        stage_all(root, &dirs, &items).context("staging the new files and links; none was put in place")?;
     failpoint::hit("after-staging");
     root.sync()?;
+    let written = written_files(&staged, &items);
     staged.sort_by(|a, b| a.0.path().cmp(b.0.path()));
     let renames = staged.len();
     for (i, (s, overwrite)) in staged.into_iter().enumerate() {
@@ -700,7 +718,107 @@ fn execute(root: &Root, the_plan: &Plan, desired: &DesiredState, observed: &Obse
     if !kept.is_empty() {
         anyhow::bail!("{}", kept.join("; "));
     }
-    Ok(())
+    Ok(written)
+}
+
+/// What staging object `o` takes: its bytes (or link target), mode and owner, the ones of what
+/// is there now where the desired state leaves them open.
+fn stage_item<'a>(o: &'a Object, observed: &'a ObservedState, (uid, gid): (Option<u32>, Option<u32>)) -> StageItem<'a> {
+    let seen = observed.nodes.get(&o.path);
+    let existing = existing_attrs(seen);
+    let what = match o.kind {
+        Kind::File => {
+            let (bytes, digest) = match o.known_bytes() {
+                Some(bytes) => (bytes, o.digest().unwrap_or_default()),
+                None => {
+                    let bytes = existing_content(seen);
+                    let digest = plan::sha256(&bytes);
+                    (bytes, digest)
+                }
+            };
+            Staging::File { bytes, mode: o.mode.or(existing.0).unwrap_or(desired::DEFAULT_FILE_MODE), digest }
+        }
+        _ => Staging::Link(o.target.as_deref().unwrap_or("")),
+    };
+    let (uid, gid) = match o.kind {
+        Kind::File => (uid.or(existing.1).unwrap_or(0), gid.or(existing.2).unwrap_or(0)),
+        _ => (uid.unwrap_or(0), gid.unwrap_or(0)),
+    };
+    StageItem { path: &o.path, what, uid, gid, overwrite: o.overwrite }
+}
+
+/// Stages every item next to its destination, spread over the cores for a large batch (each
+/// directory is made first, in order, by this thread). On a failure everything staged is
+/// removed again and the first failure in the order of `items` is returned.
+fn stage_all(root: &Root, dirs: &fs::OpenDirs, items: &[StageItem]) -> Result<Vec<(fs::Staged, bool)>> {
+    for item in items {
+        if let Ok((dir, _)) = crate::model::path::split_node_path(item.path) {
+            dirs.get(dir)?;
+        }
+    }
+    let stage = |item: &StageItem| match &item.what {
+        Staging::File { bytes, mode, .. } => root.stage_file_in(dirs, item.path, bytes, *mode, item.uid, item.gid),
+        Staging::Link(target) => root.stage_symlink_in(dirs, item.path, target, item.uid, item.gid),
+    };
+    let threads = staging_threads(items.len());
+    let results: Vec<Result<fs::Staged>> = if threads <= 1 {
+        items.iter().map(stage).collect()
+    } else {
+        let chunk = items.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = items
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || part.iter().map(stage).collect::<Vec<_>>()))
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|worker| worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+                .collect()
+        })
+    };
+    let mut staged = Vec::with_capacity(results.len());
+    let mut failure = None;
+    for (item, result) in items.iter().zip(results) {
+        match result {
+            Ok(s) => staged.push((s, item.overwrite)),
+            Err(e) => {
+                failure.get_or_insert(e);
+            }
+        }
+    }
+    match failure {
+        None => Ok(staged),
+        Some(e) => {
+            staged.iter().for_each(|(s, _)| root.discard(s));
+            Err(e)
+        }
+    }
+}
+
+/// How many threads stage `items` objects.
+fn staging_threads(items: usize) -> usize {
+    if items < PARALLEL_STAGING_MIN {
+        return 1;
+    }
+    std::thread::available_parallelism().map_or(1, usize::from).min(MAX_STAGING_THREADS)
+}
+
+/// The files of a staged batch with their content stamps and digests.
+fn written_files(staged: &[(fs::Staged, bool)], items: &[StageItem]) -> WrittenFiles {
+    let digests: HashMap<&str, &str> = items
+        .iter()
+        .filter_map(|item| match &item.what {
+            Staging::File { digest, .. } => Some((item.path, digest.as_str())),
+            Staging::Link(_) => None,
+        })
+        .collect();
+    staged
+        .iter()
+        .filter_map(|(s, _)| {
+            let stamp = s.written()?.stamp.clone();
+            Some((s.path().to_string(), (stamp, digests.get(s.path())?.to_string())))
+        })
+        .collect()
 }
 
 /// Removes what the plan deletes, deepest first, each only if it is still the node the plan
@@ -736,12 +854,11 @@ fn existing_attrs(seen: Option<&Observed>) -> (Option<u32>, Option<u32>, Option<
     }
 }
 
-/// A file's bytes: the desired content, or (for a file without contents) what is there now.
-fn existing_or_new_content(o: &Object, seen: Option<&Observed>) -> Vec<u8> {
-    match (o.known_bytes(), seen) {
-        (Some(bytes), _) => bytes.into_owned(),
-        (None, Some(Observed::File { bytes: Some(b), .. })) => b.clone(),
-        _ => Vec::new(),
+/// What a file without contents keeps: the bytes there now (none: empty).
+fn existing_content(seen: Option<&Observed>) -> Cow<'_, [u8]> {
+    match seen {
+        Some(Observed::File { bytes: Some(b), .. }) => Cow::Borrowed(b),
+        _ => Cow::Borrowed(&[]),
     }
 }
 

@@ -5,7 +5,8 @@
 //! Files are written in two steps so that one apply syncs the filesystem once rather than once
 //! per file: [`Root::stage_file`] leaves a complete, synced-on-commit temp file next to its
 //! destination, [`Root::commit`] renames it into place. A staging that fails removes its temp
-//! file.
+//! file. A batch of writes ([`OpenDirs`]) walks to each directory once and keeps it open; the
+//! directories it creates are made durable by the batch's `syncfs`, not one `fsync` each.
 //!
 //! The faults of the machine are this module's to explain: [`Root::unwritable`] finds, before
 //! anything is written, the paths a read-only filesystem or an immutable (or append-only) inode
@@ -17,8 +18,9 @@ use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use anyhow::{Context, Result, anyhow, bail};
 use rustix::fs::{AtFlags, FileType, Gid, Mode, OFlags, StatVfsMountFlags, StatxAttributes, StatxFlags, Uid};
@@ -35,16 +37,115 @@ const PARENT_DIR_MODE: u32 = 0o755;
 /// A staged write, ready to be renamed into place.
 #[derive(Debug)]
 pub struct Staged {
-    dir: OwnedFd,
+    dir: Arc<OwnedFd>,
     temp: String,
     name: String,
     path: String,
+    written: Option<Written>,
 }
 
 impl Staged {
     /// The destination path.
     pub fn path(&self) -> &str {
         &self.path
+    }
+
+    /// The staged file as it was left, for a file (links have none).
+    pub fn written(&self) -> Option<&Written> {
+        self.written.as_ref()
+    }
+}
+
+/// A file as CoreOps left it: its inode and content stamp (device, inode, size, modification
+/// time; see [`crate::host::root::content_stamp`]). The same stamp at the path after the rename
+/// is the same inode with the bytes that were written and synced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// The content stamp.
+    pub stamp: String,
+}
+
+/// The directories of one batch of writes, each walked to once (from the nearest one already
+/// open, never through a symlink) and kept open; missing ones are created root-owned 0755. Their
+/// creation is made durable by the `syncfs` that ends the batch's staging, not by an `fsync`
+/// of each parent. Shared by the threads that stage the batch.
+#[derive(Debug)]
+pub struct OpenDirs<'r> {
+    root: &'r Root,
+    open: Mutex<HashMap<String, Arc<OwnedFd>>>,
+}
+
+impl<'r> OpenDirs<'r> {
+    /// No directory open yet.
+    pub fn new(root: &'r Root) -> Self {
+        OpenDirs { root, open: Mutex::new(HashMap::new()) }
+    }
+
+    /// Directory `dir` (absolute, clean), created with its missing parents.
+    pub fn get(&self, dir: &str) -> Result<Arc<OwnedFd>> {
+        crate::model::path::check_node_path(dir)?;
+        self.walk(dir)
+    }
+
+    /// Keeps `fd`, just made or adjusted, open as directory `dir`.
+    fn keep(&self, dir: &str, fd: OwnedFd) {
+        if let Ok(mut open) = self.open.lock() {
+            open.insert(dir.to_string(), Arc::new(fd));
+        }
+    }
+
+    fn kept(&self, dir: &str) -> Option<Arc<OwnedFd>> {
+        self.open.lock().ok()?.get(dir).cloned()
+    }
+
+    fn walk(&self, dir: &str) -> Result<Arc<OwnedFd>> {
+        if let Some(fd) = self.kept(dir) {
+            return Ok(fd);
+        }
+        let fd = match dir.rsplit_once('/') {
+            Some((parent, name)) if !name.is_empty() => {
+                let parent_fd = self.walk(if parent.is_empty() { "/" } else { parent })?;
+                Arc::new(open_or_create_child(&parent_fd, name, dir, false)?)
+            }
+            _ => Arc::new(open_root_for_writing(self.root)?),
+        };
+        if let Ok(mut open) = self.open.lock() {
+            open.insert(dir.to_string(), fd.clone());
+        }
+        Ok(fd)
+    }
+}
+
+/// The root directory, opened for writing below it.
+fn open_root_for_writing(root: &Root) -> Result<OwnedFd> {
+    rustix::fs::openat(root.handle(), ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .context("opening the root")
+}
+
+/// Directory `name` of `parent` (at `walked`), created root-owned 0755 when missing (its
+/// parent synced when `sync_new`). A symlink or non-directory there is an error: nothing is ever
+/// written through one.
+fn open_or_create_child(parent: &OwnedFd, name: &str, walked: &str, sync_new: bool) -> Result<OwnedFd> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    match rustix::fs::openat(parent, name, flags, Mode::empty()) {
+        Ok(next) => Ok(next),
+        Err(Errno::NOENT) => {
+            match rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(PARENT_DIR_MODE)) {
+                Ok(()) | Err(Errno::EXIST) => {}
+                Err(e) => return Err(e).with_context(|| format!("creating {walked}")),
+            }
+            let next =
+                rustix::fs::openat(parent, name, flags, Mode::empty()).with_context(|| format!("opening {walked}"))?;
+            rustix::fs::fchmod(&next, Mode::from_raw_mode(PARENT_DIR_MODE))?;
+            if sync_new {
+                rustix::fs::fsync(parent).with_context(|| format!("syncing the parent of {walked}"))?;
+            }
+            Ok(next)
+        }
+        Err(Errno::NOTDIR | Errno::LOOP) => {
+            bail!("{walked} is a symlink or not a directory; CoreOps never writes through symlinks under the root")
+        }
+        Err(e) => Err(e).with_context(|| format!("opening {walked}")),
     }
 }
 
@@ -71,33 +172,22 @@ impl Root {
     /// components as root-owned 0755 directories. A symlink or non-directory on the way is an
     /// error: nothing is ever written through one.
     pub fn open_dir(&self, dir: &str, create: bool) -> Result<OwnedFd> {
-        let mut fd =
-            rustix::fs::openat(self.handle(), ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-                .context("opening the root")?;
+        let mut fd = open_root_for_writing(self)?;
         let mut walked = String::new();
         for part in crate::model::path::node_components(dir)? {
             walked.push('/');
             walked.push_str(part);
-            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-            fd = match rustix::fs::openat(&fd, part, flags, Mode::empty()) {
-                Ok(next) => next,
-                Err(Errno::NOENT) if create => {
-                    match rustix::fs::mkdirat(&fd, part, Mode::from_raw_mode(PARENT_DIR_MODE)) {
-                        Ok(()) | Err(Errno::EXIST) => {}
-                        Err(e) => return Err(e).with_context(|| format!("creating {walked}")),
-                    }
-                    let next = rustix::fs::openat(&fd, part, flags, Mode::empty())
-                        .with_context(|| format!("opening {walked}"))?;
-                    rustix::fs::fchmod(&next, Mode::from_raw_mode(PARENT_DIR_MODE))?;
-                    rustix::fs::fsync(&fd).with_context(|| format!("syncing the parent of {walked}"))?;
-                    next
-                }
-                Err(Errno::NOTDIR | Errno::LOOP) => {
-                    bail!(
+            fd = if create {
+                open_or_create_child(&fd, part, &walked, true)?
+            } else {
+                let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+                match rustix::fs::openat(&fd, part, flags, Mode::empty()) {
+                    Ok(next) => next,
+                    Err(Errno::NOTDIR | Errno::LOOP) => bail!(
                         "{walked} is a symlink or not a directory; CoreOps never writes through symlinks under the root"
-                    )
+                    ),
+                    Err(e) => return Err(e).with_context(|| format!("opening {walked}")),
                 }
-                Err(e) => return Err(e).with_context(|| format!("opening {walked}")),
             };
         }
         Ok(fd)
@@ -105,24 +195,55 @@ impl Root {
 
     /// Writes `bytes` to a temp file beside `path` with its final owner and mode.
     pub fn stage_file(&self, path: &str, bytes: &[u8], mode: u32, uid: u32, gid: u32) -> Result<Staged> {
-        let (dir, name) = split(path)?;
-        let dir_fd = self.open_dir(dir, true)?;
+        let (dir, _) = split(path)?;
+        let dir_fd = Arc::new(self.open_dir(dir, true)?);
+        self.stage_file_at(dir_fd, path, bytes, mode, uid, gid)
+    }
+
+    /// [`Self::stage_file`] for a write of a batch: the directory comes from `dirs`.
+    pub fn stage_file_in(
+        &self,
+        dirs: &OpenDirs,
+        path: &str,
+        bytes: &[u8],
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    ) -> Result<Staged> {
+        let (dir, _) = split(path)?;
+        self.stage_file_at(dirs.get(dir)?, path, bytes, mode, uid, gid)
+    }
+
+    fn stage_file_at(
+        &self,
+        dir_fd: Arc<OwnedFd>,
+        path: &str,
+        bytes: &[u8],
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    ) -> Result<Staged> {
+        let (_, name) = split(path)?;
         let temp = temp_name(name);
         let fd = rustix::fs::openat(
-            &dir_fd,
+            &*dir_fd,
             temp.as_str(),
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::from_raw_mode(0o600),
         )
         .with_context(|| format!("creating a temp file for {path}"))?;
+        let mut staged = Staged { dir: dir_fd, temp, name: name.to_string(), path: path.to_string(), written: None };
         let filled = (|| {
             let (u, g) = ids(uid, gid);
             rustix::fs::fchown(&fd, u, g).with_context(|| format!("setting the owner of {path}"))?;
             rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))
                 .with_context(|| format!("setting the mode of {path}"))?;
-            std::fs::File::from(fd).write_all(bytes).with_context(|| format!("writing {path}"))
+            let mut file = std::fs::File::from(fd);
+            file.write_all(bytes).with_context(|| format!("writing {path}"))?;
+            let st = rustix::fs::fstat(&file).with_context(|| format!("inspecting {path}"))?;
+            staged.written = Some(Written { stamp: crate::host::root::content_stamp(&st) });
+            Ok(())
         })();
-        let staged = Staged { dir: dir_fd, temp, name: name.to_string(), path: path.to_string() };
         self.kept_unless_failed(staged, filled)
     }
 
@@ -140,14 +261,24 @@ impl Root {
 
     /// Creates a symlink beside `path`, to be committed over it.
     pub fn stage_symlink(&self, path: &str, target: &str, uid: u32, gid: u32) -> Result<Staged> {
-        let (dir, name) = split(path)?;
-        let dir_fd = self.open_dir(dir, true)?;
+        let (dir, _) = split(path)?;
+        self.stage_symlink_at(Arc::new(self.open_dir(dir, true)?), path, target, uid, gid)
+    }
+
+    /// [`Self::stage_symlink`] for a write of a batch: the directory comes from `dirs`.
+    pub fn stage_symlink_in(&self, dirs: &OpenDirs, path: &str, target: &str, uid: u32, gid: u32) -> Result<Staged> {
+        let (dir, _) = split(path)?;
+        self.stage_symlink_at(dirs.get(dir)?, path, target, uid, gid)
+    }
+
+    fn stage_symlink_at(&self, dir_fd: Arc<OwnedFd>, path: &str, target: &str, uid: u32, gid: u32) -> Result<Staged> {
+        let (_, name) = split(path)?;
         let temp = temp_name(name);
-        rustix::fs::symlinkat(target, &dir_fd, temp.as_str()).with_context(|| format!("creating the link {path}"))?;
+        rustix::fs::symlinkat(target, &*dir_fd, temp.as_str()).with_context(|| format!("creating the link {path}"))?;
         let (u, g) = ids(uid, gid);
-        let owned = rustix::fs::chownat(&dir_fd, temp.as_str(), u, g, AtFlags::SYMLINK_NOFOLLOW)
+        let owned = rustix::fs::chownat(&*dir_fd, temp.as_str(), u, g, AtFlags::SYMLINK_NOFOLLOW)
             .with_context(|| format!("setting the owner of {path}"));
-        let staged = Staged { dir: dir_fd, temp, name: name.to_string(), path: path.to_string() };
+        let staged = Staged { dir: dir_fd, temp, name: name.to_string(), path: path.to_string(), written: None };
         self.kept_unless_failed(staged, owned)
     }
 
@@ -161,37 +292,39 @@ impl Root {
         if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
             bail!("hard link target {target} is a directory");
         }
-        let dir_fd = self.open_dir(dir, true)?;
+        let dir_fd = Arc::new(self.open_dir(dir, true)?);
         let temp = temp_name(name);
-        rustix::fs::linkat(&target_dir, tname, &dir_fd, temp.as_str(), AtFlags::empty())
+        rustix::fs::linkat(&target_dir, tname, &*dir_fd, temp.as_str(), AtFlags::empty())
             .with_context(|| format!("linking {path} to {target}"))?;
-        Ok(Staged { dir: dir_fd, temp, name: name.to_string(), path: path.to_string() })
+        Ok(Staged { dir: dir_fd, temp, name: name.to_string(), path: path.to_string(), written: None })
     }
 
     /// Renames a staged object into place. A directory in the way is removed first when
     /// `replace_directory` (Ignition's `overwrite: true`).
     pub fn commit(&self, staged: Staged, replace_directory: bool) -> Result<()> {
         if replace_directory {
-            if let Ok(st) = rustix::fs::statat(&staged.dir, staged.name.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
+            if let Ok(st) = rustix::fs::statat(&*staged.dir, staged.name.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
                 if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
                     remove_tree(&staged.dir, OsStr::new(&staged.name))
                         .with_context(|| format!("removing the directory at {}", staged.path))?;
                 }
             }
         }
-        rustix::fs::renameat(&staged.dir, staged.temp.as_str(), &staged.dir, staged.name.as_str())
+        rustix::fs::renameat(&*staged.dir, staged.temp.as_str(), &*staged.dir, staged.name.as_str())
             .with_context(|| format!("renaming the new {} into place", staged.path))
     }
 
     /// Removes a staged temp object (after a failure).
     pub fn discard(&self, staged: &Staged) {
-        let _ = rustix::fs::unlinkat(&staged.dir, staged.temp.as_str(), AtFlags::empty());
+        let _ = rustix::fs::unlinkat(&*staged.dir, staged.temp.as_str(), AtFlags::empty());
     }
 
-    /// Creates directory `path` (and its parents) or adjusts it; a non-directory in the way is
-    /// replaced only when `replace`.
+    /// Creates directory `path` (and its parents) or adjusts it, as a write of the batch
+    /// `dirs` (made durable by its `syncfs`); a non-directory in the way is replaced only when
+    /// `replace`. The directory is kept open in `dirs` for what is written into it.
     pub fn make_dir(
         &self,
+        dirs: &OpenDirs,
         path: &str,
         mode: Option<u32>,
         uid: Option<u32>,
@@ -199,29 +332,30 @@ impl Root {
         replace: bool,
     ) -> Result<()> {
         let (dir, name) = split(path)?;
-        let parent = self.open_dir(dir, true)?;
-        match rustix::fs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW) {
+        let parent = dirs.get(dir)?;
+        match rustix::fs::statat(&*parent, name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {}
             Ok(_) if replace => {
-                rustix::fs::unlinkat(&parent, name, AtFlags::empty()).with_context(|| format!("removing {path}"))?
+                rustix::fs::unlinkat(&*parent, name, AtFlags::empty()).with_context(|| format!("removing {path}"))?
             }
             Ok(_) => bail!("{path} exists and is not a directory"),
             Err(Errno::NOENT) => {}
             Err(e) => return Err(e).with_context(|| format!("inspecting {path}")),
         }
-        match rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(mode.unwrap_or(PARENT_DIR_MODE))) {
+        match rustix::fs::mkdirat(&*parent, name, Mode::from_raw_mode(mode.unwrap_or(PARENT_DIR_MODE))) {
             Ok(()) | Err(Errno::EXIST) => {}
             Err(e) => return Err(e).with_context(|| format!("creating {path}")),
         }
         let fd = rustix::fs::openat(
-            &parent,
+            &*parent,
             name,
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::empty(),
         )
         .with_context(|| format!("opening {path}"))?;
         self.set_fd_attrs(&fd, path, mode, uid, gid)?;
-        rustix::fs::fsync(&parent).with_context(|| format!("syncing the parent of {path}"))
+        dirs.keep(path, fd);
+        Ok(())
     }
 
     /// Sets mode and owner of an existing file or directory (links keep theirs).
@@ -363,7 +497,7 @@ impl Root {
     /// Syncs a staged file's data.
     pub fn sync_staged(&self, staged: &Staged) -> Result<()> {
         let fd = rustix::fs::openat(
-            &staged.dir,
+            &*staged.dir,
             staged.temp.as_str(),
             OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::empty(),
@@ -380,12 +514,7 @@ impl Root {
 
     /// Flushes everything written under the root to disk (one `syncfs`).
     pub fn sync(&self) -> Result<()> {
-        let fd = rustix::fs::openat(
-            self.handle(),
-            ".",
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
+        let fd = open_root_for_writing(self)?;
         rustix::fs::syncfs(&fd).context("syncing the root filesystem")
     }
 }
@@ -634,7 +763,7 @@ mod tests {
             fs::metadata(dir.path().join("etc/hard")).unwrap().ino(),
             fs::metadata(dir.path().join("etc/orig")).unwrap().ino()
         );
-        root.make_dir("/var/lib/x", Some(0o711), None, None, false).unwrap();
+        root.make_dir(&OpenDirs::new(&root), "/var/lib/x", Some(0o711), None, None, false).unwrap();
         assert_eq!(fs::metadata(dir.path().join("var/lib/x")).unwrap().mode() & 0o7777, 0o711);
         root.remove("/etc/sym").unwrap();
         root.remove("/etc/nothing").unwrap();

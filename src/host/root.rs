@@ -19,6 +19,18 @@ use crate::model::plan::{Observed, ObservedState};
 /// Bytes of a file read for diffs; larger files are hashed but not kept.
 const MAX_DIFF_BYTES: u64 = 1024 * 1024;
 
+/// The stamp of a file's content: device, inode, size and modification time. A rename keeps
+/// it (and may change the change time, which the full stamp adds): a file written and renamed
+/// into place by CoreOps is known by it afterwards.
+pub fn content_stamp(st: &rustix::fs::Stat) -> String {
+    format!("{}:{}:{}:{}.{}", st.st_dev, st.st_ino, st.st_size, st.st_mtime, st.st_mtime_nsec)
+}
+
+/// Whether full stamp `now` has content stamp `content`.
+fn same_content(now: &str, content: &str) -> bool {
+    now.strip_prefix(content).is_some_and(|rest| rest.starts_with(':'))
+}
+
 /// An open root directory.
 #[derive(Debug)]
 pub struct Root {
@@ -165,10 +177,7 @@ impl Root {
                 Err(e) => Observed::Unsafe(format!("cannot read the link {path}: {e}")),
             },
             FileType::RegularFile => {
-                let stamp = format!(
-                    "{}:{}:{}:{}.{}:{}.{}",
-                    st.st_dev, st.st_ino, st.st_size, st.st_mtime, st.st_mtime_nsec, st.st_ctime, st.st_ctime_nsec
-                );
+                let stamp = format!("{}:{}.{}", content_stamp(&st), st.st_ctime, st.st_ctime_nsec);
                 let inode = (st.st_dev, st.st_ino);
                 if reading == Reading::Stat {
                     return Observed::File { bytes: None, sha256: String::new(), mode, uid, gid, inode, stamp };
@@ -225,10 +234,32 @@ impl Root {
         paths.into_iter().map(|p| (p.clone(), self.inspect(p, &mut cache, Reading::Stat))).collect()
     }
 
-    /// Observes `paths` with file hashes but without keeping their bytes.
-    pub fn hash_all<'a>(&self, paths: impl IntoIterator<Item = &'a String>) -> ObservedState {
+    /// Observes `paths` after a batch of writes: a file still carrying the content stamp it was
+    /// left with (`written`: path → stamp and the digest of the bytes written) is the very inode
+    /// CoreOps wrote and synced, and is not read again; any other path is hashed.
+    pub fn verify_all<'a>(
+        &self,
+        paths: impl IntoIterator<Item = &'a String>,
+        written: &HashMap<String, (String, String)>,
+    ) -> ObservedState {
         let mut cache = DirCache::new();
-        let nodes = paths.into_iter().map(|p| (p.clone(), self.inspect(p, &mut cache, Reading::Hash))).collect();
+        let nodes = paths
+            .into_iter()
+            .map(|p| {
+                let seen = match written.get(p) {
+                    Some((stamp, sha256)) => match self.inspect(p, &mut cache, Reading::Stat) {
+                        Observed::File { bytes, mode, uid, gid, inode, stamp: now, .. }
+                            if same_content(&now, stamp) =>
+                        {
+                            Observed::File { bytes, sha256: sha256.clone(), mode, uid, gid, inode, stamp: now }
+                        }
+                        _ => self.inspect(p, &mut cache, Reading::Hash),
+                    },
+                    None => self.inspect(p, &mut cache, Reading::Hash),
+                };
+                (p.clone(), seen)
+            })
+            .collect();
         ObservedState { nodes, users: self.ids("/etc/passwd"), groups: self.ids("/etc/group") }
     }
 
