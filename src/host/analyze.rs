@@ -28,7 +28,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 
 use anyhow::{Context, Result};
 
@@ -76,50 +76,74 @@ pub fn analyzer() -> Option<PathBuf> {
 /// to [`Checks::unit_errors`], warnings to [`Checks::warnings`], what could not be checked to
 /// [`Checks::notes`].
 pub fn check(root: &Root, desired: &DesiredState, changed: &BTreeSet<String>) -> Checks {
-    let mut checks = Checks::default();
+    start(root, desired, changed).finish()
+}
+
+/// The checks of [`check`] under way: `systemd-analyze verify` runs in the background while
+/// the caller goes on; [`Started::finish`] waits for it and gives what every check found.
+#[derive(Debug)]
+pub struct Started<'a> {
+    checks: Checks,
+    unlooked: usize,
+    verifying: Option<Result<Verifying<'a>>>,
+}
+
+/// Starts the checks of [`check`]: `systemd-analyze verify` is started first, then the triggers
+/// are checked while it runs.
+pub fn start<'a>(root: &'a Root, desired: &'a DesiredState, changed: &BTreeSet<String>) -> Started<'a> {
+    let mut started = Started { checks: Checks::default(), unlooked: 0, verifying: None };
     if changed.is_empty() {
-        return checks;
+        return started;
     }
     let units = UnitFiles::of(desired);
+    match analyzer() {
+        None => started.checks.notes.push(NOT_INSTALLED.to_string()),
+        Some(bin) => started.verifying = Some(Verifying::start(&bin, root, desired, &units, changed)),
+    }
     let installed = has_installed_units(root);
-    let mut unlooked = 0;
     for name in changed {
         let Some(trigger) = triggers::triggered_unit(name, &units.texts(name)) else { continue };
         if units.declares(&trigger) || exists_on(root, &trigger) {
             continue;
         }
         if !installed {
-            unlooked += 1;
+            started.unlooked += 1;
             continue;
         }
         let (path, origin) = units.file(name).map_or_else(
             || (format!("{SYSTEMD_UNIT_DIR}/{name}"), String::new()),
             |o| (o.path.clone(), format!(" (from {})", o.origin)),
         );
-        checks.unit_errors.push(format!(
+        started.checks.unit_errors.push(format!(
             "{path}: {name} triggers {trigger}, which neither the desired state nor the root has, so systemd \
              would refuse to start {name}; declare {trigger}, or name the unit to trigger with Unit={origin}"
         ));
     }
-    match analyzer() {
-        None => checks.notes.push(NOT_INSTALLED.to_string()),
-        Some(bin) => match verify(&bin, root, desired, &units, changed) {
-            Ok(verified) => {
+    started
+}
+
+impl Started<'_> {
+    /// Waits for `systemd-analyze` and gives what every check found.
+    pub fn finish(self) -> Checks {
+        let Started { mut checks, mut unlooked, verifying } = self;
+        match verifying.map(|v| v.and_then(Verifying::finish)) {
+            None => {}
+            Some(Ok(verified)) => {
                 unlooked += verified.unlooked;
                 checks.unit_errors.extend(verified.errors.into_iter().map(|m| format!("systemd-analyze: {m}")));
                 checks.warnings.extend(verified.warnings.into_iter().map(|m| format!("systemd-analyze: {m}")));
             }
-            Err(e) => checks.unit_errors.push(format!("{e:#}")),
-        },
+            Some(Err(e)) => checks.unit_errors.push(format!("{e:#}")),
+        }
+        if unlooked > 0 {
+            checks.notes.push(format!(
+                "{unlooked} reference(s) to units outside the desired state were not checked: the root has no \
+                 installed units ({})",
+                VENDOR_UNIT_DIRS[0]
+            ));
+        }
+        checks
     }
-    if unlooked > 0 {
-        checks.notes.push(format!(
-            "{unlooked} reference(s) to units outside the desired state were not checked: the root has no installed \
-             units ({})",
-            VENDOR_UNIT_DIRS[0]
-        ));
-    }
-    checks
 }
 
 /// Whether the root holds a system's units.
@@ -208,59 +232,83 @@ pub struct Verified {
     pub unlooked: usize,
 }
 
-/// Runs `bin verify` over the `changed` units, staged with every desired unit.
-fn verify(
-    bin: &Path,
-    root: &Root,
-    desired: &DesiredState,
-    units: &UnitFiles,
-    changed: &BTreeSet<String>,
-) -> Result<Verified> {
-    let staging = tempfile::Builder::new().prefix("core-ops-units-").tempdir().context("staging units")?;
-    let (staged, generated) = (staging.path().join("units"), staging.path().join("generated"));
-    for object in units.files.values().chain(units.dropins.values().flatten()) {
-        let Some(bytes) = object.known_bytes() else { continue };
-        let Some(rel) = object.path.strip_prefix(SYSTEMD_UNIT_DIR).and_then(|r| r.strip_prefix('/')) else {
-            continue;
+/// `systemd-analyze verify` running over the changed units, staged with every desired unit.
+#[derive(Debug)]
+struct Verifying<'a> {
+    child: Child,
+    /// The private unit directory; removed when this is dropped (after the child ended).
+    staging: tempfile::TempDir,
+    bin: PathBuf,
+    reading: Reading<'a>,
+}
+
+impl<'a> Verifying<'a> {
+    /// Stages the desired units and starts `bin verify` over the `changed` ones.
+    fn start(
+        bin: &Path,
+        root: &'a Root,
+        desired: &'a DesiredState,
+        units: &UnitFiles,
+        changed: &BTreeSet<String>,
+    ) -> Result<Self> {
+        let staging = tempfile::Builder::new().prefix("core-ops-units-").tempdir().context("staging units")?;
+        let (staged, generated) = (staging.path().join("units"), staging.path().join("generated"));
+        for object in units.files.values().chain(units.dropins.values().flatten()) {
+            let Some(bytes) = object.known_bytes() else { continue };
+            let Some(rel) = object.path.strip_prefix(SYSTEMD_UNIT_DIR).and_then(|r| r.strip_prefix('/')) else {
+                continue;
+            };
+            write_staged(&staged.join(rel), &bytes)?;
+        }
+        for service in &units.generated {
+            write_staged(&generated.join(service), STAND_IN.as_bytes())?;
+        }
+        let mut unit_path = vec![staged.clone()];
+        unit_path.extend(UNIT_DIRS.iter().map(|dir| root.path().join(dir.trim_start_matches('/'))));
+        unit_path.push(generated);
+        let unit_path = std::env::join_paths(unit_path).context("the unit path for systemd-analyze")?;
+        let targets: Vec<std::ffi::OsString> = changed
+            .iter()
+            .map(|name| match units.file(name) {
+                Some(_) => staged.join(name).into_os_string(),
+                None => name.into(),
+            })
+            .collect();
+        let child = Command::new(bin)
+            .args(["verify", "--man=no"])
+            .args(&targets)
+            .env("SYSTEMD_UNIT_PATH", unit_path)
+            .env("SYSTEMD_LOG_TARGET", "console-prefixed")
+            .env("SYSTEMD_LOG_LEVEL", "warning")
+            .env("SYSTEMD_LOG_COLOR", "0")
+            .env("SYSTEMD_LOG_LOCATION", "0")
+            .env("SYSTEMD_LOG_TIME", "0")
+            .env("SYSTEMD_LOG_TID", "0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("running {}", bin.display()))?;
+        let reading = Reading {
+            staged: format!("{}/", staged.display()),
+            changed: changed.clone(),
+            desired,
+            root,
+            installed: has_installed_units(root),
+            mentions: units.all_texts(),
+            failed: false,
         };
-        write_staged(&staged.join(rel), &bytes)?;
+        Ok(Verifying { child, staging, bin: bin.to_path_buf(), reading })
     }
-    for service in &units.generated {
-        write_staged(&generated.join(service), STAND_IN.as_bytes())?;
+
+    /// Waits for `systemd-analyze` and reads what it found.
+    fn finish(self) -> Result<Verified> {
+        let Verifying { child, staging, bin, mut reading } = self;
+        let out = child.wait_with_output().with_context(|| format!("running {}", bin.display()))?;
+        drop(staging);
+        reading.failed = !out.status.success();
+        Ok(reading.read(&String::from_utf8_lossy(&out.stderr)))
     }
-    let mut unit_path = vec![staged.clone()];
-    unit_path.extend(UNIT_DIRS.iter().map(|dir| root.path().join(dir.trim_start_matches('/'))));
-    unit_path.push(generated);
-    let unit_path = std::env::join_paths(unit_path).context("the unit path for systemd-analyze")?;
-    let targets: Vec<std::ffi::OsString> = changed
-        .iter()
-        .map(|name| match units.file(name) {
-            Some(_) => staged.join(name).into_os_string(),
-            None => name.into(),
-        })
-        .collect();
-    let out = Command::new(bin)
-        .args(["verify", "--man=no"])
-        .args(&targets)
-        .env("SYSTEMD_UNIT_PATH", unit_path)
-        .env("SYSTEMD_LOG_TARGET", "console-prefixed")
-        .env("SYSTEMD_LOG_LEVEL", "warning")
-        .env("SYSTEMD_LOG_COLOR", "0")
-        .env("SYSTEMD_LOG_LOCATION", "0")
-        .env("SYSTEMD_LOG_TIME", "0")
-        .env("SYSTEMD_LOG_TID", "0")
-        .output()
-        .with_context(|| format!("running {}", bin.display()))?;
-    let reading = Reading {
-        staged: format!("{}/", staged.display()),
-        changed,
-        desired,
-        root,
-        installed: has_installed_units(root),
-        mentions: units.all_texts(),
-        failed: !out.status.success(),
-    };
-    Ok(reading.read(&String::from_utf8_lossy(&out.stderr)))
 }
 
 fn write_staged(dest: &Path, bytes: &[u8]) -> Result<()> {
@@ -271,11 +319,12 @@ fn write_staged(dest: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// What reading `systemd-analyze verify`'s output needs to know.
+#[derive(Debug)]
 struct Reading<'a> {
     /// The staging directory of the desired units, with a trailing `/`.
     staged: String,
     /// The units verified.
-    changed: &'a BTreeSet<String>,
+    changed: BTreeSet<String>,
     desired: &'a DesiredState,
     root: &'a Root,
     /// Whether the root has installed units.

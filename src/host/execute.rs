@@ -205,16 +205,19 @@ pub fn apply_under(
     if !blocked.is_empty() {
         return finish_failed(root, &mut state, report, blocked, input);
     }
-    report.checks = preflight::check(root, &report.desired, &report.plan);
+    // What does not depend on the checks is done while they run.
+    let checking = preflight::start(root, &report.desired, &report.plan);
+    let unwritable = root.unwritable(report.plan.changes.iter().filter(|c| writes(c.action)).map(|c| c.path.as_str()));
+    let activation = decide_activation(&report.plan, &report.desired, &observed, &state, &revision, systemd);
+    report.checks = checking.finish();
     let refused = report.checks.take_refusal(opts.strict);
     if !refused.is_empty() {
         return finish_failed(root, &mut state, report, refused, input);
     }
-    let unwritable = root.unwritable(report.plan.changes.iter().filter(|c| writes(c.action)).map(|c| c.path.as_str()));
     if !unwritable.is_empty() {
         return finish_failed(root, &mut state, report, unwritable, input);
     }
-    report.activation = decide_activation(&report.plan, &report.desired, &observed, &state, &revision, systemd);
+    report.activation = activation;
     report.activation.offline = systemd.is_none().then(|| offline_reason(root.path()));
     approve(&report)?;
     let records = records_for(&report.desired, &observed, &owned);

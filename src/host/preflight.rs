@@ -54,9 +54,31 @@ impl Checks {
 
 /// Runs every check over the desired state and its plan.
 pub fn check(root: &Root, desired: &DesiredState, plan: &Plan) -> Checks {
-    let mut checks = quadlet::check(desired);
-    checks.merge(analyze::check(root, desired, &changed_units(plan)));
-    checks
+    start(root, desired, plan).finish()
+}
+
+/// The checks under way: the slow one (`systemd-analyze`, a process of its own) runs while the
+/// caller goes on with work that does not depend on them; [`Started::finish`] gives their
+/// findings. Nothing may be written to the root before it returns.
+#[derive(Debug)]
+pub struct Started<'a> {
+    units: analyze::Started<'a>,
+    quadlet: Checks,
+}
+
+/// Starts every check over the desired state and its plan.
+pub fn start<'a>(root: &'a Root, desired: &'a DesiredState, plan: &Plan) -> Started<'a> {
+    let units = analyze::start(root, desired, &changed_units(plan));
+    Started { units, quadlet: quadlet::check(desired) }
+}
+
+impl Started<'_> {
+    /// Waits for the checks and gives what they found.
+    pub fn finish(self) -> Checks {
+        let mut checks = self.quadlet;
+        checks.merge(self.units.finish());
+        checks
+    }
 }
 
 /// The units whose file or drop-ins the plan writes.
