@@ -158,10 +158,20 @@ fn the_observer_and_every_writer_refuse_the_same_unclean_spellings() {
             matches!(&seen, Observed::Unsafe(why) if why.contains("not a clean absolute path")),
             "{path:?}: the observer must refuse it, not see {seen:?}"
         );
-        let writes: [(&str, Result<(), String>); 6] = [
+        let dirs = core_ops::host::fs::OpenDirs::new(&root);
+        let writes: [(&str, Result<(), String>); 9] = [
             ("stage_file", root.stage_file(path, b"attacker\n", 0o644, 0, 0).map(drop).map_err(|e| e.to_string())),
             ("stage_symlink", root.stage_symlink(path, "/dev/null", 0, 0).map(drop).map_err(|e| e.to_string())),
-            ("make_dir", root.make_dir(path, None, None, None, true).map_err(|e| e.to_string())),
+            (
+                "stage_file_in",
+                root.stage_file_in(&dirs, path, b"attacker\n", 0o644, 0, 0).map(drop).map_err(|e| e.to_string()),
+            ),
+            (
+                "stage_symlink_in",
+                root.stage_symlink_in(&dirs, path, "/dev/null", 0, 0).map(drop).map_err(|e| e.to_string()),
+            ),
+            ("OpenDirs::get", dirs.get(path).map(drop).map_err(|e| e.to_string())),
+            ("make_dir", root.make_dir(&dirs, path, None, None, None, true).map_err(|e| e.to_string())),
             ("set_attrs", root.set_attrs(path, Some(0o777), None, None).map_err(|e| e.to_string())),
             ("remove", root.remove(path).map_err(|e| e.to_string())),
             ("sync_dir_of", root.sync_dir_of(path).map_err(|e| e.to_string())),
