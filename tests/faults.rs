@@ -430,6 +430,42 @@ fn a_disk_that_fills_up_during_an_apply_leaves_every_file_old_and_the_next_apply
     assert_eq!(temp_files(root), Vec::<PathBuf>::new());
 }
 
+/// Files of a revision large enough that its files are staged by several threads at once.
+const MANY: usize = 120;
+/// The filesystem of the parallel case: revision 1 and its records fit, a large file of
+/// [`LARGE_PARALLEL`] bytes does not.
+const PARALLEL_FS: &str = "1m";
+/// Bytes of the large file of the parallel case.
+const LARGE_PARALLEL: usize = 1_500_000;
+
+#[test]
+fn a_disk_that_fills_up_while_many_files_are_staged_at_once_leaves_no_staged_file_and_every_file_old() {
+    let test = "a_disk_that_fills_up_while_many_files_are_staged_at_once_leaves_no_staged_file_and_every_file_old";
+    let Some(fs_root) = Mount::tmpfs(test, PARALLEL_FS) else { return };
+    let root = fs_root.path();
+    let work = Work::new();
+    work.file("large.bin", &noise(LARGE_PARALLEL));
+    let many: Vec<(String, String)> =
+        (0..MANY).map(|i| (format!("/etc/app/many/f{i:03}.conf"), format!("f={i}\n"))).collect();
+    let many_refs: Vec<(&str, &str)> = many.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
+    let rev1 = work.config("r1.bu", &butane(&REV1, &[]));
+    let rev2 = work.config("r2.bu", &butane(&many_refs, &[("/etc/app/large.bin", "large.bin")]));
+
+    let first = converge(&work, &rev1, root);
+    let before = host_tree(root);
+    let run = apply(&work, &rev2, root);
+    assert_eq!(run.code, 1, "{}", run.shown());
+    let errors = run.errors();
+    assert!(errors.contains("/etc/app/large.bin"), "the first failure in path order is named: {}", run.shown());
+    assert!(errors.to_lowercase().contains("no space left"), "the error says why: {}", run.shown());
+    assert_eq!(temp_files(root), Vec::<PathBuf>::new(), "every thread's staged files are removed");
+    assert_files(root, &as_bytes(&REV1), "revision 1");
+    let after = host_tree(root);
+    let new_files: Vec<&String> = after.keys().filter(|p| !before.contains_key(*p)).collect();
+    assert!(new_files.iter().all(|p| !p.contains("/many/f")), "no file of revision 2 is in place: {new_files:?}");
+    assert_eq!(applied_revision(root), first, "the state keeps revision 1");
+}
+
 // ----- 2. /var/lib/core-ops on a full disk while the state is saved -----
 
 /// The state directory's own filesystem: revision 1's records fit in it with room to spare.

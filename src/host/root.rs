@@ -303,6 +303,30 @@ mod tests {
     }
 
     #[test]
+    fn a_file_with_the_stamp_it_was_written_with_is_not_read_again_and_any_other_is_hashed() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        let staged = root.stage_file("/etc/a.conf", b"written\n", 0o644, 0, 0).unwrap();
+        let stamp = staged.written().unwrap().stamp.clone();
+        root.commit(staged, false).unwrap();
+        let path = "/etc/a.conf".to_string();
+        let written = HashMap::from([(path.clone(), (stamp, "sha256-as-written".to_string()))]);
+        let digest_of = |seen: &ObservedState| match &seen.nodes[&path] {
+            Observed::File { sha256, .. } => sha256.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(digest_of(&root.verify_all([&path], &written)), "sha256-as-written", "known by its stamp");
+        // Rewritten in place: another size and modification time, so it is read and hashed
+        // (the digest of "changed\n" by sha256sum).
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        fs::write(dir.path().join("etc/a.conf"), "changed\n").unwrap();
+        assert_eq!(
+            digest_of(&root.verify_all([&path], &written)),
+            "sha256-7f8b1dfc466b6249f06cbe55c9174df2578e7754da793fded244ef5cba2a38f1"
+        );
+    }
+
+    #[test]
     fn never_follows_a_symlinked_parent_out_of_the_root() {
         let outside = tempfile::tempdir().unwrap();
         fs::write(outside.path().join("secret"), "outside").unwrap();
