@@ -8,7 +8,9 @@ Usage: bench/bench.py [--runs N] [--pair-runs M] [--only SUBSTRING]... [--bin PA
 Builds nothing itself; run `cargo build --release` first (bench/run.sh does). Every row is timed
 from outside, as a whole process: start-up, reading, writing and syncing included. Peak RSS is the
 operating system's accounting of the finished process (getrusage of the waited-for child, its own
-waited-for children included), in MiB. It cannot read below this harness's own peak (about 15-17
+waited-for children included), in MiB: the "peak MiB" of a row is the median over its runs of
+each run's peak (ignition-apply's, a Go program's, varies by 15 MiB from run to run; the median
+is a steadier yardstick than the largest). It cannot read below this harness's own peak (about 15-17
 MiB: a child inherits the peak of the process that started it), which the run prints at the end;
 every reference figure and every gate's limit is above it.
 
@@ -20,7 +22,8 @@ Single rows (--runs N, default 20; a row's figures are min, median and max of th
 Pairs (--pair-runs M, default the smaller of N and 10): side A (core-ops) and side B run in turn,
 A B A B, after one warm-up pair that is not counted; each pair gives a ratio A/B of wall time, and
 the ratio row shows its min, median and max (pairing keeps a ratio meaningful while the machine's
-speed drifts). The side rows show each side's wall times and its largest peak RSS over the runs.
+speed drifts). The side rows show each side's wall times and its median peak RSS; the ratio row
+shows the ratio of the two sides' median peaks too.
 A side of several commands is timed command by command (its untimed preparation done first).
 
 The large case is the conformance case 900-large-tree (2,000 tree files, 40 symlinks, 210 units,
@@ -409,8 +412,8 @@ def wall_ratio(result):
 
 
 def rss_ratio(result):
-    """Side a's peak RSS over side b's."""
-    return result["peaks"]["a"] / result["peaks"]["b"]
+    """Side a's median peak RSS over side b's."""
+    return statistics.median(result["peaks"]["a"]) / statistics.median(result["peaks"]["b"])
 
 
 def wall_ratio_gate(limit, a, b):
@@ -454,7 +457,7 @@ def wall_gates(max_s, max_mib=None):
     """A single row's targets: its median wall time, and its peak RSS if given."""
     gates = [Gate("median wall time", max_s * 1000, lambda r: median_ms(r["times"]), "ms")]
     if max_mib is not None:
-        gates.append(Gate("peak RSS", max_mib, lambda r: r["peak"] / 1024, "MiB"))
+        gates.append(Gate("peak RSS", max_mib, lambda r: statistics.median(r["peaks"]) / 1024, "MiB"))
     return gates
 
 
@@ -617,19 +620,19 @@ def agent_entries(binary, scratch, services):
 
 
 def measure_case(case, runs):
-    """Runs a single-side row `runs` times; returns its times and peak RSS."""
-    times, peak = [], 0
+    """Runs a single-side row `runs` times; returns each run's time and peak RSS."""
+    times, peaks = [], []
     for _ in range(runs):
         elapsed, rss = run_once(case.make_cmd(), case.cwd)
         times.append(elapsed)
-        peak = max(peak, rss)
-    return {"times": times, "peak": peak}
+        peaks.append(rss)
+    return {"times": times, "peaks": peaks}
 
 
 def measure_pair(pair, runs, warmup):
     """Runs the sides in turn (after `warmup` uncounted pairs); returns per side its runs' step
     times and peak RSS, and the pairs' ratios a/b of total time."""
-    samples, peaks, ratios = {"a": [], "b": []}, {"a": 0, "b": 0}, []
+    samples, peaks, ratios = {"a": [], "b": []}, {"a": [], "b": []}, []
     for i in range(warmup + runs):
         if pair.before:
             pair.before()
@@ -638,7 +641,7 @@ def measure_pair(pair, runs, warmup):
             continue
         for key, (times, peak) in done.items():
             samples[key].append(times)
-            peaks[key] = max(peaks[key], peak)
+            peaks[key].append(peak)
         ratios.append(sum(done["a"][0]) / sum(done["b"][0]))
     return {"samples": samples, "peaks": peaks, "ratios": ratios}
 
@@ -667,7 +670,7 @@ def judge(name, gates, result, smoke, summary):
 
 
 def report_case(name, case, result, smoke, summary):
-    row(name, result["times"], result["peak"], judge(name, case.gates, result, smoke, summary))
+    row(name, result["times"], statistics.median(result["peaks"]), judge(name, case.gates, result, smoke, summary))
 
 
 def report_pair(name, pair, result, smoke, summary):
@@ -675,7 +678,7 @@ def report_pair(name, pair, result, smoke, summary):
     samples, peaks = result["samples"], result["peaks"]
     for key, side in (("a", pair.a), ("b", pair.b)):
         title = name if key == "a" else "  vs %s" % " + ".join(side.steps)
-        row(title, [sum(times) for times in samples[key]], peaks[key])
+        row(title, [sum(times) for times in samples[key]], statistics.median(peaks[key]))
         if len(side.steps) > 1:
             for index, step in enumerate(side.steps):
                 row("    %s" % step, [times[index] for times in samples[key]])
@@ -790,7 +793,8 @@ def main():
     sizes = SMOKE_SIZES if args.smoke else SIZES
     signal.signal(signal.SIGTERM, terminate)
     summary = []
-    print(ROW % ("benchmark", "min ms", "median ms", "max ms", "peak MiB", "target"), flush=True)
+    print(ROW % ("benchmark", "min ms", "median ms", "max ms", "peak MiB", "target (peak: median of runs)"),
+          flush=True)
     with contextlib.ExitStack() as cleanup:
         base = tempfile.mkdtemp(prefix="core-ops-bench-", dir=args.scratch)
         cleanup.callback(remove_tree, base)
