@@ -64,7 +64,8 @@ untimed, before the next root of its side is made.
   directory, then `core-ops apply --source-repo CLONE`. Gate: the converged cycle's median <= 100 ms.
 
 A row whose input or tool is missing (the large case and the reference tools live in ../shared; a
-tmpfs; root, mkfs.ext4 or losetup for the ext4 pair; git) is reported on a line of its own,
+tmpfs; root, which core-ops apply and ignition-apply need, as the ext4 pair does with mkfs.ext4
+and losetup; git) is reported on a line of its own,
 `SKIPPED <row>: <why>`, and the rest goes on. The run ends with a summary of every gate: its
 figure, its limit and ok or MISSED; the exit status is 1 when a gate is MISSED.
 
@@ -79,8 +80,9 @@ test build), named "... realistic host ...".
 
 Roots and generated repositories are made under --scratch (default: a new directory in /dev/shm,
 a tmpfs, else the system's temporary directory); the tmpfs pairs use it when it is a tmpfs, else a
-new directory in /dev/shm. Commands' standard error goes to a file there (not a pipe, so no reader
-competes for the processor); it is shown when a command fails.
+new directory in /dev/shm. What commands print (both streams) goes to a file there (not a pipe, so
+no reader competes for the processor; every side writes what it prints, as in real use); its end
+is shown when a command fails.
 """
 import argparse
 import contextlib
@@ -132,7 +134,7 @@ def default_scratch():
     return SHM if os.path.isdir(SHM) and os.access(SHM, os.W_OK) else None
 
 
-# Where commands' standard error is kept while they run.
+# Where what commands print is kept while they run.
 LOG_DIR = default_scratch()
 
 
@@ -140,7 +142,7 @@ def run_once(cmd, cwd, env=None):
     """Runs cmd (env: the whole environment, or None for ours); returns (seconds, peak_rss_kib)."""
     with tempfile.TemporaryFile(dir=LOG_DIR) as log:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=log)
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=log)
         try:
             _, status, usage = os.wait4(proc.pid, 0)
         except BaseException:  # Ctrl-C or SIGTERM: no command left running in a root being removed
@@ -424,6 +426,16 @@ def rss_ratio_gate(limit, a, b):
     return Gate("peak RSS ratio %s / %s" % (a, b), limit, rss_ratio)
 
 
+def apply_missing():
+    """Why `core-ops apply` cannot run here, or None: it refuses to run without root."""
+    return None if os.geteuid() == 0 else "core-ops apply needs root (it writes root-owned nodes and records)"
+
+
+def ignition_missing():
+    """Why ignition-apply cannot run here, or None: without root it fails to set owners."""
+    return None if os.geteuid() == 0 else "ignition-apply needs root (it sets the owners of what it writes)"
+
+
 def single_entries(binary, scratch, sizes, large, large_missing):
     """The single-side rows."""
     render = [binary, "render-ignition", "--pretty", "--files-dir", "files", "input.bu"]
@@ -442,7 +454,7 @@ def single_entries(binary, scratch, sizes, large, large_missing):
         converged = scratch.root()
         run_once(apply_cmd(binary, "input.bu", converged), large)
         return Case(lambda: apply_cmd(binary, "input.bu", converged), large, wall_gates(0.050))
-    yield Entry("converged re-apply of the " + LARGE, converged_large, large_missing)
+    yield Entry("converged re-apply of the " + LARGE, converged_large, large_missing or apply_missing())
 
     def converged_repo():
         repo, converged = scratch.repo(sizes["converged"]), scratch.root()
@@ -450,7 +462,8 @@ def single_entries(binary, scratch, sizes, large, large_missing):
                       "--format", "json"]
         run_once(apply_repo, ROOT)
         return Case(lambda: apply_repo, ROOT, wall_gates(0.050))
-    yield Entry("converged re-apply of a %d-object repository" % (sizes["converged"] * 4), converged_repo)
+    yield Entry("converged re-apply of a %d-object repository" % (sizes["converged"] * 4), converged_repo,
+                apply_missing())
 
 
 def wall_gates(max_s, max_mib=None):
@@ -472,7 +485,8 @@ def reference_entries(binary, setup, subject):
     reference tools and the floor (see the docstring)."""
     case, tools, tmpfs = setup.case, setup.tools, setup.tmpfs
     refs_missing = setup.case_missing or setup.tools_missing
-    tmpfs_refs_missing = refs_missing or setup.tmpfs_missing
+    tmpfs_refs_missing = refs_missing or setup.tmpfs_missing or ignition_missing()
+    apply_refs_missing = tmpfs_refs_missing or apply_missing()
 
     def tmpfs_roots(kind):
         return lambda: tmpfs.root(kind, keep=False)
@@ -495,10 +509,10 @@ def reference_entries(binary, setup, subject):
                         gates=(wall_ratio_gate(wall_limit, "core-ops", "ignition-apply"),
                                rss_ratio_gate(NO_MORE_RSS, "core-ops", "ignition-apply")))
         return build
-    yield Entry("apply %s (input.bu), tmpfs root vs ignition-apply" % subject, vs_ignition("input.bu", APPLY_TMPFS_WALL),
-                tmpfs_refs_missing)
+    yield Entry("apply %s (input.bu), tmpfs root vs ignition-apply" % subject,
+                vs_ignition("input.bu", APPLY_TMPFS_WALL), apply_refs_missing)
     yield Entry("apply %s (expected.ign), tmpfs root vs ignition-apply" % subject,
-                vs_ignition("expected.ign", APPLY_TMPFS_WALL), tmpfs_refs_missing)
+                vs_ignition("expected.ign", APPLY_TMPFS_WALL), apply_refs_missing)
 
     def floor():
         def copy():
@@ -508,7 +522,7 @@ def reference_entries(binary, setup, subject):
                     Side("floor", ("cp -a files R/x && sync -f R/x (the floor)",), copy, cwd=case),
                     gates=(wall_ratio_gate(APPLY_FLOOR_WALL, "core-ops", "cp -a floor"),))
     yield Entry("apply %s (input.bu), tmpfs root vs cp -a floor" % subject, floor,
-                setup.case_missing or setup.tmpfs_missing)
+                setup.case_missing or setup.tmpfs_missing or apply_missing())
 
     def ext4():
         filesystems = [LoopExt4(setup.ext4_dir, "ext4-%s" % side) for side in ("core-ops", "ignition")]
@@ -563,7 +577,9 @@ def run_all(cmds, cwd=ROOT, env=None):
 def agent_entries(binary, scratch, services):
     """The agent following a file:// repository of services x 5 objects, against a fresh shallow
     clone and `apply --source-repo` of it."""
-    missing = None if shutil.which("git") else "it needs git (the remote, and the clone it is compared with)"
+    missing = apply_missing()
+    if shutil.which("git") is None:
+        missing = "it needs git (the remote, and the clone it is compared with)"
     objects = "{:,} objects".format(services * 5)
 
     @functools.lru_cache(maxsize=None)
