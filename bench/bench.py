@@ -14,10 +14,12 @@ is a steadier yardstick than the largest). It cannot read below this harness's o
 MiB: a child inherits the peak of the process that started it), which the run prints at the end;
 every reference figure and every gate's limit is above it.
 
-Single rows (--runs N, default 20; a row's figures are min, median and max of the N runs):
-- render-ignition of a realistic host config (tests/conformance, fcos 1.8 Quadlets);
-- plan of a generated repository (300 services x 4 files) against an empty root;
-- a converged re-apply of the large case (see below) and of a 1,000-object repository.
+Single rows (--runs N, default 20; a row's figures are min, median and max of the N runs), each
+gated by its median wall time:
+- render-ignition of a realistic host config (tests/conformance, fcos 1.8 Quadlets): <= 3 ms;
+- plan of a generated repository (300 services x 4 files) against an empty root: <= 100 ms, and
+  peak RSS <= 30 MiB;
+- a converged re-apply of the large case (see below) and of a 1,000-object repository: <= 50 ms.
 
 Pairs (--pair-runs M, default the smaller of N and 10): side A (core-ops) and side B run in turn,
 A B A B, after one warm-up pair that is not counted; each pair gives a ratio A/B of wall time, and
@@ -65,8 +67,7 @@ untimed, before the next root of its side is made.
 
 A row whose input or tool is missing (the large case and the reference tools live in ../shared; a
 tmpfs; root, which core-ops apply and ignition-apply need, as the ext4 pair does with mkfs.ext4
-and losetup; git) is reported on a line of its own,
-`SKIPPED <row>: <why>`, and the rest goes on. The run ends with a summary of every gate: its
+and losetup; git) is reported on a line of its own, `SKIPPED <row>: <why>`, and the rest goes on. The run ends with a summary of every gate: its
 figure, its limit and ok or MISSED; the exit status is 1 when a gate is MISSED.
 
 --only SUBSTRING (repeatable, case-insensitive) runs only the rows whose name contains one of them,
@@ -80,9 +81,9 @@ test build), named "... realistic host ...".
 
 Roots and generated repositories are made under --scratch (default: a new directory in /dev/shm,
 a tmpfs, else the system's temporary directory); the tmpfs pairs use it when it is a tmpfs, else a
-new directory in /dev/shm. What commands print (both streams) goes to a file there (not a pipe, so
-no reader competes for the processor; every side writes what it prints, as in real use); its end
-is shown when a command fails.
+new directory in /dev/shm. What commands print (both streams) goes to a file in /dev/shm (not a
+pipe, so no reader competes for the processor; every side writes what it prints, as in real use);
+its end is shown when a command fails.
 """
 import argparse
 import contextlib
