@@ -10,9 +10,10 @@ from outside, as a whole process: start-up, reading, writing and syncing include
 operating system's accounting of the finished process (getrusage of the waited-for child, its own
 waited-for children included), in MiB: the "peak MiB" of a row is the median over its runs of
 each run's peak (ignition-apply's, a Go program's, varies by 15 MiB from run to run; the median
-is a steadier yardstick than the largest). It cannot read below this harness's own peak (about 15-17
-MiB: a child inherits the peak of the process that started it), which the run prints at the end;
-every reference figure and every gate's limit is above it.
+is a steadier yardstick than the largest). Commands are started through GNU time
+(`/usr/bin/time`, Debian's package `time`) so that a command's peak is its own; without it, a
+peak reads no lower than this harness's own (about 15-17 MiB: Linux carries the peak a process
+had before `exec`, here the harness's, into its accounting), which the run then prints at the end.
 
 Single rows (--runs N, default 20; a row's figures are min, median and max of the N runs), each
 gated by its median wall time:
@@ -139,11 +140,20 @@ def default_scratch():
 LOG_DIR = default_scratch()
 
 
+TIME = "/usr/bin/time"
+
+
 def run_once(cmd, cwd, env=None):
-    """Runs cmd (env: the whole environment, or None for ours); returns (seconds, peak_rss_kib)."""
-    with tempfile.TemporaryFile(dir=LOG_DIR) as log:
+    """Runs cmd (env: the whole environment, or None for ours); returns (seconds, peak_rss_kib).
+
+    The command is started through GNU time (`/usr/bin/time -f %M`), a small process, so that its
+    peak is its own: a process started by this harness directly would inherit the harness's peak
+    (Linux carries the peak of the memory a process had before `exec` into its accounting). Without
+    GNU time the command is started directly and its peak reads no lower than the harness's."""
+    with tempfile.TemporaryFile(dir=LOG_DIR) as log, tempfile.NamedTemporaryFile(dir=LOG_DIR) as peak:
+        timed = [TIME, "-f", "%M", "-o", peak.name] + list(cmd) if os.access(TIME, os.X_OK) else cmd
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=log)
+        proc = subprocess.Popen(timed, cwd=cwd, env=env, stdout=log, stderr=log)
         try:
             _, status, usage = os.wait4(proc.pid, 0)
         except BaseException:  # Ctrl-C or SIGTERM: no command left running in a root being removed
@@ -156,7 +166,8 @@ def run_once(cmd, cwd, env=None):
             log.seek(0)
             err = log.read().decode(errors="replace")[-400:]
             raise RuntimeError("%s failed with exit code %d in %s: %s" % (" ".join(cmd), code, cwd, err))
-    return elapsed, usage.ru_maxrss
+        reported = peak.read().decode().split()
+    return elapsed, int(reported[-1]) if timed is not cmd and reported else usage.ru_maxrss
 
 
 def tool(*args):
@@ -838,8 +849,10 @@ def main():
                 report_case(entry.name, item, measure_case(item, runs), args.smoke, summary)
             else:
                 report_pair(entry.name, item, measure_pair(item, pair_runs, warmup), args.smoke, summary)
-    print("\npeak RSS reads no lower than this harness's own peak, %.1f MiB (a child it starts inherits it)"
-          % (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+    if not os.access(TIME, os.X_OK):
+        print("\npeak RSS reads no lower than this harness's own peak, %.1f MiB (a child it starts inherits "
+              "it; install GNU time, /usr/bin/time, for exact figures)"
+              % (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
     if args.smoke:
         print("smoke: every row ran once; no gate judged", flush=True)
         return 0
