@@ -10,7 +10,6 @@
 //! the HEAD commit is noted, with whether the files read differ from it ([`GitHead`]).
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
@@ -291,46 +290,41 @@ pub fn stamp_digest(dir: &Path, skip_ignored: bool, salt: &[u8]) -> Option<Strin
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     h.update(salt);
-    stamp_walk(dir, "", skip_ignored, &mut h)?;
+    let top = input_file::open_dir(dir).ok()?;
+    stamp_walk(&top, "", skip_ignored, &mut h)?;
     Some(format!("sha256-{}", hex::encode(h.finalize())))
 }
 
-fn stamp_walk(dir: &Path, rel: &str, skip_ignored: bool, h: &mut sha2::Sha256) -> Option<()> {
+/// Adds the stamps below the open directory `dir` (at `rel`) to `h`, every entry inspected from
+/// its directory's handle without following a symlink.
+fn stamp_walk(dir: &OwnedFd, rel: &str, skip_ignored: bool, h: &mut sha2::Sha256) -> Option<()> {
     use sha2::Digest;
-    let mut names: Vec<String> =
-        fs::read_dir(dir).ok()?.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-    names.sort();
+    let names = input_file::names(dir).ok()?;
     for name in names.into_iter().filter(|n| !skip_ignored || !is_ignored(n) || n == ".gitignore") {
-        let path = dir.join(&name);
-        let meta = fs::symlink_metadata(&path).ok()?;
-        let child = if rel.is_empty() { name } else { format!("{rel}/{name}") };
-        h.update(format!("{child}\0{}\0", stamp(&meta)));
-        if meta.file_type().is_symlink() {
-            h.update(fs::read_link(&path).ok()?.to_string_lossy().as_bytes());
-        } else if meta.is_dir() {
-            stamp_walk(&path, &child, skip_ignored, h)?;
+        let st = input_file::stat_at(dir, &name).ok()?;
+        let child = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+        h.update(format!("{child}\0{}\0", stamp(&st)));
+        match FileType::from_raw_mode(st.st_mode) {
+            FileType::Symlink => {
+                h.update(rustix::fs::readlinkat(dir, name.as_str(), Vec::new()).ok()?.as_bytes());
+            }
+            FileType::Directory => stamp_walk(&input_file::open_dir_at(dir, &name).ok()?, &child, skip_ignored, h)?,
+            _ => {}
         }
     }
     Some(())
 }
 
 /// An entry's stamp: mode, inode, size, modification and change times.
-fn stamp(meta: &fs::Metadata) -> String {
-    use std::os::unix::fs::MetadataExt;
+fn stamp(st: &rustix::fs::Stat) -> String {
     format!(
         "{}:{}:{}:{}.{}:{}.{}",
-        meta.mode(),
-        meta.ino(),
-        meta.size(),
-        meta.mtime(),
-        meta.mtime_nsec(),
-        meta.ctime(),
-        meta.ctime_nsec()
+        st.st_mode, st.st_ino, st.st_size, st.st_mtime, st.st_mtime_nsec, st.st_ctime, st.st_ctime_nsec
     )
 }
 
 fn stamp_of(path: &Path) -> Option<String> {
-    fs::symlink_metadata(path).ok().map(|meta| stamp(&meta))
+    rustix::fs::lstat(path).ok().map(|st| stamp(&st))
 }
 
 fn display(rel: &str) -> String {
@@ -340,6 +334,7 @@ fn display(rel: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn reads_files_and_skips_ignored_names() {
