@@ -199,7 +199,14 @@ pub fn report_with(
         host: loaded.host.clone(),
         source: loaded.source.clone(),
         root: root.to_string(),
-        objects: plan.changes.iter().map(|c| with_desired(object(c, verbose), desired.objects.get(&c.path))).collect(),
+        objects: plan
+            .changes
+            .iter()
+            .map(|c| {
+                let wanted = desired.objects.get(&c.path);
+                with_desired(object(c, wanted, verbose), wanted)
+            })
+            .collect(),
         units: desired
             .units
             .iter()
@@ -235,7 +242,9 @@ pub fn report_with(
     }
 }
 
-fn object(c: &Change, verbose: bool) -> PlanObject {
+/// The report's entry for `c`; `desired` is its desired object, whose text a created file's
+/// whole diff (`-v`) is made from.
+fn object(c: &Change, desired: Option<&Object>, verbose: bool) -> PlanObject {
     let (role, unit) = match &c.role {
         Role::Plain => (None, None),
         Role::UnitFile(u) => (Some("unit"), Some(u.clone())),
@@ -250,13 +259,7 @@ fn object(c: &Change, verbose: bool) -> PlanObject {
         action: c.action.name().into(),
         drift: c.drift.map(|d| d.name().to_string()),
         changes: c.details.iter().map(detail).collect(),
-        diff: c.diff.as_ref().map(|d| match d {
-            ContentDiff::Unified(text) if c.action == plan::Action::Create && !verbose => {
-                let lines = text.lines().filter(|l| l.starts_with('+') && !l.starts_with("+++")).count();
-                PlanDiff { kind: "new".into(), text: format!("new content: {lines} lines (-v includes it)") }
-            }
-            other => diff(other),
-        }),
+        diff: c.diff.as_ref().and_then(|d| created_in_whole(d, desired, verbose).or_else(|| Some(diff(d)))),
         reason: c.reason.clone(),
         role: role.map(str::to_string),
         unit,
@@ -296,9 +299,18 @@ fn detail(d: &Detail) -> PlanDetail {
     PlanDetail { field: field.into(), from, to }
 }
 
+/// With `-v`, the whole diff of a created file, made now from its desired object.
+fn created_in_whole(d: &ContentDiff, desired: Option<&Object>, verbose: bool) -> Option<PlanDiff> {
+    match d {
+        ContentDiff::New { .. } if verbose => plan::diff::created_diff(desired?).map(|whole| diff(&whole)),
+        _ => None,
+    }
+}
+
 fn diff(d: &ContentDiff) -> PlanDiff {
     let (kind, text) = match d {
         ContentDiff::Unified(text) => ("unified", text.clone()),
+        ContentDiff::New { lines } => ("new", format!("new content: {lines} lines (-v includes it)")),
         ContentDiff::Sensitive => ("sensitive", "(sensitive content changed)".to_string()),
         ContentDiff::Binary { from, to } => ("binary", format!("(binary content changed: {from} → {to} bytes)")),
         ContentDiff::Remote(source) => ("remote", format!("(fetched at apply time from {source})")),
@@ -527,6 +539,7 @@ mod tests {
                     role: Role::Plain,
                     origin: Origin { file: "services/a/config/a".into(), path: None },
                 },
+                None,
                 false,
             )],
             units: Vec::new(),
@@ -639,6 +652,39 @@ mod tests {
         assert!(!offline.contains('↻') && !offline.contains("reloads its units"), "{offline}");
         r.systemd = PlanSystemd { offline: Some("--offline was given".into()), ..PlanSystemd::default() };
         assert!(!text_of(&r, false).contains("offline"), "no reason without anything skipped");
+    }
+
+    #[test]
+    fn a_created_file_is_a_line_count_and_its_whole_diff_only_with_verbose() {
+        let desired = Object {
+            path: "/etc/new".into(),
+            kind: Kind::File,
+            content: Some(vec![crate::model::desired::Piece::Bytes(b"x\n++y\n".to_vec())]),
+            target: None,
+            mode: Some(0o644),
+            user: Owner::Unset,
+            group: Owner::Unset,
+            overwrite: false,
+            role: Role::Plain,
+            origin: Origin { file: "a.bu".into(), path: None },
+            cache: Default::default(),
+        };
+        let change = Change {
+            path: "/etc/new".into(),
+            kind: Kind::File,
+            action: Action::Create,
+            drift: None,
+            details: Vec::new(),
+            diff: Some(ContentDiff::New { lines: 2 }),
+            reason: None,
+            role: Role::Plain,
+            origin: Origin { file: "a.bu".into(), path: None },
+        };
+        let short = object(&change, Some(&desired), false).diff.unwrap();
+        assert_eq!((short.kind.as_str(), short.text.as_str()), ("new", "new content: 2 lines (-v includes it)"));
+        let whole = object(&change, Some(&desired), true).diff.unwrap();
+        let want = "--- /etc/new (host)\n+++ /etc/new (desired)\n@@ -0,0 +1,2 @@\n+x\n+++y\n";
+        assert_eq!((whole.kind.as_str(), whole.text.as_str()), ("unified", want));
     }
 
     #[test]

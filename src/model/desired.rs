@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::ignition::dataurl;
-use crate::model::ignition::types::{Config, NodeGroup, NodeUser, Resource};
+use crate::model::ignition::types::{Config, File, NodeGroup, NodeUser, Resource};
 use crate::model::ignition::validate::SYSTEMD_UNIT_DIR;
 use crate::model::source::compose::{EntryKey, Origin};
 use crate::model::unit;
@@ -169,7 +169,7 @@ impl Object {
 
     /// `sha256-<hex>` of the content when it is known (computed once).
     pub fn digest(&self) -> Option<String> {
-        self.cache.0.get_or_init(|| self.known_bytes().map(|b| crate::model::plan::sha256(&b))).clone()
+        self.cache.0.get_or_init(|| digest_of(self.content.as_deref())).clone()
     }
 
     /// The mode a new object gets.
@@ -263,12 +263,15 @@ pub fn from_config(cfg: &Config, origins: &BTreeMap<EntryKey, Origin>, fallback:
             cache: DigestCache::default(),
         });
     }
-    for f in &cfg.storage.files {
+    for (f, decoded) in cfg.storage.files.iter().zip(decode_files(&cfg.storage.files)) {
         state.check_owner_ids(&f.path, &f.user, &f.group, &origin(EntryKey::Node(f.path.clone())));
-        let mut pieces: Vec<Piece> = piece(&f.contents).into_iter().collect();
-        pieces.extend(f.append.iter().filter_map(piece));
+        let Decoded { pieces, digest } = decoded;
         let has_content = f.contents.source.is_some() || !f.append.is_empty();
         let role = quadlet_role(&f.path, pieces.first());
+        let cache = DigestCache::default();
+        if has_content {
+            cache.0.set(digest).expect("a new cache is empty");
+        }
         state.insert(Object {
             path: f.path.clone(),
             kind: Kind::File,
@@ -280,7 +283,7 @@ pub fn from_config(cfg: &Config, origins: &BTreeMap<EntryKey, Origin>, fallback:
             overwrite: f.overwrite == Some(true),
             role,
             origin: origin(EntryKey::Node(f.path.clone())),
-            cache: DigestCache::default(),
+            cache,
         });
     }
     for l in &cfg.storage.links {
@@ -560,6 +563,81 @@ fn owner_group(g: &NodeGroup) -> Owner {
     Owner::from_parts(g.id, g.name.as_deref())
 }
 
+/// `sha256-<hex>` of the concatenated pieces, when every piece is known.
+fn digest_of(content: Option<&[Piece]>) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for piece in content? {
+        match piece {
+            Piece::Bytes(b) => h.update(b),
+            Piece::Remote { .. } => return None,
+        }
+    }
+    Some(format!("sha256-{}", hex::encode(h.finalize())))
+}
+
+/// A file entry's content pieces, decoded, and their digest when every piece is known.
+#[derive(Debug, PartialEq)]
+struct Decoded {
+    pieces: Vec<Piece>,
+    digest: Option<String>,
+}
+
+/// Below this many bytes of `data:` URLs, decoding on one thread is faster than starting more.
+const PARALLEL_DECODE_MIN_BYTES: usize = 256 * 1024;
+/// The most threads that decode contents.
+const MAX_DECODE_THREADS: usize = 8;
+
+/// Decodes the contents of `files` (data URLs: base64, gzip) and hashes them, spread over the
+/// cores; the results are in the order of `files`.
+fn decode_files(files: &[File]) -> Vec<Decoded> {
+    let total: usize = files.iter().map(url_bytes).sum();
+    if total < PARALLEL_DECODE_MIN_BYTES {
+        return files.iter().map(decode_file).collect();
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_DECODE_THREADS);
+    decode_on_threads(files, threads)
+}
+
+/// The bytes of a file entry's URLs (one more, so that every entry weighs something).
+fn url_bytes(f: &File) -> usize {
+    let len = |r: &Resource| r.source.as_ref().map_or(0, String::len);
+    len(&f.contents) + f.append.iter().map(len).sum::<usize>() + 1
+}
+
+/// Decodes `files` on `threads` threads, each a contiguous run of about equal URL bytes.
+fn decode_on_threads(files: &[File], threads: usize) -> Vec<Decoded> {
+    let total: usize = files.iter().map(url_bytes).sum();
+    let mut runs = Vec::with_capacity(threads);
+    let (mut start, mut acc) = (0, 0);
+    for (i, f) in files.iter().enumerate() {
+        acc += url_bytes(f);
+        if runs.len() + 1 < threads && acc * threads >= total * (runs.len() + 1) {
+            runs.push(&files[start..=i]);
+            start = i + 1;
+        }
+    }
+    let (first, rest) = (&files[start..], runs);
+    std::thread::scope(|scope| {
+        let spawned: Vec<_> =
+            rest.iter().map(|run| scope.spawn(move || run.iter().map(decode_file).collect::<Vec<_>>())).collect();
+        let last: Vec<Decoded> = first.iter().map(decode_file).collect();
+        let mut out = Vec::with_capacity(files.len());
+        for handle in spawned {
+            out.extend(handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+        }
+        out.extend(last);
+        out
+    })
+}
+
+fn decode_file(f: &File) -> Decoded {
+    let mut pieces: Vec<Piece> = piece(&f.contents).into_iter().collect();
+    pieces.extend(f.append.iter().filter_map(piece));
+    let digest = digest_of(Some(&pieces));
+    Decoded { pieces, digest }
+}
+
 fn piece(r: &Resource) -> Option<Piece> {
     let source = r.source.as_deref()?;
     if source.starts_with("data:") {
@@ -673,5 +751,39 @@ mod tests {
         let what: Vec<&str> = state.skipped.iter().map(|s| s.what.as_str()).collect();
         assert_eq!(what, ["kernel_arguments.should_exist quiet", "passwd.users core"]);
         assert!(state.skipped[0].reason.starts_with("first-boot-only"));
+    }
+
+    #[test]
+    fn decoding_on_threads_gives_what_one_thread_gives_in_order() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/butane");
+        let mut configs: Vec<Config> = Vec::new();
+        for case in std::fs::read_dir(&dir).unwrap() {
+            let Ok(src) = std::fs::read_to_string(case.unwrap().path().join("expected.ign")) else { continue };
+            configs.push(crate::model::ignition::spec::parse(&src).unwrap().config);
+        }
+        assert!(configs.len() >= 60, "only {} conformance configs in {}", configs.len(), dir.display());
+        // One config of all their files: many runs, each of several entries.
+        let mut all = Config::default();
+        all.storage.files = configs.iter().flat_map(|c| c.storage.files.clone()).collect();
+        configs.push(all);
+        for cfg in &configs {
+            let files = &cfg.storage.files;
+            let one: Vec<Decoded> = files.iter().map(decode_file).collect();
+            for threads in 1..=5 {
+                assert_eq!(decode_on_threads(files, threads), one, "{threads} threads, {} files", files.len());
+            }
+        }
+    }
+
+    #[test]
+    fn digests_are_of_the_decoded_content() {
+        // `printf 'a\nb\n' | sha256sum`, and of `printf 'a\nb\nc'` for a file with an append.
+        let d = desired(
+            "variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n  - path: /etc/a\n    contents: {inline: \"a\\nb\\n\"}\n  - path: /etc/b\n    contents: {inline: \"a\\nb\\n\"}\n    append: [{inline: c}]\n",
+        );
+        let a = "sha256-911169ddaaf146aff539f58c26c489af3b892dff0fe283c1c264c65ae5aa59a2";
+        let b = "sha256-ea7fb08b7a2dc4619ffb7c7bb38d95a2047935fa165d71b12efd3852a2e6d0cc";
+        assert_eq!(d.objects["/etc/a"].digest().as_deref(), Some(a));
+        assert_eq!(d.objects["/etc/b"].digest().as_deref(), Some(b));
     }
 }

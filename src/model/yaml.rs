@@ -4,7 +4,10 @@
 //! plain `0644` is octal, a quoted `"0644"` is a string), YAML 1.1 booleans resolved per field,
 //! duplicate keys as fatal errors, and anchors kept apart from aliases so that positions stay
 //! true to the text. Events come from `saphyr-parser`; resolution into typed values happens in
-//! [`super::decode`], driven by the schema. JSON input parses here too (JSON is flow YAML).
+//! [`super::decode`], driven by the schema. JSON input parses here too (JSON is flow YAML): a
+//! document that is strict JSON is read by the faster [`json`] reader into the same tree.
+
+mod json;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -223,6 +226,14 @@ impl Document {
 
 /// Parses the first document of `src`.
 pub fn parse(src: &str) -> Result<Document, YamlError> {
+    match json::parse(src) {
+        Some(doc) => Ok(doc),
+        None => parse_yaml(src),
+    }
+}
+
+/// Parses the first document of `src` with the YAML parser.
+fn parse_yaml(src: &str) -> Result<Document, YamlError> {
     let mut builder = Builder { src, chars: None, anchors: HashMap::new() };
     let mut parser = Parser::new_from_str(src);
     let mut root = None;

@@ -3,6 +3,7 @@
 //! Butane picks the shortest of three encodings: RFC 2396 percent-escaping, base64, and
 //! gzip+base64 (which must win by more than the length of `"gzip"`). A tie keeps escaping.
 
+use std::borrow::Cow;
 use std::io::Read;
 
 use base64::Engine;
@@ -130,12 +131,17 @@ pub fn decode(url: &str) -> Result<Vec<u8>, DataUrlError> {
     let rest = url.strip_prefix("data:").ok_or(DataUrlError::Malformed("missing data: prefix"))?;
     let comma = rest.find(',').ok_or(DataUrlError::Malformed("missing comma"))?;
     let (meta, data) = (&rest[..comma], &rest[comma + 1..]);
-    let raw = unescape(data)?;
+    // Base64 payloads seldom hold escapes or whitespace: they are read in place then.
+    let raw = if data.contains('%') { Cow::Owned(unescape(data)?) } else { Cow::Borrowed(data.as_bytes()) };
     if meta.split(';').any(|p| p == "base64") {
-        let cleaned: Vec<u8> = raw.into_iter().filter(|b| !b.is_ascii_whitespace()).collect();
+        let cleaned = if raw.iter().any(u8::is_ascii_whitespace) {
+            Cow::Owned(raw.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect())
+        } else {
+            raw
+        };
         STANDARD.decode(&cleaned).map_err(|_| DataUrlError::Base64)
     } else {
-        Ok(raw)
+        Ok(raw.into_owned())
     }
 }
 
@@ -143,12 +149,23 @@ pub fn decode(url: &str) -> Result<Vec<u8>, DataUrlError> {
 pub fn decode_contents(url: &str, compression: Option<&str>) -> Result<Vec<u8>, DataUrlError> {
     let bytes = decode(url)?;
     if compression == Some("gzip") {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(bytes.as_slice()).read_to_end(&mut out).map_err(|_| DataUrlError::Gzip)?;
+        let mut out = Vec::with_capacity(gunzipped_size_hint(&bytes));
+        flate2::bufread::GzDecoder::new(bytes.as_slice()).read_to_end(&mut out).map_err(|_| DataUrlError::Gzip)?;
         Ok(out)
     } else {
         Ok(bytes)
     }
+}
+
+/// The most a deflate stream can expand (a 258-byte match per 2 bits, rounded up).
+const MAX_DEFLATE_RATIO: usize = 1032;
+
+/// The uncompressed size a gzip stream names in its trailer (ISIZE, RFC 1952), bounded by what
+/// its length can inflate to, so a forged trailer cannot reserve more.
+fn gunzipped_size_hint(gz: &[u8]) -> usize {
+    let Some(trailer) = gz.len().checked_sub(4).and_then(|at| gz.get(at..)) else { return 0 };
+    let named = u32::from_le_bytes(trailer.try_into().unwrap_or_default()) as usize;
+    named.min(gz.len().saturating_mul(MAX_DEFLATE_RATIO))
 }
 
 fn unescape(data: &str) -> Result<Vec<u8>, DataUrlError> {
@@ -216,6 +233,34 @@ mod tests {
         let got = make(&[b'x'; 60], Some("gzip"), Encoding::Shortest);
         assert_eq!(got.compression.as_deref(), Some("gzip"));
         assert_eq!(decode(&got.url).unwrap(), vec![b'x'; 60]);
+    }
+
+    #[test]
+    fn decodes_as_base64_and_gunzip_do() {
+        // A URL of conformance case 003; `base64 -d | gunzip` of its payload gives 475 bytes
+        // with this `sha256sum`, and the gzip trailer names 475.
+        let url = "data:;base64,H4sIAAAAAAAC/3SQ3Yq7QAzF7/MUA/97lX5R/uCTiEgco02dD8nEbt2nX0basjfLXJ2ck8nh98/4DZfFJFLlMCVoEsmDpAXHSSmY2lTF/v5fq2sFX1FmkmRqcwJlT3FVU5tj9d4r1KUWKGDvaDC1GdElAkuiPLJFJVObktSW+9lSXSpfi1YUZtr+9GfaoHFxmjhMLTh6kDO14TBGGKN4zD3uKQYYKCkHVI65/T2uEtBBM6Bij4lauMWUw0Nf0BP94qjgoLSnlijZOp+OBwjoc9u9CKyJ5COWGF3nOX9/eAl8ZlFBY9HeqIUe7UwhE/Dko2yQ+Js6z32OnS+g6rpENoYhs7xUFTQjoa5CH3ydJxW22VdZ6T1VQcth+rB9jReJI7vfxk8AAAD//6j5qOzbAQAA";
+        let bytes = decode_contents(url, Some("gzip")).unwrap();
+        assert_eq!(bytes.len(), 475);
+        let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+        assert_eq!(digest, "e7efe82ae188f6cb7f482e073b36f816c5d43a289e51155523811ca3063fec6d");
+        assert_eq!(gunzipped_size_hint(&decode(url).unwrap()), 475);
+        // `SGVsbG8=` is base64 of `Hello`; escapes and whitespace in the payload are dropped.
+        for url in ["data:;base64,SGVsbG8=", "data:;base64,SGVs%0AbG8=", "data:;base64,SGVs bG8=", "data:,Hello"] {
+            assert_eq!(decode(url).unwrap(), b"Hello", "{url}");
+        }
+        assert_eq!(decode("data:;base64,SGVsbG8"), Err(DataUrlError::Base64));
+        assert_eq!(decode_contents("data:,not-gzip", Some("gzip")), Err(DataUrlError::Gzip));
+    }
+
+    #[test]
+    fn a_forged_gzip_trailer_reserves_no_more_than_deflate_can_make() {
+        let mut forged = gzip(b"tiny");
+        let at = forged.len() - 4;
+        forged[at..].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(gunzipped_size_hint(&forged), forged.len() * MAX_DEFLATE_RATIO);
+        assert_eq!(gunzipped_size_hint(&gzip(b"tiny")), 4);
+        assert_eq!(gunzipped_size_hint(b"ab"), 0);
     }
 
     #[test]

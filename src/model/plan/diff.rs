@@ -1,5 +1,6 @@
 //! Content changes as shown to the user: a unified diff of text, or why none is shown
-//! (sensitive modes, binary content, content fetched at apply time).
+//! (sensitive modes, binary content, content fetched at apply time). A created file's text is
+//! only counted here; its diff is made by [`created_diff`] when it is shown in whole.
 
 use super::{ContentDiff, Observed};
 use crate::model::desired::Object;
@@ -12,7 +13,29 @@ pub(super) fn new_content_diff(o: &Object) -> Option<ContentDiff> {
     if is_sensitive(o.effective_mode()) {
         return Some(ContentDiff::Sensitive);
     }
+    match o.known_bytes() {
+        Some(new) if std::str::from_utf8(&new).is_ok() => Some(ContentDiff::New { lines: line_count(&new) }),
+        _ => text_diff(o, b"", &o.path),
+    }
+}
+
+/// The whole diff of created object `o` against nothing, for `-v`: what
+/// [`ContentDiff::New`] stands for.
+pub fn created_diff(o: &Object) -> Option<ContentDiff> {
     text_diff(o, b"", &o.path)
+}
+
+/// Lines of `text` as a unified diff counts them: each ends at `\n`, `\r\n` or a lone `\r`,
+/// and a last line without an ending counts too.
+fn line_count(text: &[u8]) -> usize {
+    let mut lines = 0;
+    let mut i = 0;
+    while let Some(at) = text[i..].iter().position(|&b| b == b'\n' || b == b'\r') {
+        let end = i + at;
+        i = end + if text[end] == b'\r' && text.get(end + 1) == Some(&b'\n') { 2 } else { 1 };
+        lines += 1;
+    }
+    lines + usize::from(i < text.len())
 }
 
 pub(super) fn content_diff(o: &Object, seen: &Observed) -> Option<ContentDiff> {
@@ -66,5 +89,30 @@ mod tests {
         let new_secret =
             one(object("/etc/secret", "password=new\n", Some(0o640), false), Observed::Missing, None, false);
         assert_eq!(new_secret.diff, Some(ContentDiff::Sensitive));
+    }
+
+    #[test]
+    fn created_text_is_counted_not_held() {
+        // Counted by hand. Lines that start with `+` or `++` are content like any other (the
+        // count once skipped them as if they were the `+++` header).
+        let cases =
+            [("", 0), ("one", 1), ("one\n", 1), ("a\n++b\n+++c\nd", 4), ("crlf\r\nends\r\n", 2), ("lone\rcr\n\n", 3)];
+        for (text, lines) in cases {
+            let c = one(object("/etc/new", text, None, false), Observed::Missing, None, false);
+            assert_eq!(c.diff, Some(ContentDiff::New { lines }), "{text:?}");
+        }
+        let binary = one(object("/etc/bin", "\u{0}", None, false), Observed::Missing, None, false);
+        assert_eq!(binary.diff, Some(ContentDiff::New { lines: 1 }), "NUL is text: UTF-8 decides");
+        let mut invalid = object("/etc/bin", "", None, false);
+        invalid.content = Some(vec![crate::model::desired::Piece::Bytes(vec![0xff, 0xfe])]);
+        assert_eq!(one(invalid, Observed::Missing, None, false).diff, Some(ContentDiff::Binary { from: 0, to: 2 }));
+    }
+
+    #[test]
+    fn the_whole_created_diff_is_made_on_demand() {
+        // As GNU `diff -u /dev/null` writes it, with this tool's header names.
+        let o = object("/etc/new", "a\n++b\nc", None, false);
+        let want = "--- /etc/new (host)\n+++ /etc/new (desired)\n@@ -0,0 +1,3 @@\n+a\n+++b\n+c\n\\ No newline at end of file\n";
+        assert_eq!(created_diff(&o), Some(ContentDiff::Unified(want.into())));
     }
 }

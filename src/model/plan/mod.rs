@@ -26,7 +26,7 @@ use crate::model::source::compose::Origin;
 
 mod compare;
 mod decide;
-mod diff;
+pub mod diff;
 #[cfg(test)]
 mod fixtures;
 mod observe;
@@ -145,6 +145,12 @@ pub enum Detail {
 pub enum ContentDiff {
     /// A unified diff of text.
     Unified(String),
+    /// A created file's text, held nowhere: its diff against nothing is made when it is shown
+    /// ([`diff::created_diff`]).
+    New {
+        /// Lines of the new content, as a unified diff counts them (`+1,N`).
+        lines: usize,
+    },
     /// Not printed: the file is not readable by others.
     Sensitive,
     /// Not text.
