@@ -339,7 +339,7 @@ fn snapshot_of(
         applied_at: store::now(),
         source: Some(input.source.clone()),
         host: input.host.clone(),
-        config: serde_json::from_str(&input.config.to_json().to_compact()).context("snapshotting the config")?,
+        config: input.config.to_json(),
         origins: store::snapshot_origins(&input.origins),
         result: Some(outcome.name().to_string()),
         changes: Some(store::Changes { created: s.create, updated: s.update, deleted: s.delete }),

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::host::root::Root;
 use crate::model::agent::AgentRecord;
 use crate::model::ignition::types::Config;
+use crate::model::json::Json;
 use crate::model::plan::Observed;
 use crate::model::source::compose::{EntryKey, Origin};
 use crate::model::state::{self, HISTORY_KEEP, SourceRef, State};
@@ -151,9 +152,11 @@ pub fn read_state(root: &Root) -> Result<StateRead> {
     }
 }
 
-/// Writes the state atomically.
+/// Writes the state atomically, compact.
 pub fn save_state(root: &Root, s: &State) -> Result<()> {
-    write_atomic(root, STATE_FILE, &state::to_bytes(s))
+    let mut bytes = Vec::new();
+    state::write_compact(s, &mut bytes).with_context(|| format!("serializing {}", shown(root, STATE_FILE)))?;
+    write_atomic(root, STATE_FILE, &bytes)
 }
 
 /// Reads the agent's record; a missing file is a fresh record. A corrupt one is an error that
@@ -407,8 +410,10 @@ pub struct Snapshot {
     pub source: Option<SourceRef>,
     /// The host name.
     pub host: String,
-    /// The desired config (Ignition JSON).
-    pub config: serde_json::Value,
+    /// The desired config (Ignition JSON), written compact; a snapshot written pretty (before
+    /// CoreOps wrote them compact) reads the same.
+    #[serde(with = "config_json")]
+    pub config: Json,
     /// Origins of its entries.
     pub origins: Vec<SnapshotOrigin>,
     /// How the run that applied it ended (`converged`, or `failed` when units did not come
@@ -503,9 +508,7 @@ fn parse_snapshot_name(name: &str) -> Option<(u64, &str)> {
 /// snapshot removed here is either unrecorded or folded (atomically) into a recorded one first.
 pub fn save_snapshot(root: &Root, snap: &Snapshot) -> Result<()> {
     let name = snapshot_name(snap.generation, &snap.revision);
-    let mut bytes = serde_json::to_vec_pretty(snap)?;
-    bytes.push(b'\n');
-    write_atomic(root, &format!("{HISTORY_DIR}/{name}"), &bytes)?;
+    write_atomic(root, &format!("{HISTORY_DIR}/{name}"), &snapshot_bytes(snap)?)?;
     let mut names = history_files(root)?;
     for unrecorded in
         names.iter().filter(|n| **n != name && parse_snapshot_name(n).is_some_and(|(g, _)| g >= snap.generation))
@@ -521,6 +524,15 @@ pub fn save_snapshot(root: &Root, snap: &Snapshot) -> Result<()> {
         root.remove(&format!("{HISTORY_DIR}/{oldest}"))?;
     }
     Ok(())
+}
+
+/// A snapshot file's bytes: one compact JSON line. The config is written straight from its
+/// [`Json`], with no intermediate text or value.
+fn snapshot_bytes(snap: &Snapshot) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    serde_json::to_writer(&mut bytes, snap).context("serializing the snapshot")?;
+    bytes.push(b'\n');
+    Ok(bytes)
 }
 
 /// Among the recorded snapshots `names` (oldest first), folds the older snapshots of a revision
@@ -544,9 +556,7 @@ fn fold_repeated_revisions(root: &Root, names: &[String]) -> Result<Vec<String>>
             }
         }
         keeper.earlier = keeper.generations().into_iter().filter(|g| g.generation != keeper.generation).collect();
-        let mut bytes = serde_json::to_vec_pretty(&keeper)?;
-        bytes.push(b'\n');
-        write_atomic(root, &format!("{HISTORY_DIR}/{newest}"), &bytes)?;
+        write_atomic(root, &format!("{HISTORY_DIR}/{newest}"), &snapshot_bytes(&keeper)?)?;
         for name in older {
             root.remove(&format!("{HISTORY_DIR}/{name}"))?;
             removed.push((*name).clone());
@@ -691,8 +701,7 @@ fn entry_key_parse(text: &str) -> Option<EntryKey> {
 /// The config of a snapshot.
 pub fn snapshot_config(snap: &Snapshot) -> Result<Config> {
     use crate::model::ignition::spec::{self, IgnitionError};
-    let text = serde_json::to_string(&snap.config)?;
-    let parsed = spec::parse(&text).map_err(|e| {
+    let parsed = spec::parse(&snap.config.to_compact()).map_err(|e| {
         let why = match e {
             IgnitionError::Syntax(e) => e.to_string(),
             IgnitionError::Version(v) => format!("unsupported Ignition version {v:?}"),
@@ -721,6 +730,105 @@ pub fn audit(root: &Root, line: &serde_json::Value) -> Result<()> {
         return Err(e).with_context(|| format!("writing {}", shown(root, AUDIT_LOG)));
     }
     file.sync_data().context("syncing the audit log")
+}
+
+/// A snapshot's config as serde sees it: written from our [`Json`] value by the serializer at
+/// hand (no text or `serde_json::Value` in between), and read back from any JSON layout (the
+/// pretty snapshots of earlier versions too). Ignition has no fractional numbers, and our `Json`
+/// none: a fraction, or an integer beyond `i64`, is refused as a corrupt snapshot.
+mod config_json {
+    use std::fmt;
+
+    use serde::de::{self, MapAccess, SeqAccess, Visitor};
+    use serde::ser::{Serialize, Serializer};
+    use serde::{Deserializer, de::Deserialize};
+
+    use crate::model::json::Json;
+
+    /// Writes `json` with `serializer`.
+    pub fn serialize<S: Serializer>(json: &Json, serializer: S) -> Result<S::Ok, S::Error> {
+        Written(json).serialize(serializer)
+    }
+
+    /// Reads a [`Json`] value.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Json, D::Error> {
+        Read::deserialize(deserializer).map(|r| r.0)
+    }
+
+    /// A borrowed [`Json`] value, serializable.
+    struct Written<'a>(&'a Json);
+
+    impl Serialize for Written<'_> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            match self.0 {
+                Json::Null => serializer.serialize_unit(),
+                Json::Bool(b) => serializer.serialize_bool(*b),
+                Json::Int(n) => serializer.serialize_i64(*n),
+                Json::Str(s) => serializer.serialize_str(s),
+                Json::Array(items) => serializer.collect_seq(items.iter().map(Written)),
+                Json::Object(fields) => serializer.collect_map(fields.iter().map(|(k, v)| (k, Written(v)))),
+            }
+        }
+    }
+
+    /// A [`Json`] value read by serde, object keys in the order of the document.
+    struct Read(Json);
+
+    impl<'de> Deserialize<'de> for Read {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            deserializer.deserialize_any(JsonVisitor).map(Read)
+        }
+    }
+
+    struct JsonVisitor;
+
+    impl<'de> Visitor<'de> for JsonVisitor {
+        type Value = Json;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an Ignition config (JSON without fractional numbers)")
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Json, E> {
+            Ok(Json::Null)
+        }
+
+        fn visit_bool<E: de::Error>(self, b: bool) -> Result<Json, E> {
+            Ok(Json::Bool(b))
+        }
+
+        fn visit_i64<E: de::Error>(self, n: i64) -> Result<Json, E> {
+            Ok(Json::Int(n))
+        }
+
+        fn visit_u64<E: de::Error>(self, n: u64) -> Result<Json, E> {
+            i64::try_from(n).map(Json::Int).map_err(|_| E::invalid_value(de::Unexpected::Unsigned(n), &self))
+        }
+
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<Json, E> {
+            Ok(Json::Str(s.to_string()))
+        }
+
+        fn visit_string<E: de::Error>(self, s: String) -> Result<Json, E> {
+            Ok(Json::Str(s))
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
+            let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+            while let Some(Read(item)) = seq.next_element()? {
+                items.push(item);
+            }
+            Ok(Json::Array(items))
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
+            let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(0));
+            while let Some((key, Read(value))) = map.next_entry::<String, Read>()? {
+                fields.push((key, value));
+            }
+            Ok(Json::Object(fields))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -759,7 +867,10 @@ mod tests {
             applied_at: now(),
             source: None,
             host: "h".into(),
-            config: serde_json::json!({"ignition": {"version": "3.5.0"}}),
+            config: Json::Object(vec![(
+                "ignition".into(),
+                Json::Object(vec![("version".into(), Json::Str("3.5.0".into()))]),
+            )]),
             origins: Vec::new(),
             result: Some("converged".into()),
             changes: None,
@@ -781,6 +892,80 @@ mod tests {
             }),
             ..State::default()
         }
+    }
+
+    /// The Ignition configs the reference Butane wrote for some conformance cases: inline,
+    /// compressed and escaped contents, units, links, users.
+    fn reference_configs() -> Vec<(String, String)> {
+        let cases = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/butane");
+        let mut out: Vec<(String, String)> = std::fs::read_dir(&cases)
+            .unwrap()
+            .map(|e| e.unwrap().path().join("expected.ign"))
+            .filter(|p| p.is_file())
+            .map(|p| (p.display().to_string(), std::fs::read_to_string(&p).unwrap()))
+            .collect();
+        out.sort();
+        assert!(out.len() >= 50, "only {} reference configs under {}", out.len(), cases.display());
+        out
+    }
+
+    fn parsed(text: &str) -> Config {
+        crate::model::ignition::spec::parse(text).unwrap().config
+    }
+
+    #[test]
+    fn a_snapshot_holds_the_config_as_the_reference_wrote_it_and_reads_it_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        for (i, (name, text)) in reference_configs().into_iter().enumerate() {
+            let generation = i as u64 + 1;
+            let config = parsed(&text);
+            let snap = Snapshot { config: crate::model::decode::ToJson::to_json(&config), ..snapshot(generation, "r") };
+            save_snapshot(&root, &snap).unwrap();
+            let file = dir.path().join(format!("var/lib/core-ops/history/{}", snapshot_name(generation, "r")));
+            let bytes = std::fs::read(&file).unwrap();
+            let written: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            let reference: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(written["config"], reference, "{name}: the snapshot's config differs from the reference's");
+            assert_eq!(bytes.iter().filter(|b| **b == b'\n').count(), 1, "{name}: one compact line");
+            let read = read_snapshot(&root, &snapshot_name(generation, "r")).unwrap();
+            assert_eq!(snapshot_config(&read).unwrap(), config, "{name}: read back");
+        }
+    }
+
+    #[test]
+    fn a_pretty_snapshot_of_an_earlier_version_still_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        let (name, text) = reference_configs().into_iter().find(|(n, _)| n.contains("gzip")).unwrap();
+        // What earlier versions wrote: the config as a `serde_json::Value`, the whole pretty.
+        let old = serde_json::json!({
+            "generation": 3,
+            "revision": "abc",
+            "applied_at": "2026-01-01T00:00:00Z",
+            "source": null,
+            "host": "h",
+            "config": serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+            "origins": [{"entry": "node\t/etc/x", "file": "x.bu", "path": null}],
+            "result": "converged",
+            "changes": {"created": 1, "updated": 2, "deleted": 3}
+        });
+        let history = dir.path().join("var/lib/core-ops/history");
+        std::fs::create_dir_all(&history).unwrap();
+        std::fs::write(history.join("00000003-abc.json"), serde_json::to_vec_pretty(&old).unwrap()).unwrap();
+        let read = load_snapshot(&root, Some("abc"), &recorded(3, "abc")).unwrap();
+        assert_eq!(snapshot_config(&read).unwrap(), parsed(&text), "{name}");
+        assert_eq!(read.changes, Some(Changes { created: 1, updated: 2, deleted: 3 }));
+        assert_eq!(read.origins[0].entry, "node\t/etc/x");
+    }
+
+    #[test]
+    fn a_fraction_in_a_snapshot_config_is_refused_as_corrupt() {
+        let text = r#"{"generation":1,"revision":"r","applied_at":"t","source":null,"host":"h",
+            "config":{"ignition":{"version":"3.5.0","timeouts":{"httpTotal":1.5}}},"origins":[]}"#;
+        assert!(serde_json::from_str::<Snapshot>(text).is_err());
+        let whole = text.replace("1.5", "15");
+        assert!(serde_json::from_str::<Snapshot>(&whole).is_ok());
     }
 
     #[test]

@@ -194,19 +194,83 @@ pub enum StateError {
     TooNew(u32),
 }
 
-/// Parses a state file, migrating older versions.
+/// Parses a state file, migrating older versions. The version is read first (a newer file may
+/// not have this build's shape), then the state straight from the bytes: no intermediate value.
 pub fn parse(bytes: &[u8]) -> Result<State, StateError> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| StateError::Corrupt(e.to_string()))?;
-    let version = value.get("schema_version").and_then(serde_json::Value::as_u64).unwrap_or(0) as u32;
+    let corrupt = |e: serde_json::Error| StateError::Corrupt(e.to_string());
+    let version = serde_json::from_slice::<VersionOf>(bytes).map_err(corrupt)?.0;
     if version > STATE_SCHEMA_VERSION {
         return Err(StateError::TooNew(version));
     }
     if version == 0 {
         return Err(StateError::Corrupt("no schema_version".into()));
     }
-    let state: State = serde_json::from_value(value).map_err(|e| StateError::Corrupt(e.to_string()))?;
+    let state: State = serde_json::from_slice(bytes).map_err(corrupt)?;
     check_kinds(&state)?;
     Ok(state)
+}
+
+/// The `schema_version` of a state document, read without building the rest of it: 0 when the
+/// document is not an object, or has no such key, or its value is no unsigned integer.
+struct VersionOf(u32);
+
+impl<'de> Deserialize<'de> for VersionOf {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(VersionVisitor)
+    }
+}
+
+struct VersionVisitor;
+
+impl<'de> serde::de::Visitor<'de> for VersionVisitor {
+    type Value = VersionOf;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON document")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<VersionOf, A::Error> {
+        let mut version = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "schema_version" {
+                version = Some(map.next_value::<serde_json::Value>()?);
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        // Truncated as the migration has always read it; a value beyond u32 fails the state's own
+        // parse.
+        Ok(VersionOf(version.as_ref().and_then(serde_json::Value::as_u64).unwrap_or(0) as u32))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<VersionOf, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(VersionOf(0))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<VersionOf, E> {
+        Ok(VersionOf(0))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<VersionOf, E> {
+        Ok(VersionOf(0))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<VersionOf, E> {
+        Ok(VersionOf(0))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<VersionOf, E> {
+        Ok(VersionOf(0))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<VersionOf, E> {
+        Ok(VersionOf(0))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<VersionOf, E> {
+        Ok(VersionOf(0))
+    }
 }
 
 /// Every record names one of the kinds CoreOps writes; any other kind is a forged or damaged
@@ -223,7 +287,15 @@ fn check_kinds(state: &State) -> Result<(), StateError> {
     }
 }
 
-/// Serializes a state file (pretty, trailing newline).
+/// Writes a state file as the host keeps it: compact, one line with a trailing newline,
+/// straight into `out` (no text in between).
+pub fn write_compact(state: &State, out: &mut impl std::io::Write) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, state)?;
+    out.write_all(b"\n")
+}
+
+/// Serializes a state file pretty, with a trailing newline: the record `render-ignition` embeds
+/// in a first-boot config, for a person reading that config.
 pub fn to_bytes(state: &State) -> Vec<u8> {
     let mut text = serde_json::to_string_pretty(state).expect("the state always serializes");
     text.push('\n');
@@ -511,5 +583,51 @@ mod tests {
         assert!(matches!(parse(b"{not json"), Err(StateError::Corrupt(_))));
         assert!(matches!(parse(b"{\"schema_version\": 99}"), Err(StateError::TooNew(99))));
         assert!(matches!(parse(b"{}"), Err(StateError::Corrupt(_))));
+    }
+
+    /// A state with an applied revision, a pending run and a source, parsed from hand-written
+    /// JSON (the shape docs/state.md shows).
+    fn documented_state() -> State {
+        let text = r#"{
+          "schema_version": 1,
+          "source": {"kind": "source-repo", "location": "/srv/infra", "host": "nas", "commit": "761dad2c"},
+          "generation": 2,
+          "last_applied": {
+            "revision": "ac7a4f63b769", "applied_at": "2026-11-26T12:45:39Z",
+            "objects": [{"path": "/etc/caddy/Caddyfile", "kind": "file", "sha256": "sha256-f0", "mode": 420,
+                         "uid": 0, "gid": 0, "origin_file": "services/caddy/config/Caddyfile"}],
+            "units": ["enable backup.timer"]
+          },
+          "pending": {"revision": "bb", "started_at": "2026-11-26T12:46:00Z",
+                      "objects": [{"path": "/etc/a\u003cb", "kind": "symlink", "origin_file": "x"}]}
+        }"#;
+        parse(text.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn the_compact_state_file_is_one_line_and_reads_back_the_same() {
+        let state = documented_state();
+        assert_eq!(state.generation, 2);
+        assert_eq!(state.pending.as_ref().unwrap().objects[0].path, "/etc/a<b");
+        let mut compact = Vec::new();
+        write_compact(&state, &mut compact).unwrap();
+        assert_eq!(compact.iter().filter(|b| **b == b'\n').count(), 1, "one line");
+        assert!(compact.ends_with(b"}\n"));
+        assert_eq!(parse(&compact).unwrap(), state);
+        assert_eq!(parse(&to_bytes(&state)).unwrap(), state, "the pretty form reads the same");
+    }
+
+    #[test]
+    fn the_version_is_read_from_the_top_level_object_only() {
+        let no_version =
+            |bytes: &[u8]| matches!(parse(bytes), Err(StateError::Corrupt(why)) if why == "no schema_version");
+        assert!(no_version(b"[99]"), "an array names no version");
+        assert!(no_version(b"\"x\""));
+        assert!(no_version(b"{\"schema_version\": \"1\"}"), "a string is no version");
+        assert!(no_version(b"{\"schema_version\": -1}"));
+        assert!(no_version(b"{\"source\": {\"schema_version\": 1}}"), "a nested key is not the version");
+        assert!(matches!(parse(b"{\"generation\": 1, \"schema_version\": 7}"), Err(StateError::TooNew(7))));
+        assert!(matches!(parse(b"{\"schema_version\": 1} x"), Err(StateError::Corrupt(_))), "trailing bytes");
+        assert!(matches!(parse(b"{\"schema_version\": 1, \"generation\": \"two\"}"), Err(StateError::Corrupt(_))));
     }
 }
