@@ -31,6 +31,8 @@ use crate::host::root::Root;
 /// Prefix of CoreOps's temp files; anything so named next to a managed path is a leftover of
 /// an interrupted run and is removed.
 pub const TEMP_PREFIX: &str = ".core-ops-tmp.";
+/// Bytes buffered between a streamed file's writer and the file.
+const FILL_BUFFER: usize = 64 * 1024;
 /// Mode of directories CoreOps creates as parents.
 const PARENT_DIR_MODE: u32 = 0o755;
 
@@ -223,6 +225,39 @@ impl Root {
         uid: u32,
         gid: u32,
     ) -> Result<Staged> {
+        self.stage_filled_at(dir_fd, path, mode, uid, gid, &mut |file| file.write_all(bytes))
+    }
+
+    /// [`Self::stage_file`] for content written by `fill` as it is made, through a buffer, so
+    /// that it is never held whole in memory (the records CoreOps keeps).
+    pub fn stage_file_with(
+        &self,
+        path: &str,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+        fill: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<Staged> {
+        let (dir, _) = split(path)?;
+        let dir_fd = Arc::new(self.open_dir(dir, true)?);
+        self.stage_filled_at(dir_fd, path, mode, uid, gid, &mut |file| {
+            let mut buffered = std::io::BufWriter::with_capacity(FILL_BUFFER, file);
+            fill(&mut buffered)?;
+            buffered.flush()
+        })
+    }
+
+    /// Creates the temp file beside `path` in `dir_fd`, sets owner and mode, lets `fill` write
+    /// it, and records its content stamp; a failure removes it.
+    fn stage_filled_at(
+        &self,
+        dir_fd: Arc<OwnedFd>,
+        path: &str,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+        fill: &mut dyn FnMut(&mut std::fs::File) -> std::io::Result<()>,
+    ) -> Result<Staged> {
         let (_, name) = split(path)?;
         let temp = temp_name(name);
         let fd = rustix::fs::openat(
@@ -239,7 +274,7 @@ impl Root {
             rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))
                 .with_context(|| format!("setting the mode of {path}"))?;
             let mut file = std::fs::File::from(fd);
-            file.write_all(bytes).with_context(|| format!("writing {path}"))?;
+            fill(&mut file).with_context(|| format!("writing {path}"))?;
             let st = rustix::fs::fstat(&file).with_context(|| format!("inspecting {path}"))?;
             staged.written = Some(Written { stamp: crate::host::root::content_stamp(&st) });
             Ok(())

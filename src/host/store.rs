@@ -11,7 +11,7 @@
 //! the state; [`read_state`] tells that apart for `plan`, which goes on without it.
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -154,9 +154,7 @@ pub fn read_state(root: &Root) -> Result<StateRead> {
 
 /// Writes the state atomically, compact.
 pub fn save_state(root: &Root, s: &State) -> Result<()> {
-    let mut bytes = Vec::new();
-    state::write_compact(s, &mut bytes).with_context(|| format!("serializing {}", shown(root, STATE_FILE)))?;
-    write_atomic(root, STATE_FILE, &bytes)
+    write_atomic_with(root, STATE_FILE, &mut |w| state::write_compact(s, w))
 }
 
 /// Reads the agent's record; a missing file is a fresh record. A corrupt one is an error that
@@ -180,11 +178,20 @@ pub fn save_agent(root: &Root, record: &AgentRecord) -> Result<()> {
 /// Replaces `path` with `bytes` atomically: the old file stays whole until the new one is
 /// complete and synced, and a write that fails (a full disk) leaves no temp file behind.
 fn write_atomic(root: &Root, path: &str, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(root, path, &mut |w| w.write_all(bytes))
+}
+
+/// [`write_atomic`] for content that `fill` writes as it is made (never held whole in memory).
+fn write_atomic_with(
+    root: &Root,
+    path: &str,
+    fill: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
     let (dir, _) = path.rsplit_once('/').expect("state paths are absolute");
     let create_mode = if dir == STATE_DIR { STATE_DIR_MODE } else { PRIVATE_DIR_MODE };
     let replaced = (|| {
         open_state_dir(root, dir, Some(create_mode), Repair::Yes)?;
-        let staged = root.stage_file(path, bytes, STATE_MODE, 0, 0)?;
+        let staged = root.stage_file_with(path, STATE_MODE, 0, 0, fill)?;
         if let Err(e) = root.sync_staged(&staged) {
             root.discard(&staged);
             return Err(e);
@@ -508,7 +515,7 @@ fn parse_snapshot_name(name: &str) -> Option<(u64, &str)> {
 /// snapshot removed here is either unrecorded or folded (atomically) into a recorded one first.
 pub fn save_snapshot(root: &Root, snap: &Snapshot) -> Result<()> {
     let name = snapshot_name(snap.generation, &snap.revision);
-    write_atomic(root, &format!("{HISTORY_DIR}/{name}"), &snapshot_bytes(snap)?)?;
+    write_atomic_with(root, &format!("{HISTORY_DIR}/{name}"), &mut |w| write_snapshot(snap, w))?;
     let mut names = history_files(root)?;
     for unrecorded in
         names.iter().filter(|n| **n != name && parse_snapshot_name(n).is_some_and(|(g, _)| g >= snap.generation))
@@ -526,13 +533,11 @@ pub fn save_snapshot(root: &Root, snap: &Snapshot) -> Result<()> {
     Ok(())
 }
 
-/// A snapshot file's bytes: one compact JSON line. The config is written straight from its
+/// Writes a snapshot file: one compact JSON line. The config is written straight from its
 /// [`Json`], with no intermediate text or value.
-fn snapshot_bytes(snap: &Snapshot) -> Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    serde_json::to_writer(&mut bytes, snap).context("serializing the snapshot")?;
-    bytes.push(b'\n');
-    Ok(bytes)
+fn write_snapshot(snap: &Snapshot, out: &mut dyn Write) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, snap)?;
+    out.write_all(b"\n")
 }
 
 /// Among the recorded snapshots `names` (oldest first), folds the older snapshots of a revision
@@ -556,7 +561,7 @@ fn fold_repeated_revisions(root: &Root, names: &[String]) -> Result<Vec<String>>
             }
         }
         keeper.earlier = keeper.generations().into_iter().filter(|g| g.generation != keeper.generation).collect();
-        write_atomic(root, &format!("{HISTORY_DIR}/{newest}"), &snapshot_bytes(&keeper)?)?;
+        write_atomic_with(root, &format!("{HISTORY_DIR}/{newest}"), &mut |w| write_snapshot(&keeper, w))?;
         for name in older {
             root.remove(&format!("{HISTORY_DIR}/{name}"))?;
             removed.push((*name).clone());

@@ -289,7 +289,7 @@ fn check_kinds(state: &State) -> Result<(), StateError> {
 
 /// Writes a state file as the host keeps it: compact, one line with a trailing newline,
 /// straight into `out` (no text in between).
-pub fn write_compact(state: &State, out: &mut impl std::io::Write) -> std::io::Result<()> {
+pub fn write_compact(state: &State, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     serde_json::to_writer(&mut *out, state)?;
     out.write_all(b"\n")
 }
