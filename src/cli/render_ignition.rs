@@ -18,7 +18,10 @@ use crate::host::files_dir::DiskFilesDir;
 use crate::host::input_file;
 use crate::host::pipeline::{self, Loaded};
 use crate::model::butane::{self, Failure, Stage};
+use crate::model::decode::ToJson;
 use crate::model::ignition::dataurl;
+use crate::model::ignition::types::Config;
+use crate::model::json::Json;
 use crate::model::path::printable;
 use crate::model::report::{Diagnostic, Report};
 use crate::model::state;
@@ -70,10 +73,11 @@ pub fn run(args: &Args) -> Result<u8> {
                 eprintln!("{STRICT_STOP}");
                 return Ok(EXIT_FAILURE);
             }
-            let json = rendered.to_json();
-            let mut text = if args.pretty { json.to_pretty() } else { json.to_compact() };
-            text.push('\n');
-            write_output(args.output.as_deref(), text.as_bytes())?;
+            // Only the config is kept while the output is made and written.
+            let butane::Rendered { config, translations, .. } = rendered;
+            drop(translations);
+            let json = into_json(config);
+            write_output(args.output.as_deref(), &json, args.pretty)?;
             Ok(EXIT_OK)
         }
         Err(failure) => {
@@ -106,10 +110,8 @@ fn render_host(args: &Args, repo: &std::path::Path) -> Result<u8> {
     }
     let config =
         crate::cli::track::add_bootstrap(&args.track, &loaded.host, &loaded.origins, with_initial_state(&loaded))?;
-    let json = crate::model::decode::ToJson::to_json(&config);
-    let mut text = if args.pretty { json.to_pretty() } else { json.to_compact() };
-    text.push('\n');
-    write_output(args.output.as_deref(), text.as_bytes())?;
+    let json = into_json(config);
+    write_output(args.output.as_deref(), &json, args.pretty)?;
     Ok(EXIT_OK)
 }
 
@@ -151,15 +153,45 @@ fn read_stdin() -> Result<(String, String)> {
     Ok(("<stdin>".to_string(), text))
 }
 
-fn write_output(output: Option<&std::path::Path>, bytes: &[u8]) -> Result<()> {
-    match output {
-        Some(p) => fs::write(p, bytes).with_context(|| format!("writing {}", p.display())),
-        None => {
-            let mut out = io::stdout().lock();
-            out.write_all(bytes).and_then(|_| out.flush()).context("writing standard output")
+/// The JSON of `config`, made without a second copy of the files' data URLs (the bulk of a
+/// large config): each is moved into the JSON instead of being copied.
+fn into_json(mut config: Config) -> Json {
+    let sources: Vec<Option<String>> =
+        config.storage.files.iter_mut().map(|f| f.contents.source.as_mut().map(std::mem::take)).collect();
+    let mut json = config.to_json();
+    drop(config);
+    let files = json.get_mut("storage").and_then(|s| s.get_mut("files"));
+    if let Some(Json::Array(files)) = files {
+        for (file, source) in files.iter_mut().zip(sources) {
+            let slot = file.get_mut("contents").and_then(|c| c.get_mut("source"));
+            if let (Some(Json::Str(slot)), Some(source)) = (slot, source) {
+                *slot = source;
+            }
         }
     }
+    json
 }
+
+/// Writes `json` and a final newline to `output` (standard output when `None`) as the text is
+/// made, so that the whole text is never held in memory.
+fn write_output(output: Option<&std::path::Path>, json: &Json, pretty: bool) -> Result<()> {
+    fn write(out: impl Write, json: &Json, pretty: bool) -> io::Result<()> {
+        let mut out = io::BufWriter::with_capacity(OUTPUT_BUFFER, out);
+        if pretty { json.write_pretty(&mut out) } else { json.write_compact(&mut out) }?;
+        out.write_all(b"\n")?;
+        out.flush()
+    }
+    match output {
+        Some(p) => {
+            let file = fs::File::create(p).with_context(|| format!("writing {}", p.display()))?;
+            write(file, json, pretty).with_context(|| format!("writing {}", p.display()))
+        }
+        None => write(io::stdout().lock(), json, pretty).context("writing standard output"),
+    }
+}
+
+/// The output is written in pieces of this size.
+const OUTPUT_BUFFER: usize = 64 * 1024;
 
 /// Prints diagnostics as Butane does: raw lines, or located snippets.
 struct Printer<'a> {

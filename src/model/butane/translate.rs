@@ -5,7 +5,7 @@
 //! live in [`super::generate`]. Problems found here (unreadable local files, tree conflicts)
 //! are source errors.
 
-use crate::model::butane::files::{EntryKind, FilesDir, LocalError, resolve_local};
+use crate::model::butane::files::{EntryKind, FilesDir, LocalError, WalkEntry, resolve_local};
 use crate::model::butane::generate;
 use crate::model::butane::translation::Translations;
 use crate::model::butane::variant::Target;
@@ -20,6 +20,9 @@ use crate::model::report::Report;
 const CONFLICT: &str = "matching filesystem node has existing contents or different type";
 /// Unreadable tree content.
 const TREE_SPECIAL: &str = "trees may only contain files, directories, and symlinks";
+/// A tree's files are read and encoded in batches of about this many bytes: enough to keep
+/// every processor busy, few enough that the tree is never held in memory whole.
+const TREE_BATCH_BYTES: usize = 1024 * 1024;
 /// The quadlet extensions Butane accepts.
 pub const QUADLET_EXTENSIONS: &[&str] =
     &[".container", ".volume", ".network", ".kube", ".image", ".build", ".pod", ".artifact"];
@@ -220,21 +223,59 @@ impl<'a> Cx<'a> {
         let base = tree.path.as_deref().unwrap_or("/");
         let dirs_wanted =
             tree.dir_mode.is_some() || tree.user != NodeUser::default() || tree.group != NodeGroup::default();
-        for entry in entries {
-            let dest = join_clean(base, &entry.rel);
-            match entry.kind {
-                EntryKind::File { executable } => {
-                    let bytes = files.read(&join_rel(&rel, &entry.rel))?;
-                    let mode = tree.file_mode.unwrap_or(if executable { 0o755 } else { 0o644 });
-                    self.tree_file(out, tree, &dest, &bytes, mode, at)?;
+        let mut rest = entries.as_slice();
+        while !rest.is_empty() {
+            let (batch, contents) = self.tree_batch(files, &rel, rest);
+            let mut contents = contents.into_iter();
+            rest = &rest[batch.len()..];
+            for entry in batch {
+                let dest = join_clean(base, &entry.rel);
+                match entry.kind {
+                    EntryKind::File { executable } => {
+                        let made = contents.next().expect("every file of the batch was read")?;
+                        let mode = tree.file_mode.unwrap_or(if executable { 0o755 } else { 0o644 });
+                        self.tree_file(out, tree, &dest, made, mode, at)?;
+                    }
+                    EntryKind::Symlink(ref target) => self.tree_link(out, tree, &dest, target.clone(), at)?,
+                    EntryKind::Dir if dirs_wanted => self.tree_dir(out, tree, &dest, at)?,
+                    EntryKind::Dir => {}
+                    EntryKind::Other => return Err(TREE_SPECIAL.into()),
                 }
-                EntryKind::Symlink(target) => self.tree_link(out, tree, &dest, target, at)?,
-                EntryKind::Dir if dirs_wanted => self.tree_dir(out, tree, &dest, at)?,
-                EntryKind::Dir => {}
-                EntryKind::Other => return Err(TREE_SPECIAL.into()),
             }
         }
         Ok(())
+    }
+
+    /// The next entries of a tree walk, up to about [`TREE_BATCH_BYTES`] of file contents or
+    /// the first file that cannot be read, and the data URLs of their files in walk order
+    /// (made together, spread over the processors), or why a file could not be read. Each
+    /// file's bytes are dropped as soon as the batch's URLs are made.
+    fn tree_batch<'e>(
+        &self,
+        files: &dyn FilesDir,
+        rel: &str,
+        entries: &'e [WalkEntry],
+    ) -> (&'e [WalkEntry], Vec<Result<dataurl::DataUrl, String>>) {
+        let mut reads = Vec::new();
+        let mut bytes = 0;
+        let mut taken = entries.len();
+        for (i, entry) in entries.iter().enumerate() {
+            if !matches!(entry.kind, EntryKind::File { .. }) {
+                continue;
+            }
+            let read = files.read(&join_rel(rel, &entry.rel));
+            bytes += read.as_ref().map_or(0, Vec::len);
+            let stop = read.is_err() || bytes >= TREE_BATCH_BYTES;
+            reads.push(read);
+            if stop {
+                taken = i + 1;
+                break;
+            }
+        }
+        let inputs: Vec<&[u8]> = reads.iter().filter_map(|r| r.as_deref().ok()).collect();
+        let mut made = dataurl::make_all(&inputs, self.encoding).into_iter();
+        let contents = reads.into_iter().map(|r| r.map(|_| made.next().expect("one URL per file read"))).collect();
+        (&entries[..taken], contents)
     }
 
     fn tree_file(
@@ -242,7 +283,7 @@ impl<'a> Cx<'a> {
         out: &mut Config,
         tree: &Tree,
         dest: &str,
-        bytes: &[u8],
+        made: dataurl::DataUrl,
         mode: i64,
         at: &Path,
     ) -> Result<(), String> {
@@ -250,7 +291,7 @@ impl<'a> Cx<'a> {
         if out.storage.links.iter().any(|l| l.path == dest) || out.storage.directories.iter().any(|d| d.path == dest) {
             return Err(CONFLICT.into());
         }
-        let (url, compression) = self.data_url(bytes, None);
+        let dataurl::DataUrl { url, compression } = made;
         if let Some(idx) = out.storage.files.iter().position(|f| f.path == dest) {
             let file = &mut out.storage.files[idx];
             if file.contents.source.is_some() || file.contents.inline.is_some() || file.contents.local.is_some() {
@@ -627,4 +668,134 @@ mod rule_tests {
         );
         assert_eq!(at(&json, "$.systemd.units.1.name"), Some(&s("other.service")));
     }
+}
+
+#[cfg(test)]
+mod tree_batch_tests {
+    //! Large trees are read and encoded in batches spread over the processors: the output, and
+    //! which error a broken tree reports, must be those of a walk that handles one file at a time.
+
+    use std::io::Read;
+
+    use crate::model::butane::files::{EntryKind, FilesDir, MemFilesDir, WalkEntry};
+    use crate::model::butane::{Failure, render};
+    use crate::model::json::Json;
+
+    /// Files of the tree `t`, in walk order: several batches' worth, of three kinds that Butane
+    /// encodes differently.
+    fn tree_files() -> Vec<(String, Vec<u8>)> {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut noise = |len: usize| -> Vec<u8> {
+            (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    (x >> 24) as u8
+                })
+                .collect()
+        };
+        (0..120)
+            .map(|i| {
+                let bytes = match i % 3 {
+                    0 => noise(25_000 + i),
+                    1 => format!("line {i} of a repetitive text\n").repeat(900).into_bytes(),
+                    _ => format!("short{i}").into_bytes(),
+                };
+                (format!("f{i:03}"), bytes)
+            })
+            .collect()
+    }
+
+    fn tree_dir() -> MemFilesDir {
+        let files = tree_files()
+            .into_iter()
+            .fold(MemFilesDir::default(), |d, (name, bytes)| d.file(&format!("t/{name}"), &bytes, false));
+        files.symlink("t/f050-link", "f050")
+    }
+
+    /// A files directory in which reading one file fails.
+    struct Unreadable<'a> {
+        inner: &'a MemFilesDir,
+        broken: &'a str,
+    }
+
+    impl FilesDir for Unreadable<'_> {
+        fn read(&self, rel: &str) -> Result<Vec<u8>, String> {
+            if rel == self.broken { Err(format!("open {rel}: permission denied")) } else { self.inner.read(rel) }
+        }
+        fn kind(&self, rel: &str) -> Result<EntryKind, String> {
+            self.inner.kind(rel)
+        }
+        fn walk(&self, rel: &str) -> Result<Vec<WalkEntry>, String> {
+            self.inner.walk(rel)
+        }
+    }
+
+    /// The payload of a data URL, decoded by crates that share no code with CoreOps.
+    fn payload(source: &str, compression: &str) -> Vec<u8> {
+        let (bytes, _) = data_url::DataUrl::process(source).unwrap().decode_to_vec().unwrap();
+        if compression != "gzip" {
+            return bytes;
+        }
+        let mut out = Vec::new();
+        libflate::gzip::Decoder::new(bytes.as_slice()).unwrap().read_to_end(&mut out).unwrap();
+        out
+    }
+
+    fn text<'a>(json: &'a Json, keys: &[&str]) -> &'a str {
+        match keys.iter().try_fold(json, |node, key| node.get(key)) {
+            Some(Json::Str(s)) => s,
+            other => panic!("{keys:?}: {other:?}"),
+        }
+    }
+
+    const SRC: &str = "variant: fcos\nversion: 1.6.0\nstorage: {trees: [{local: t, path: /dst}]}\n";
+
+    #[test]
+    fn every_file_comes_out_in_walk_order_with_its_contents() {
+        let dir = tree_dir();
+        let json = render(SRC, Some(&dir)).unwrap().to_json();
+        let Some(Json::Array(files)) = json.get("storage").and_then(|s| s.get("files")) else { panic!("no files") };
+        let want = tree_files();
+        assert_eq!(files.len(), want.len());
+        let mut compressions = std::collections::BTreeSet::new();
+        for (file, (name, bytes)) in files.iter().zip(&want) {
+            assert_eq!(text(file, &["path"]), format!("/dst/{name}"));
+            let compression = text(file, &["contents", "compression"]);
+            assert_eq!(&payload(text(file, &["contents", "source"]), compression), bytes, "{name}");
+            compressions.insert(format!("{compression}:{}", &text(file, &["contents", "source"])[..6]));
+        }
+        assert_eq!(compressions.into_iter().collect::<Vec<_>>(), [":data:,", ":data:;", "gzip:data:;"]);
+        let Some(Json::Array(links)) = json.get("storage").and_then(|s| s.get("links")) else { panic!("no links") };
+        assert_eq!((text(&links[0], &["path"]), text(&links[0], &["target"])), ("/dst/f050-link", "f050"));
+    }
+
+    /// The one error of a failed render.
+    fn only_error(src: &str, files: &dyn FilesDir) -> (String, String) {
+        match render(src, Some(files)) {
+            Err(Failure::Invalid { report, .. }) => {
+                assert_eq!(report.entries.len(), 1, "{:?}", report.entries);
+                let d = &report.entries[0];
+                (d.path.as_ref().map(ToString::to_string).unwrap_or_default(), d.message.clone())
+            }
+            other => panic!("expected one error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_first_problem_in_walk_order_is_reported() {
+        let dir = tree_dir();
+        let late_read = Unreadable { inner: &dir, broken: "t/f100" };
+        assert_eq!(only_error(SRC, &late_read), ("$.storage.trees.0".into(), "open t/f100: permission denied".into()));
+        let early_read = Unreadable { inner: &dir, broken: "t/f010" };
+        let late_conflict = SRC.replace("trees:", "links: [{path: /dst/f100, target: /x}], trees:");
+        assert_eq!(only_error(&late_conflict, &early_read).1, "open t/f010: permission denied");
+        let early_conflict = SRC.replace("trees:", "links: [{path: /dst/f010, target: /x}], trees:");
+        assert_eq!(only_error(&early_conflict, &late_read).1, CONFLICT);
+        let same_batch_read = Unreadable { inner: &dir, broken: "t/f020" };
+        assert_eq!(only_error(&early_conflict, &same_batch_read).1, CONFLICT);
+    }
+
+    use super::CONFLICT;
 }

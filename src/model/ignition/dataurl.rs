@@ -5,6 +5,8 @@
 
 use std::borrow::Cow;
 use std::io::Read;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -35,52 +37,143 @@ pub enum Encoding {
 /// Builds the data URL for `bytes` as Butane does. `user_compression` is what the config
 /// said: unset or `""` lets Butane gzip on its own; anything else is kept and the bytes are
 /// taken as already compressed.
+///
+/// The lengths of the escaped and base64 forms are counted without building them, and only
+/// the winning form is built.
 pub fn make(bytes: &[u8], user_compression: Option<&str>, encoding: Encoding) -> DataUrl {
     let user_set = matches!(user_compression, Some(c) if !c.is_empty());
     let kept = if user_set { user_compression.map(str::to_string) } else { Some(String::new()) };
     match encoding {
         Encoding::Escaped => {
             let compression = if user_set { kept } else { None };
-            return DataUrl { url: format!("data:,{}", escape(bytes)), compression };
+            return DataUrl { url: escaped_url(bytes), compression };
         }
-        Encoding::Fast => {
-            return DataUrl { url: format!("data:;base64,{}", STANDARD.encode(bytes)), compression: kept };
-        }
+        Encoding::Fast => return DataUrl { url: base64_url(bytes), compression: kept },
         Encoding::Shortest => {}
     }
-    let escaped = format!(",{}", escape(bytes));
-    let b64 = format!(";base64,{}", STANDARD.encode(bytes));
-    let mut opaque = if b64.len() < escaped.len() { b64 } else { escaped };
-    let mut compression = kept;
-    // Base64 of even the smallest gzip stream cannot beat a short URL.
-    let gz_floor = ";base64,".len() + MIN_GZIP_LEN.div_ceil(3) * 4 + "gzip".len();
-    if !user_set && gz_floor < opaque.len() {
-        let gz = format!(";base64,{}", STANDARD.encode(gzip(bytes)));
-        if gz.len() + "gzip".len() < opaque.len() {
-            opaque = gz;
-            compression = Some("gzip".to_string());
+    let escaped_len = ESCAPED_PREFIX.len() + escaped_len(bytes);
+    let base64_len = BASE64_PREFIX.len() + base64_len(bytes.len());
+    let longest_gzip = longest_winning_gzip(escaped_len.min(base64_len));
+    // Even the smallest gzip stream cannot beat a short payload.
+    if !user_set && longest_gzip >= MIN_GZIP_LEN {
+        let gz = gzip(bytes);
+        if gz.len() <= longest_gzip {
+            return DataUrl { url: base64_url(&gz), compression: Some(GZIP.to_string()) };
         }
     }
-    DataUrl { url: format!("data:{opaque}"), compression }
+    // A tie keeps escaping.
+    let url = if base64_len < escaped_len { base64_url(bytes) } else { escaped_url(bytes) };
+    DataUrl { url, compression: kept }
+}
+
+/// `data:` and the separator of an escaped payload.
+const ESCAPED_PREFIX: &str = ",";
+/// The media-type parameter and separator of a base64 payload.
+const BASE64_PREFIX: &str = ";base64,";
+/// The `compression` value of a gzipped payload.
+const GZIP: &str = "gzip";
+
+/// The longest gzip stream that still wins against a payload of `best_len` characters (the
+/// shorter of escaped and base64, from its `,` or `;`): gzip+base64 must be shorter by more
+/// than the length of `"gzip"`, i.e. `BASE64_PREFIX + base64(n) + "gzip" < best_len`.
+fn longest_winning_gzip(best_len: usize) -> usize {
+    let overhead = BASE64_PREFIX.len() + GZIP.len();
+    // The largest whole number of base64 quads q with 4q + overhead < best_len, and the most
+    // bytes that encode into q quads.
+    let quads = best_len.saturating_sub(overhead + 1) / 4;
+    quads * 3
+}
+
+/// `data:,` followed by the escaped bytes.
+fn escaped_url(bytes: &[u8]) -> String {
+    let mut url = String::with_capacity("data:".len() + ESCAPED_PREFIX.len() + escaped_len(bytes));
+    url.push_str("data:");
+    url.push_str(ESCAPED_PREFIX);
+    escape_into(&mut url, bytes);
+    url
+}
+
+/// `data:;base64,` followed by the bytes in base64.
+fn base64_url(bytes: &[u8]) -> String {
+    let mut url = String::with_capacity("data:".len() + BASE64_PREFIX.len() + base64_len(bytes.len()));
+    url.push_str("data:");
+    url.push_str(BASE64_PREFIX);
+    STANDARD.encode_string(bytes, &mut url);
+    url
+}
+
+/// The length of padded base64 for `n` bytes.
+fn base64_len(n: usize) -> usize {
+    n.div_ceil(3) * 4
+}
+
+/// Inputs smaller than this in total are encoded on the calling thread: starting a thread
+/// would cost more than it saves.
+const PARALLEL_MIN_BYTES: usize = 64 * 1024;
+
+/// Encodes each input as [`make`] does with no compression given, spread over the
+/// processors; the URLs come back in the order of `inputs`.
+pub fn make_all(inputs: &[&[u8]], encoding: Encoding) -> Vec<DataUrl> {
+    let total: usize = inputs.iter().map(|b| b.len()).sum();
+    let workers = if total < PARALLEL_MIN_BYTES { 1 } else { processors().min(inputs.len()) };
+    if workers <= 1 {
+        return inputs.iter().map(|b| make(b, None, encoding)).collect();
+    }
+    // Each worker takes the next unclaimed input, so a large one does not hold up the rest.
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(bytes) = inputs.get(i) else { return done };
+            done.push((i, make(bytes, None, encoding)));
+        }
+    };
+    let mut slots: Vec<Option<DataUrl>> = Vec::new();
+    slots.resize_with(inputs.len(), || None);
+    std::thread::scope(|scope| {
+        // A thread that cannot be started leaves its share to the others.
+        let helpers: Vec<_> =
+            (1..workers).filter_map(|_| std::thread::Builder::new().spawn_scoped(scope, work).ok()).collect();
+        let mut place = |done: Vec<(usize, DataUrl)>| done.into_iter().for_each(|(i, url)| slots[i] = Some(url));
+        place(work());
+        for helper in helpers {
+            place(helper.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+        }
+    });
+    slots.into_iter().map(|url| url.expect("every input is taken by a worker")).collect()
+}
+
+/// The processors this process may use, asked once.
+fn processors() -> usize {
+    static PROCESSORS: OnceLock<usize> = OnceLock::new();
+    *PROCESSORS.get_or_init(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get))
 }
 
 /// The smallest possible gzip stream: a 10-byte header, an empty deflate block, an 8-byte trailer.
 const MIN_GZIP_LEN: usize = 20;
+/// Go's gzip header: magic, deflate, no flags, mtime 0, XFL 2 (best compression), OS 255.
+const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0x02, 0xff];
 
 /// Gzip at the best compression level with Go's header fields (no name, mtime 0, XFL 2,
 /// OS 255). The deflate state is large to set up, so one per thread is kept and reset.
+///
+/// Every stream is run to its end: zlib-rs 0.6.8 panics in a later stream when a reset
+/// follows a stream that was given up half-way for want of output space.
 pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     thread_local! {
         static DEFLATE: std::cell::RefCell<Compress> = std::cell::RefCell::new(Compress::new(Compression::best(), false));
     }
-    let mut out = Vec::with_capacity(bytes.len() / 2 + 64);
-    out.extend_from_slice(&[0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0x02, 0xff]);
+    // What the stream usually needs; more is added when it does not fit.
+    let step = bytes.len() / 2 + 64;
+    let mut out = Vec::with_capacity(GZIP_HEADER.len() + step);
+    out.extend_from_slice(&GZIP_HEADER);
     DEFLATE.with(|cell| {
         let mut deflate = cell.borrow_mut();
         deflate.reset();
         loop {
-            out.reserve(bytes.len() / 2 + 64);
-            let consumed = deflate.total_in() as usize;
+            out.reserve(step);
+            let consumed = usize::try_from(deflate.total_in()).expect("the input length fits a usize");
             let status = deflate
                 .compress_vec(&bytes[consumed..], &mut out, FlushCompress::Finish)
                 .expect("deflate into a Vec cannot fail");
@@ -92,24 +185,49 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut crc = Crc::new();
     crc.update(bytes);
     out.extend_from_slice(&crc.sum().to_le_bytes());
+    // ISIZE is the input length modulo 2^32 (RFC 1952).
     out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
     out
 }
 
+/// The bytes RFC 2396 leaves as they are: ASCII letters and digits and the "mark" characters.
+const UNRESERVED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] =
+            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')');
+        b += 1;
+    }
+    table
+};
+
+/// The length of [`escape`]`(bytes)`, counted without building it.
+pub fn escaped_len(bytes: &[u8]) -> usize {
+    let reserved = bytes.iter().filter(|&&b| !UNRESERVED[usize::from(b)]).count();
+    bytes.len() + 2 * reserved
+}
+
 /// RFC 2396 escaping: unreserved bytes stay, every other byte becomes `%XX`.
 pub fn escape(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(escaped_len(bytes));
+    escape_into(&mut out, bytes);
+    out
+}
+
+/// Appends the RFC 2396 escaping of `bytes` to `out`.
+fn escape_into(out: &mut String, bytes: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(bytes.len() * 2);
+    let mut text = std::mem::take(out).into_bytes();
     for &b in bytes {
-        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
-            out.push(b as char);
+        if UNRESERVED[usize::from(b)] {
+            text.push(b);
         } else {
-            out.push('%');
-            out.push(HEX[usize::from(b >> 4)] as char);
-            out.push(HEX[usize::from(b & 15)] as char);
+            text.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
         }
     }
-    out
+    *out = String::from_utf8(text).expect("escaped text is ASCII");
 }
 
 /// Why a data URL could not be read.
@@ -207,6 +325,111 @@ mod tests {
             assert_eq!(got.url, want, "case {label}");
             assert_eq!(got.compression.as_deref(), Some(""), "case {label}");
         }
+    }
+
+    /// Deterministic pseudo-random bytes (xorshift64).
+    fn noise(seed: u64, len: usize) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect()
+    }
+
+    /// Inputs of the kinds the encoder meets (random bytes, text, repetition, and mixtures of
+    /// them) at every length around the points where Butane's choice changes.
+    fn samples() -> Vec<Vec<u8>> {
+        let text = b"[Unit]\nDescription=A service & <its> \"quoted\" name\n[Service]\nExecStart=/usr/bin/x --flag=1\n";
+        let mut out = Vec::new();
+        for len in 0..300 {
+            out.push(noise(len as u64 + 1, len));
+            out.push(text.iter().copied().cycle().take(len).collect());
+            out.push(b"abc".iter().copied().cycle().take(len).collect());
+            let mut mixed = noise(len as u64 + 7, len / 3);
+            mixed.extend(text.iter().copied().cycle().take(len - len / 3));
+            out.push(mixed);
+        }
+        out.push((0..=255).collect());
+        out.push(noise(99, 70_000));
+        out
+    }
+
+    /// RFC 2396 escaping, spelled out independently of the encoder's table.
+    fn escape_rfc2396(bytes: &[u8]) -> String {
+        const UNRESERVED: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.!~*'()";
+        bytes
+            .iter()
+            .map(|&b| if UNRESERVED.contains(&b) { char::from(b).to_string() } else { format!("%{b:02X}") })
+            .collect()
+    }
+
+    /// Butane's rule as its source states it: build all three payloads; base64 replaces
+    /// escaping only when strictly shorter; gzip wins only when shorter by more than "gzip".
+    fn butane_choice(bytes: &[u8]) -> (String, &'static str) {
+        let escaped = format!(",{}", escape_rfc2396(bytes));
+        let b64 = format!(";base64,{}", STANDARD.encode(bytes));
+        let gz = format!(";base64,{}", STANDARD.encode(gzip(bytes)));
+        let opaque = if b64.len() < escaped.len() { b64 } else { escaped };
+        if gz.len() + "gzip".len() < opaque.len() {
+            (format!("data:{gz}"), "gzip")
+        } else {
+            (format!("data:{opaque}"), "")
+        }
+    }
+
+    #[test]
+    fn escaped_length_is_counted_without_building_the_text() {
+        for input in samples() {
+            let want = escape_rfc2396(&input);
+            assert_eq!(escape(&input), want, "input {input:?}");
+            assert_eq!(escaped_len(&input), want.len(), "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn builds_only_the_winner_and_picks_as_butane_does() {
+        let mut kinds = std::collections::BTreeMap::new();
+        for input in samples() {
+            let (url, compression) = butane_choice(&input);
+            let got = make(&input, None, Encoding::Shortest);
+            assert_eq!((got.url.as_str(), got.compression.as_deref()), (url.as_str(), Some(compression)), "{input:?}");
+            let kind = if compression == "gzip" { "gzip" } else { url.split(',').next().unwrap_or_default() };
+            *kinds.entry(kind.to_string()).or_insert(0) += 1;
+        }
+        // The samples reach each of the three forms.
+        assert_eq!(kinds.keys().collect::<Vec<_>>(), ["data:", "data:;base64", "gzip"], "{kinds:?}");
+    }
+
+    #[test]
+    fn the_gzip_bound_is_butanes_inequality() {
+        // best_len → the longest gzip stream n with 8 + 4·ceil(n/3) + 4 < best_len, by hand.
+        for (best_len, longest) in
+            [(12, 0), (13, 0), (16, 0), (17, 3), (40, 18), (41, 21), (44, 21), (45, 24), (1000, 738)]
+        {
+            assert_eq!(longest_winning_gzip(best_len), longest, "best_len {best_len}");
+        }
+    }
+
+    #[test]
+    fn make_all_keeps_the_order_of_its_inputs() {
+        let inputs = samples();
+        assert!(inputs.iter().map(Vec::len).sum::<usize>() > PARALLEL_MIN_BYTES, "large enough to be spread");
+        let refs: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
+        let got = make_all(&refs, Encoding::Shortest);
+        assert_eq!(got.len(), inputs.len());
+        for (input, made) in inputs.iter().zip(got) {
+            let (url, compression) = butane_choice(input);
+            assert_eq!((made.url, made.compression.as_deref()), (url, Some(compression)), "{input:?}");
+        }
+        let fast = make_all(&refs, Encoding::Fast);
+        for (input, made) in inputs.iter().zip(fast) {
+            assert_eq!(made.url, format!("data:;base64,{}", STANDARD.encode(input)));
+        }
+        assert!(make_all(&[], Encoding::Shortest).is_empty());
     }
 
     #[test]

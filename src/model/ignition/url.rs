@@ -212,18 +212,40 @@ pub fn validate_data_url(s: &str) -> Result<(), UrlError> {
         }
     }
     if base64 {
-        if !data.bytes().all(|c| c.is_ascii_alphanumeric() || b"+/=".contains(&c)) {
+        if !data.bytes().all(|c| BASE64_CHARS[usize::from(c)]) {
             return Err(UrlError::Data("invalid data character"));
         }
         if !valid_padded_base64(data.as_bytes()) {
             return Err(UrlError::Data("illegal base64 data"));
         }
-    } else if data.bytes().any(|c| !(0x21..0x7f).contains(&c) || b"<>#\"{}|\\^[]`".contains(&c)) || !valid_escapes(data)
-    {
+    } else if !data.bytes().all(|c| ESCAPED_CHARS[usize::from(c)]) || !valid_escapes(data) {
         return Err(UrlError::Data("invalid data character"));
     }
     Ok(())
 }
+
+/// A lookup table, built at compile time, of the bytes `c` for which `member` holds.
+macro_rules! byte_set {
+    (|$c:ident| $member:expr) => {{
+        let mut table = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            let $c = b as u8;
+            table[b] = $member;
+            b += 1;
+        }
+        table
+    }};
+}
+
+/// The characters of a base64 payload: letters, digits, `+`, `/` and the padding `=`.
+const BASE64_CHARS: [bool; 256] = byte_set!(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'='));
+
+/// The characters of an escaped payload: printable ASCII except space, `<>#"{}|\^[]` and the
+/// backtick.
+const ESCAPED_CHARS: [bool; 256] = byte_set!(|c| c > b' '
+    && c < 0x7f
+    && !matches!(c, b'<' | b'>' | b'#' | b'"' | b'{' | b'}' | b'|' | b'\\' | b'^' | b'[' | b']' | b'`'));
 
 /// Standard base64 with padding: whole quads, `=` only as the last one or two characters.
 fn valid_padded_base64(data: &[u8]) -> bool {
@@ -292,6 +314,25 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(&validate(input), want, "case {input}");
         }
+    }
+
+    #[test]
+    fn data_payload_characters_are_those_of_the_dataurl_grammar() {
+        // The grammar spelled out: base64 is A–Z, a–z, 0–9, "+", "/" and padding "="; an escaped
+        // payload is printable ASCII (0x21–0x7E) without the RFC 2396 "unwise" and delimiter
+        // characters <>#"{}|\^[]`, and "%" only as the start of an escape.
+        let base64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
+        let excluded = "<>#\"{}|\\^[]`%";
+        let bad_char = Err(UrlError::Data("invalid data character"));
+        for c in (0..0x80u8).map(char::from).chain(['é', '\u{2028}']) {
+            let b64_want = if base64.contains(c) { Ok(()) } else { bad_char.clone() };
+            assert_eq!(validate_data_url(&format!("data:;base64,AAA{c}")), b64_want, "base64 payload with {c:?}");
+            let printable = ('\u{21}'..='\u{7e}').contains(&c);
+            let escaped_want = if printable && !excluded.contains(c) { Ok(()) } else { bad_char.clone() };
+            assert_eq!(validate_data_url(&format!("data:,a{c}b")), escaped_want, "escaped payload with {c:?}");
+        }
+        assert_eq!(validate_data_url("data:,a%41b"), Ok(()));
+        assert_eq!(validate_data_url("data:,a%4"), bad_char);
     }
 
     #[test]
