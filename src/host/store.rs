@@ -152,6 +152,12 @@ pub fn read_state(root: &Root) -> Result<StateRead> {
     }
 }
 
+/// Writes the state as `render-ignition` embeds it in a first-boot config (pretty), so that
+/// applying such a config leaves the very bytes Ignition's first boot would.
+pub fn save_first_boot_state(root: &Root, s: &State) -> Result<()> {
+    write_atomic(root, STATE_FILE, &state::to_bytes(s))
+}
+
 /// Writes the state atomically, compact.
 pub fn save_state(root: &Root, s: &State) -> Result<()> {
     write_atomic_with(root, STATE_FILE, &mut |w| state::write_compact(s, w))

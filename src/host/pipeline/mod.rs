@@ -229,8 +229,8 @@ pub fn apply_loaded_under(
     let approve = |so_far: &ApplyReport| caller.approve(&loaded, so_far);
     let report = execute::apply_under(root, lock, &input, fetch, opts, systemd, &approve)?;
     if let Some(record) = loaded.first_boot.as_ref().filter(|_| report.outcome == Outcome::Converged) {
-        // As at first boot: what the render recorded is what CoreOps owns.
-        store::save_state(root, record)?;
+        // As at first boot: what the render recorded is what CoreOps owns, byte for byte.
+        store::save_first_boot_state(root, record)?;
     }
     Ok(Converged { loaded, report })
 }
