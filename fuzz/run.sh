@@ -32,6 +32,9 @@ if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
   exit 2
 fi
 
+# The committed fuzz/Cargo.lock must be current: the build would otherwise update it silently.
+cargo +nightly metadata --locked --format-version 1 >/dev/null
+
 echo "== building the fuzz targets (cargo +nightly fuzz build ${build_flags[*]})"
 start=$(date +%s)
 cargo +nightly fuzz build "${build_flags[@]}"

@@ -10,7 +10,8 @@
 #             Quadlet files, and CoreOps's own units (systemd/).
 # The cases come from tests/conformance/butane and, when it is there, the shared corpus
 # (../shared/conformance/butane/cases, or $CORE_OPS_SHARED/conformance/butane/cases).
-# Files over MAX_SEED_BYTES are left out (the 12 MB tree case would only slow every run down),
+# Files over MAX_SEED_BYTES are left out (the large-tree case's 35 kB input would make every
+# mutation that large and slow),
 # and so are a case's units beyond MAX_UNITS_PER_CASE.
 # Seeds are named by the SHA-1 of their bytes, as libFuzzer names corpus entries, so the same
 # seed twice is one file. Existing corpus entries are kept.
@@ -21,7 +22,7 @@ fuzz_dir=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$fuzz_dir")
 corpus=${1:-$fuzz_dir/corpus}
 shared=${CORE_OPS_SHARED:-$repo/../shared}
-MAX_SEED_BYTES=65536
+MAX_SEED_BYTES=16384
 # A generated case holds hundreds of near-identical units: a few of each case are enough.
 MAX_UNITS_PER_CASE=8
 
@@ -98,5 +99,5 @@ find "$repo/examples" "$repo/systemd" -type f \( -path '*/quadlet/*' -o -path '*
   while IFS= read -r -d '' f; do add unit "$f"; done
 
 for target in butane ignition layout unit; do
-  printf '%-9s %4d seeds\n' "$target" "$(find "$corpus/$target" -type f | wc -l)"
+  printf '%-9s %5d corpus entries\n' "$target" "$(find "$corpus/$target" -type f | wc -l)"
 done

@@ -11,13 +11,16 @@
 //!   line and column given points inside that file when the file is text in the tree.
 #![no_main]
 
+use std::collections::BTreeMap;
+
 use core_ops::host::pipeline::{self, Input, LoadError};
 use core_ops::model::decode::ToJson;
 use core_ops::model::source::SourceIssue;
 use core_ops::model::source::layout;
 use core_ops::model::source::tree::SourceTree;
 use core_ops::model::state::SourceRef;
-use core_ops_fuzz::{assert_json_object, located, tree_text};
+use core_ops_fuzz::located::Lines;
+use core_ops_fuzz::{assert_json_object, tree_text};
 use libfuzzer_sys::fuzz_target;
 
 /// The host loaded when the tree describes none.
@@ -43,17 +46,23 @@ fuzz_target!(|data: &[u8]| {
             }
             Err(LoadError::Invalid(issues)) => {
                 assert!(!issues.is_empty(), "a repository refused without an issue");
-                issues.iter().for_each(|issue| check_issue(&tree, issue));
+                let mut lines_of = BTreeMap::new();
+                issues.iter().for_each(|issue| check_issue(&tree, issue, &mut lines_of));
             }
             Err(other) => panic!("an in-memory tree fails as no invalid repository: {other}"),
         }
     }
 });
 
-fn check_issue(tree: &SourceTree, issue: &SourceIssue) {
+/// Checks that `issue` names a file and, when it is located in a text file of the tree, that
+/// the mark is inside it (`lines_of` keeps each file's lines, measured once).
+fn check_issue<'a>(tree: &'a SourceTree, issue: &'a SourceIssue, lines_of: &mut BTreeMap<&'a str, Option<Lines>>) {
     assert!(!issue.file.is_empty(), "an issue names no file: {issue}");
-    let (Some(mark), Some(file)) = (issue.mark, tree.get(&issue.file)) else { return };
-    if let Ok(text) = std::str::from_utf8(&file.bytes) {
-        located::assert_inside(mark, text, issue);
+    let Some(mark) = issue.mark else { return };
+    let lines = lines_of
+        .entry(&issue.file)
+        .or_insert_with(|| tree.get(&issue.file).and_then(|f| std::str::from_utf8(&f.bytes).ok()).map(Lines::of));
+    if let Some(lines) = lines {
+        lines.assert_contain(mark, issue);
     }
 }

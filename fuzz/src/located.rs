@@ -25,21 +25,31 @@ pub fn yaml_line_lengths(text: &str) -> Vec<usize> {
     lengths
 }
 
-/// Whether `mark` is a line and column of `text` (see the module header).
-pub fn is_inside(mark: Mark, text: &str) -> bool {
-    let lengths = yaml_line_lengths(text);
-    mark.line >= 1 && mark.line <= lengths.len() && mark.col >= 1 && mark.col <= lengths[mark.line - 1] + 1
-}
+/// A document's lines, measured once so that many marks can be checked against it.
+#[derive(Debug, Clone)]
+pub struct Lines(Vec<usize>);
 
-/// Panics unless `mark` is inside `text`; `what` names the diagnostic.
-pub fn assert_inside(mark: Mark, text: &str, what: &dyn std::fmt::Display) {
-    let lines = yaml_line_lengths(text).len();
-    assert!(
-        is_inside(mark, text),
-        "a diagnostic points outside its {lines}-line document (line {}, col {}): {what}",
-        mark.line,
-        mark.col
-    );
+impl Lines {
+    /// The lines of `text`.
+    pub fn of(text: &str) -> Self {
+        Lines(yaml_line_lengths(text))
+    }
+
+    /// Whether `mark` is a line and column of the document (see the module header).
+    pub fn contain(&self, mark: Mark) -> bool {
+        mark.line >= 1 && mark.line <= self.0.len() && mark.col >= 1 && mark.col <= self.0[mark.line - 1] + 1
+    }
+
+    /// Panics unless `mark` is inside the document; `what` names the diagnostic.
+    pub fn assert_contain(&self, mark: Mark, what: &dyn std::fmt::Display) {
+        assert!(
+            self.contain(mark),
+            "a diagnostic points outside its {}-line document (line {}, col {}): {what}",
+            self.0.len(),
+            mark.line,
+            mark.col
+        );
+    }
 }
 
 #[cfg(test)]
@@ -57,11 +67,11 @@ mod tests {
 
     #[test]
     fn one_past_the_end_of_a_line_is_inside() {
-        let text = "ab\nc";
-        assert!(is_inside(Mark { line: 1, col: 3 }, text));
-        assert!(!is_inside(Mark { line: 1, col: 4 }, text));
-        assert!(is_inside(Mark { line: 2, col: 2 }, text));
-        assert!(!is_inside(Mark { line: 3, col: 1 }, text));
-        assert!(!is_inside(Mark { line: 0, col: 1 }, text));
+        let lines = Lines::of("ab\nc");
+        assert!(lines.contain(Mark { line: 1, col: 3 }));
+        assert!(!lines.contain(Mark { line: 1, col: 4 }));
+        assert!(lines.contain(Mark { line: 2, col: 2 }));
+        assert!(!lines.contain(Mark { line: 3, col: 1 }));
+        assert!(!lines.contain(Mark { line: 0, col: 1 }));
     }
 }
