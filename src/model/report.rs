@@ -123,7 +123,7 @@ impl Diagnostic {
         let Some(mark) = self.mark else {
             return format!("{header}\n  --> {source_name}\n");
         };
-        let line_text = source.lines().nth(mark.line.saturating_sub(1)).unwrap_or("");
+        let line_text = nth_line(source, mark.line.saturating_sub(1));
         let gutter = mark.line.to_string().len();
         let pad = " ".repeat(gutter);
         let indent: String = line_text
@@ -138,6 +138,13 @@ impl Diagnostic {
             mark.line, mark.col, mark.line
         )
     }
+}
+
+/// Line `index` (from 0) of `source`, lines broken as YAML breaks them, where the marks count
+/// them: at LF, CR LF or a lone CR.
+fn nth_line(source: &str, index: usize) -> &str {
+    let mut lines = source.split('\n').flat_map(|line| line.strip_suffix('\r').unwrap_or(line).split('\r'));
+    lines.nth(index).unwrap_or("")
 }
 
 /// An ordered collection of diagnostics.

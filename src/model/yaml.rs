@@ -9,6 +9,7 @@
 
 mod json;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -234,6 +235,7 @@ pub fn parse(src: &str) -> Result<Document, YamlError> {
 
 /// Parses the first document of `src` with the YAML parser.
 fn parse_yaml(src: &str) -> Result<Document, YamlError> {
+    let src = &*lone_carriage_returns_as_newlines(src);
     let mut builder = Builder { src, chars: None, anchors: HashMap::new() };
     let mut parser = Parser::new_from_str(src);
     let mut root = None;
@@ -252,12 +254,30 @@ fn parse_yaml(src: &str) -> Result<Document, YamlError> {
     Ok(Document { root, anchors: builder.anchors })
 }
 
+/// `src` with each lone CR read as the LF it stands for. YAML 1.2 breaks lines at LF, CR LF and
+/// a lone CR alike (and reads each as LF in content), as Butane (yaml.v3) does; the scanner
+/// reads a lone CR as a line break but does not always count its line, which would put marks
+/// lines away from the text. One character for one keeps every index and column.
+fn lone_carriage_returns_as_newlines(src: &str) -> Cow<'_, str> {
+    if !src.contains('\r') {
+        return Cow::Borrowed(src);
+    }
+    let mut chars = src.chars().peekable();
+    let mut out = String::with_capacity(src.len());
+    while let Some(c) = chars.next() {
+        out.push(if c == '\r' && chars.peek() != Some(&'\n') { '\n' } else { c });
+    }
+    Cow::Owned(out)
+}
+
 type Spanned<'a> = (Event<'a>, Span);
 
-/// Where the input ends: right after the last character of its last line, a final newline not
-/// counted. This is the line Butane (yaml.v3) reports an error at the end of input on.
+/// Where the input ends: right after the last character of its last line, a final line break
+/// (LF or CR LF) not counted. This is the line Butane (yaml.v3) reports an error at the end of
+/// input on.
 fn end_of_input(src: &str) -> Mark {
     let text = src.strip_suffix('\n').unwrap_or(src);
+    let text = text.strip_suffix('\r').unwrap_or(text);
     let last_line = text.rsplit('\n').next().unwrap_or_default();
     Mark { line: text.matches('\n').count() + 1, col: last_line.chars().count() + 1 }
 }
