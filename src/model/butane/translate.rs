@@ -684,17 +684,7 @@ mod tree_batch_tests {
     /// Files of the tree `t`, in walk order: several batches' worth, of three kinds that Butane
     /// encodes differently.
     fn tree_files() -> Vec<(String, Vec<u8>)> {
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut noise = |len: usize| -> Vec<u8> {
-            (0..len)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    (x >> 24) as u8
-                })
-                .collect()
-        };
+        let noise = |len: usize| crate::model::ignition::dataurl::tests::noise(0x2545_f491_4f6c_dd1d, len);
         (0..120)
             .map(|i| {
                 let bytes = match i % 3 {

@@ -305,7 +305,7 @@ fn unescape(data: &str) -> Result<Vec<u8>, DataUrlError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -328,7 +328,7 @@ mod tests {
     }
 
     /// Deterministic pseudo-random bytes (xorshift64).
-    fn noise(seed: u64, len: usize) -> Vec<u8> {
+    pub(crate) fn noise(seed: u64, len: usize) -> Vec<u8> {
         let mut x = seed | 1;
         (0..len)
             .map(|_| {
