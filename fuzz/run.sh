@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # Builds the fuzz targets once and runs each for SECONDS (default 60) on its corpus, seeded from
 # the repository first (fuzz/seed.sh). Prints per target the seconds it ran (a crash ends it
-# early), the executions, the speed and
-# libFuzzer's final coverage (cov: edges, ft: features) and corpus size; exits non-zero when a
-# target crashes (a panic, a failed check, a timeout or running out of memory), naming the input
+# early), the executions, the speed, libFuzzer's final coverage (cov: edges, ft: features) and
+# the corpus size; exits non-zero when a target crashes (a panic, a failed check, a timeout or running out of memory), naming the input
 # that did it (under fuzz/artifacts/<target>/). See docs/fuzzing.md.
 #
 # Usage: bash fuzz/run.sh [SECONDS] [TARGET...]
