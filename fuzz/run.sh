@@ -2,8 +2,9 @@
 # Builds the fuzz targets once and runs each for SECONDS (default 60) on its corpus, seeded from
 # the repository first (fuzz/seed.sh). Prints per target the seconds it ran (a crash ends it
 # early), the executions, the speed, libFuzzer's final coverage (cov: edges, ft: features) and
-# the corpus size; exits non-zero when a target crashes (a panic, a failed check, a timeout or running out of memory), naming the input
-# that did it (under fuzz/artifacts/<target>/). See docs/fuzzing.md.
+# the corpus size; exits non-zero when a target crashes (a panic, a failed check, a timeout or
+# running out of memory), naming the input that did it (under fuzz/artifacts/<target>/). See
+# docs/fuzzing.md.
 #
 # Usage: bash fuzz/run.sh [SECONDS] [TARGET...]
 #   FUZZ_JOBS=N      run N targets at a time (default 1; each uses one core)
