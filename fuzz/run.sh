@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds the fuzz targets once and runs each for SECONDS (default 60) on its corpus, seeded from
-# the repository first (fuzz/seed.sh). Prints per target the executions, the speed and
-# libFuzzer's final coverage (cov: edges, ft: features) and corpus size; exits non-zero when a
-# target crashes (a panic, a failed check, a timeout or running out of memory), naming the input
-# that did it (under fuzz/artifacts/<target>/). See docs/fuzzing.md.
+# the repository first (fuzz/seed.sh). Prints per target the seconds it ran (a crash ends it
+# early), the executions, the speed, libFuzzer's final coverage (cov: edges, ft: features) and
+# the corpus size; exits non-zero when a target crashes (a panic, a failed check, a timeout or
+# running out of memory), naming the input that did it (under fuzz/artifacts/<target>/). See
+# docs/fuzzing.md.
 #
 # Usage: bash fuzz/run.sh [SECONDS] [TARGET...]
 #   FUZZ_JOBS=N      run N targets at a time (default 1; each uses one core)
@@ -62,12 +63,14 @@ dictionary() {
 # fuzz TARGET: runs TARGET for $seconds; its output goes to $logs/TARGET.log, its exit status
 # to $logs/TARGET.status.
 fuzz() {
-  local target=$1 status=0
+  local target=$1 status=0 start
+  start=$(date +%s)
   mkdir -p "$fuzz_dir/corpus/$target" "$fuzz_dir/artifacts/$target"
   "$bin_dir/$target" -max_total_time="$seconds" -timeout="$timeout" -print_final_stats=1 \
     -dict="$(dictionary "$target")" -artifact_prefix="$fuzz_dir/artifacts/$target/" \
     "$fuzz_dir/corpus/$target" >"$logs/$target.log" 2>&1 || status=$?
   echo "$status" >"$logs/$target.status"
+  echo "$(($(date +%s) - start))" >"$logs/$target.seconds"
 }
 
 echo "== fuzzing ${targets[*]} for $seconds s each, $jobs at a time"
@@ -98,7 +101,7 @@ for target in "${targets[@]}"; do
     artifact=$(sed -n 's/.*Test unit written to //p' "$log" | tail -1)
     result="CRASH (exit $status): ${artifact:-no artifact written}"
   fi
-  printf '%-9s %8s %10s %7s %7s %8s %8s  %s\n' "$target" "$seconds" "$(stat "$log" number_of_executed_units)" \
+  printf '%-9s %8s %10s %7s %7s %8s %8s  %s\n' "$target" "$(cat "$logs/$target.seconds")" "$(stat "$log" number_of_executed_units)" \
     "$(stat "$log" average_exec_per_sec)" "$(last_status "$log" cov)" "$(last_status "$log" ft)" \
     "$(last_status "$log" corp)" "$result"
 done

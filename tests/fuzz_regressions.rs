@@ -10,6 +10,11 @@
 //!   one column past its end;
 //! - the snippet under a diagnostic showed the line by LF only, not the line the mark counts.
 //!
+//! Found by `butane`: empty nodes at the end of the input. The YAML parser supplies a node that
+//! is left out (the key of a last `? `, the value of a last `? key`) where the next token is, and
+//! at the end of the input that is the start of a line past the last; such a node is placed
+//! where the input ends, as syntax errors there are.
+//!
 //! The expected lines are the reference Butane's (`yaml: line N`, v0.29.0); the columns, which
 //! Butane does not report, and the lines of the fuzzer's inputs are counted by hand.
 
@@ -104,4 +109,20 @@ fn a_repository_fragment_with_lone_carriage_returns_is_located_as_in_yaml() {
     let located: Vec<(&str, Option<Mark>)> = issues.iter().map(|i| (i.file.as_str(), i.mark)).collect();
     // Reference Butane reports the fragment's error on line 3 (see the first test).
     assert_eq!(located, [("butane/case.bu", Some(mark(3, 4)))], "{issues:?}");
+}
+
+#[test]
+fn a_node_left_out_at_the_end_of_the_input_is_placed_where_the_input_ends() {
+    // Found by `butane`. Reference Butane: "line 4: mapping key \"\" already defined"; the input
+    // ends after the 2 characters of line 4.
+    assert_eq!(yaml_error_mark("ld:\n? \nd:\n? "), mark(4, 3));
+
+    // The value of a last `? path` is left out. Reference Butane puts "path not specified" on
+    // line 6 col 1, a line this 5-line input does not have; CoreOps keeps every diagnostic inside
+    // the document: after the 12 characters of line 5.
+    let src = "variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - ? path";
+    let Err(Failure::Invalid { report, .. }) = butane::render(src, None) else { panic!("{src:?} is valid") };
+    let located: Vec<(String, Option<Mark>)> =
+        report.entries.iter().map(|d| (d.path.as_ref().map(ToString::to_string).unwrap_or_default(), d.mark)).collect();
+    assert_eq!(located, [("$.storage.files.0.path".to_string(), Some(mark(5, 13)))], "{report:?}");
 }

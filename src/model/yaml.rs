@@ -236,7 +236,7 @@ pub fn parse(src: &str) -> Result<Document, YamlError> {
 /// Parses the first document of `src` with the YAML parser.
 fn parse_yaml(src: &str) -> Result<Document, YamlError> {
     let src = &*lone_carriage_returns_as_newlines(src);
-    let mut builder = Builder { src, chars: None, anchors: HashMap::new() };
+    let mut builder = Builder { src, len: src.chars().count(), chars: None, anchors: HashMap::new() };
     let mut parser = Parser::new_from_str(src);
     let mut root = None;
     while let Some(event) = builder.next(&mut parser)? {
@@ -284,6 +284,8 @@ fn end_of_input(src: &str) -> Mark {
 
 struct Builder<'a> {
     src: &'a str,
+    /// The number of characters of `src`.
+    len: usize,
     chars: Option<Vec<char>>,
     anchors: HashMap<usize, Node>,
 }
@@ -300,16 +302,17 @@ impl<'a> Builder<'a> {
         match parser.next_event() {
             None => Ok(None),
             Some(Ok(ev)) => Ok(Some(ev)),
-            Some(Err(e)) => Err(YamlError { mark: self.error_mark(e.marker()), message: e.info().to_string() }),
+            Some(Err(e)) => Err(YamlError { mark: self.mark_at(e.marker()), message: e.info().to_string() }),
         }
     }
 
-    /// Where a syntax error found at `marker` is reported. At the end of the input the parser
-    /// behaves as if a newline followed and puts the error at the start of the line after the
-    /// last, which does not exist unless the input ends in a newline; such an error is reported
-    /// where the input ends instead, on the line Butane reports.
-    fn error_mark(&self, marker: &Marker) -> Mark {
-        if marker.index() >= self.src.chars().count() {
+    /// Where a syntax error found at `marker`, or a node starting there, is reported. At the end
+    /// of the input the parser behaves as if a newline followed and puts an error (or an empty
+    /// node it supplies, such as the key of a last `? `) at the start of the line after the last,
+    /// which does not exist unless the input ends in a newline; such a mark is put where the
+    /// input ends instead, on the line Butane reports.
+    fn mark_at(&self, marker: &Marker) -> Mark {
+        if marker.index() >= self.len {
             end_of_input(self.src)
         } else {
             Mark { line: marker.line(), col: marker.col() + 1 }
@@ -329,7 +332,7 @@ impl<'a> Builder<'a> {
                 None => return Ok((None, Read::End)),
             },
         };
-        let mark = Mark { line: span.start.line(), col: span.start.col() + 1 };
+        let mark = self.mark_at(&span.start);
         let (node, anchor) = match event {
             Event::Scalar(text, style, anchor, tag) => {
                 let style = convert_style(style);
