@@ -34,7 +34,10 @@ if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
 fi
 
 # The committed fuzz/Cargo.lock must be current: the build would otherwise update it silently.
-cargo +nightly metadata --locked --format-version 1 >/dev/null
+if ! cargo +nightly metadata --locked --format-version 1 >/dev/null; then
+  echo "run.sh: fuzz/Cargo.lock is stale; refresh it as docs/fuzzing.md says" >&2
+  exit 2
+fi
 
 echo "== building the fuzz targets (cargo +nightly fuzz build ${build_flags[*]})"
 start=$(date +%s)
