@@ -76,7 +76,7 @@ pub fn analyzer() -> Option<PathBuf> {
 /// to [`Checks::unit_errors`], warnings to [`Checks::warnings`], what could not be checked to
 /// [`Checks::notes`].
 pub fn check(root: &Root, desired: &DesiredState, changed: &BTreeSet<String>) -> Checks {
-    start(root, desired, changed).finish()
+    start(root, desired, changed, None).finish()
 }
 
 /// The checks of [`check`] under way: `systemd-analyze verify` runs in the background while
@@ -89,8 +89,14 @@ pub struct Started<'a> {
 }
 
 /// Starts the checks of [`check`]: `systemd-analyze verify` is started first, then the triggers
-/// are checked while it runs.
-pub fn start<'a>(root: &'a Root, desired: &'a DesiredState, changed: &BTreeSet<String>) -> Started<'a> {
+/// are checked while it runs. The units are staged in a private directory made in `scratch`
+/// (`None`: the temporary directory, `TMPDIR`).
+pub fn start<'a>(
+    root: &'a Root,
+    desired: &'a DesiredState,
+    changed: &BTreeSet<String>,
+    scratch: Option<&Path>,
+) -> Started<'a> {
     let mut started = Started { checks: Checks::default(), unlooked: 0, verifying: None };
     if changed.is_empty() {
         return started;
@@ -98,7 +104,7 @@ pub fn start<'a>(root: &'a Root, desired: &'a DesiredState, changed: &BTreeSet<S
     let units = UnitFiles::of(desired);
     match analyzer() {
         None => started.checks.notes.push(NOT_INSTALLED.to_string()),
-        Some(bin) => started.verifying = Some(Verifying::start(&bin, root, desired, &units, changed)),
+        Some(bin) => started.verifying = Some(Verifying::start(&bin, root, desired, &units, changed, scratch)),
     }
     let installed = has_installed_units(root);
     for name in changed {
@@ -243,15 +249,23 @@ struct Verifying<'a> {
 }
 
 impl<'a> Verifying<'a> {
-    /// Stages the desired units and starts `bin verify` over the `changed` ones.
+    /// Stages the desired units (in a new directory in `scratch`, else in the temporary
+    /// directory) and starts `bin verify` over the `changed` ones.
     fn start(
         bin: &Path,
         root: &'a Root,
         desired: &'a DesiredState,
         units: &UnitFiles,
         changed: &BTreeSet<String>,
+        scratch: Option<&Path>,
     ) -> Result<Self> {
-        let staging = tempfile::Builder::new().prefix("core-ops-units-").tempdir().context("staging units")?;
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("core-ops-units-");
+        let staging = match scratch {
+            Some(dir) => builder.tempdir_in(dir),
+            None => builder.tempdir(),
+        }
+        .context("staging units")?;
         let (staged, generated) = (staging.path().join("units"), staging.path().join("generated"));
         for object in units.files.values().chain(units.dropins.values().flatten()) {
             let Some(bytes) = object.known_bytes() else { continue };
@@ -263,9 +277,7 @@ impl<'a> Verifying<'a> {
         for service in &units.generated {
             write_staged(&generated.join(service), STAND_IN.as_bytes())?;
         }
-        let mut unit_path = vec![staged.clone()];
-        unit_path.extend(UNIT_DIRS.iter().map(|dir| root.path().join(dir.trim_start_matches('/'))));
-        unit_path.push(generated);
+        let unit_path = unit_path(root, staged.clone(), (!units.generated.is_empty()).then_some(generated));
         let unit_path = std::env::join_paths(unit_path).context("the unit path for systemd-analyze")?;
         let targets: Vec<std::ffi::OsString> = changed
             .iter()
@@ -274,6 +286,7 @@ impl<'a> Verifying<'a> {
                 None => name.into(),
             })
             .collect();
+        tracing::debug!("TIMING units staged");
         let child = Command::new(bin)
             .args(["verify", "--man=no"])
             .args(&targets)
@@ -304,11 +317,22 @@ impl<'a> Verifying<'a> {
     /// Waits for `systemd-analyze` and reads what it found.
     fn finish(self) -> Result<Verified> {
         let Verifying { child, staging, bin, mut reading } = self;
+        tracing::debug!("TIMING waiting for analyze");
         let out = child.wait_with_output().with_context(|| format!("running {}", bin.display()))?;
+        tracing::debug!("TIMING analyze done");
         drop(staging);
         reading.failed = !out.status.success();
         Ok(reading.read(&String::from_utf8_lossy(&out.stderr)))
     }
+}
+
+/// The unit path `systemd-analyze` searches: the staged units, the root's unit directories that
+/// exist (a missing one holds no unit, and systemd would look for every unit and drop-in in it)
+/// and the stand-ins of generated services, if any.
+fn unit_path(root: &Root, staged: PathBuf, generated: Option<PathBuf>) -> Vec<PathBuf> {
+    let root_dirs =
+        UNIT_DIRS.iter().map(|dir| root.path().join(dir.trim_start_matches('/'))).filter(|dir| dir.is_dir());
+    std::iter::once(staged).chain(root_dirs).chain(generated).collect()
 }
 
 fn write_staged(dest: &Path, bytes: &[u8]) -> Result<()> {

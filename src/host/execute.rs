@@ -172,6 +172,7 @@ pub fn apply_under(
 ) -> Result<ApplyReport> {
     failpoint::hit("after-lock");
     let mut state = store::load_state(root)?;
+    tracing::debug!("TIMING state loaded");
     let mut report = ApplyReport {
         plan: Plan::default(),
         desired: DesiredState::default(),
@@ -190,11 +191,13 @@ pub fn apply_under(
         Err(e) => return finish_failed(root, &mut state, report, vec![e], input),
     };
     report.revision = revision.clone();
+    tracing::debug!("TIMING desired built");
     report.cleaned = clean_leftovers(root, desired.paths().chain(state.owned().keys()))?;
     let (mut observed, owned) = observe(root, &desired, &state);
     // The plan and the desired state live in the report from here on (not copied into it).
     report.plan = plan::plan(&desired, &observed, &owned, PlanOptions { adopt: opts.adopt });
     report.desired = desired;
+    tracing::debug!("TIMING planned");
     let blocked: Vec<String> = report
         .plan
         .changes
@@ -206,10 +209,15 @@ pub fn apply_under(
         return finish_failed(root, &mut state, report, blocked, input);
     }
     // What does not depend on the checks is done while they run.
-    let checking = preflight::start(root, &report.desired, &report.plan);
+    // The run directory, ours under the lock, is on a tmpfs on a host (/run).
+    let scratch = store::run_dir(root);
+    let checking = preflight::start(root, &report.desired, &report.plan, Some(&scratch));
+    tracing::debug!("TIMING checks started");
     let unwritable = root.unwritable(report.plan.changes.iter().filter(|c| writes(c.action)).map(|c| c.path.as_str()));
     let activation = decide_activation(&report.plan, &report.desired, &observed, &state, &revision, systemd);
+    tracing::debug!("TIMING activation decided");
     report.checks = checking.finish();
+    tracing::debug!("TIMING checks finished");
     let refused = report.checks.take_refusal(opts.strict);
     if !refused.is_empty() {
         return finish_failed(root, &mut state, report, refused, input);
@@ -230,6 +238,7 @@ pub fn apply_under(
         store::save_state(root, &state).context("recording the revision about to be written; nothing was written")?;
     }
     failpoint::hit("after-pending-state");
+    tracing::debug!("TIMING pending saved");
     if let Some(sd) = systemd {
         activate::stop_before_writes(sd, &report.activation, &mut report.systemd);
     }
@@ -244,6 +253,7 @@ pub fn apply_under(
         }
     };
     observed = root.verify_all(report.desired.paths(), &written);
+    tracing::debug!("TIMING verified");
     let check = plan::plan(&report.desired, &observed, &owned, PlanOptions { adopt: true });
     let unconverged: Vec<String> = check
         .changes
@@ -275,6 +285,7 @@ pub fn apply_under(
     // retries them.
     let digest = if units_up { effective_digest(root, input.input_digest.as_deref()) } else { None };
     failpoint::hit("before-final-state");
+    tracing::debug!("TIMING checked");
     let unchanged = !report.plan.has_changes() && state.last_applied.as_ref().is_some_and(|a| a.revision == revision);
     if unchanged {
         state.pending = None;
@@ -304,6 +315,7 @@ pub fn apply_under(
     store::save_snapshot(root, &snapshot_of(input, state.generation, &revision, outcome, &report.plan)?)
         .context(NOT_RECORDED)?;
     failpoint::hit("after-snapshot");
+    tracing::debug!("TIMING snapshot saved");
     state.source = Some(input.source.clone());
     state.last_applied = Some(Applied {
         revision: revision.clone(),
@@ -319,6 +331,7 @@ pub fn apply_under(
     set_last_run(&mut state, &mut report);
     store::save_state(root, &state).context(NOT_RECORDED)?;
     failpoint::hit("after-final-state");
+    tracing::debug!("TIMING state saved");
     audit(root, &report, &input.host, &input.source);
     Ok(report)
 }
@@ -671,6 +684,7 @@ fn execute(root: &Root, the_plan: &Plan, desired: &DesiredState, observed: &Obse
         root.make_dir(&dirs, &o.path, mode, uid.or(create.then_some(0)), gid.or(create.then_some(0)), o.overwrite)?;
     }
     failpoint::hit("after-directories");
+    tracing::debug!("TIMING dirs made");
     let rewrites = |c: &plan::Change| {
         c.action == Action::Create
             || c.details.iter().any(|d| matches!(d, Detail::Content | Detail::Target { .. } | Detail::Replace { .. }))
@@ -690,8 +704,10 @@ fn execute(root: &Root, the_plan: &Plan, desired: &DesiredState, observed: &Obse
     let mut staged =
         stage_all(root, &dirs, &items).context("staging the new files and links; none was put in place")?;
     failpoint::hit("after-staging");
+    tracing::debug!("TIMING staged");
     root.sync()?;
     let written = written_files(&staged, &items);
+    tracing::debug!("TIMING synced");
     staged.sort_by(|a, b| a.0.path().cmp(b.0.path()));
     let renames = staged.len();
     for (i, (s, overwrite)) in staged.into_iter().enumerate() {
@@ -706,6 +722,7 @@ fn execute(root: &Root, the_plan: &Plan, desired: &DesiredState, observed: &Obse
         }
     }
     failpoint::hit("after-renames");
+    tracing::debug!("TIMING renamed");
     for o in hardlinks {
         let s = root.stage_hardlink(&o.path, &plan::hard_link_target(o))?;
         root.commit(s, o.overwrite)?;

@@ -7,6 +7,7 @@
 //! shown, and stop the run too under `--strict`. Notes say what could not be checked, once.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
 use crate::host::root::Root;
 use crate::host::{analyze, quadlet};
@@ -54,7 +55,7 @@ impl Checks {
 
 /// Runs every check over the desired state and its plan.
 pub fn check(root: &Root, desired: &DesiredState, plan: &Plan) -> Checks {
-    start(root, desired, plan).finish()
+    start(root, desired, plan, None).finish()
 }
 
 /// The checks under way: the slow one (`systemd-analyze`, a process of its own) runs while the
@@ -66,9 +67,10 @@ pub struct Started<'a> {
     quadlet: Checks,
 }
 
-/// Starts every check over the desired state and its plan.
-pub fn start<'a>(root: &'a Root, desired: &'a DesiredState, plan: &Plan) -> Started<'a> {
-    let units = analyze::start(root, desired, &changed_units(plan));
+/// Starts every check over the desired state and its plan; what the checks stage for
+/// `systemd-analyze` goes in a new directory in `scratch` (`None`: the temporary directory).
+pub fn start<'a>(root: &'a Root, desired: &'a DesiredState, plan: &Plan, scratch: Option<&Path>) -> Started<'a> {
+    let units = analyze::start(root, desired, &changed_units(plan), scratch);
     Started { units, quadlet: quadlet::check(desired) }
 }
 

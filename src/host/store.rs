@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
+use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -63,6 +64,12 @@ pub fn now() -> String {
 #[derive(Debug)]
 pub struct RunLock {
     _fd: OwnedFd,
+}
+
+/// The run directory of `root`, where the lock is: a run that holds the lock keeps its scratch
+/// files there (on a host, `/run` is a tmpfs).
+pub fn run_dir(root: &Root) -> PathBuf {
+    root.path().join(RUN_DIR.trim_start_matches('/'))
 }
 
 /// Takes the run lock, waiting up to `timeout` for another run to finish, then checks the state

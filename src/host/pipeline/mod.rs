@@ -142,7 +142,7 @@ pub fn plan(root: &Root, state: &State, input: &ApplyInput, fetch: &dyn Fetch, h
         .and_then(|c| c.map_err(|e| tracing::debug!("planning without systemd: {e:#}")).ok());
     let systemd = systemd.as_ref().map(|s| s as &dyn Systemd);
     // The checks run while the activation is decided.
-    let checking = how.checks.then(|| preflight::start(root, &desired, &the_plan));
+    let checking = how.checks.then(|| preflight::start(root, &desired, &the_plan, None));
     let mut activation = execute::decide_activation(&the_plan, &desired, &observed, state, &revision, systemd);
     activation.offline = (!online).then(|| execute::offline_reason(how.root_dir));
     let checks = checking.map_or_else(Checks::default, preflight::Started::finish);
@@ -179,6 +179,7 @@ pub fn converge(
     caller: &dyn Caller,
 ) -> Result<Converged> {
     let meta = meta(input)?;
+    tracing::debug!("TIMING meta");
     if !opts.strict {
         // Released before the input is loaded, so that an input that does not load (or that
         // `--strict` stops) leaves the root untouched; the apply takes it again.
@@ -187,8 +188,11 @@ pub fn converge(
             return Ok(Converged { loaded: Loaded::from_meta(&meta), report });
         }
     }
+    tracing::debug!("TIMING fast path");
     let mut loaded = load(input, false)?;
+    tracing::debug!("TIMING loaded");
     caller.loaded(&mut loaded)?;
+    tracing::debug!("TIMING caller loaded");
     apply_loaded(root, loaded, opts, reach, caller)
 }
 
