@@ -216,6 +216,9 @@ pub fn apply_under(
     let unwritable = root.unwritable(report.plan.changes.iter().filter(|c| writes(c.action)).map(|c| c.path.as_str()));
     let activation = decide_activation(&report.plan, &report.desired, &observed, &state, &revision, systemd);
     tracing::debug!("TIMING activation decided");
+    let unchanged = !report.plan.has_changes() && state.last_applied.as_ref().is_some_and(|a| a.revision == revision);
+    let (mut prepared, pending) = prepare_records(root, &mut state, input, &report, &observed, &owned, unchanged);
+    tracing::debug!("TIMING records prepared");
     report.checks = checking.finish();
     tracing::debug!("TIMING checks finished");
     let refused = report.checks.take_refusal(opts.strict);
@@ -228,14 +231,11 @@ pub fn apply_under(
     report.activation = activation;
     report.activation.offline = systemd.is_none().then(|| offline_reason(root.path()));
     approve(&report)?;
-    let records = records_for(&report.desired, &observed, &owned);
-    state.pending = Some(Pending {
-        revision: revision.clone(),
-        started_at: store::now(),
-        objects: records.values().cloned().collect(),
-    });
-    if report.plan.has_changes() {
-        store::save_state(root, &state).context("recording the revision about to be written; nothing was written")?;
+    state.pending = Some(pending);
+    if let Some(staged) = prepared.pending.take() {
+        staged
+            .and_then(|record| record.commit(root))
+            .context("recording the revision about to be written; nothing was written")?;
     }
     failpoint::hit("after-pending-state");
     tracing::debug!("TIMING pending saved");
@@ -286,7 +286,6 @@ pub fn apply_under(
     let digest = if units_up { effective_digest(root, input.input_digest.as_deref()) } else { None };
     failpoint::hit("before-final-state");
     tracing::debug!("TIMING checked");
-    let unchanged = !report.plan.has_changes() && state.last_applied.as_ref().is_some_and(|a| a.revision == revision);
     if unchanged {
         state.pending = None;
         if let Some(applied) = state.last_applied.as_mut() {
@@ -312,8 +311,13 @@ pub fn apply_under(
     }
     state.generation += 1;
     // The snapshot goes first: a revision the state records as applied always has one.
-    store::save_snapshot(root, &snapshot_of(input, state.generation, &revision, outcome, &report.plan)?)
-        .context(NOT_RECORDED)?;
+    let saved = match prepared.snapshot.take() {
+        Some(Ok(staged)) if outcome == Outcome::Converged && staged.generation() == state.generation => {
+            staged.commit(root)
+        }
+        _ => store::save_snapshot(root, &snapshot_of(input, state.generation, &revision, outcome, &report.plan)?),
+    };
+    saved.context(NOT_RECORDED)?;
     failpoint::hit("after-snapshot");
     tracing::debug!("TIMING snapshot saved");
     state.source = Some(input.source.clone());
@@ -334,6 +338,58 @@ pub fn apply_under(
     tracing::debug!("TIMING state saved");
     audit(root, &report, &input.host, &input.source);
     Ok(report)
+}
+
+/// The records a run writes before and after the host's files, staged while the checks run:
+/// each is written and synced under a temporary name, and put in place at its step of the run.
+/// A staging that failed is done again (or fails again) at that step; what is left when the run
+/// ends early is removed.
+struct Prepared<'a> {
+    root: &'a Root,
+    /// The state with the revision about to be written as pending (a run that changes something).
+    pending: Option<Result<store::Record>>,
+    /// The snapshot of a run that converges to a new revision.
+    snapshot: Option<Result<store::StagedSnapshot>>,
+}
+
+impl Drop for Prepared<'_> {
+    fn drop(&mut self) {
+        if let Some(Ok(record)) = self.pending.take() {
+            record.discard(self.root);
+        }
+        if let Some(Ok(snapshot)) = self.snapshot.take() {
+            snapshot.discard(self.root);
+        }
+    }
+}
+
+/// Stages the pending state and the snapshot of the run (see [`Prepared`]); returns them with
+/// the pending record, which `state` holds only once the run goes ahead.
+fn prepare_records<'a>(
+    root: &'a Root,
+    state: &mut State,
+    input: &ApplyInput,
+    report: &ApplyReport,
+    observed: &ObservedState,
+    owned: &BTreeMap<String, Owned>,
+    unchanged: bool,
+) -> (Prepared<'a>, Pending) {
+    let mut prepared = Prepared { root, pending: None, snapshot: None };
+    state.pending = Some(Pending {
+        revision: report.revision.clone(),
+        started_at: store::now(),
+        objects: records_for(&report.desired, observed, owned).into_values().collect(),
+    });
+    if report.plan.has_changes() {
+        prepared.pending = Some(store::stage_state(root, state));
+    }
+    let pending = state.pending.take().expect("set above");
+    if !unchanged {
+        let generation = state.generation + 1;
+        let snapshot = snapshot_of(input, generation, &report.revision, Outcome::Converged, &report.plan);
+        prepared.snapshot = Some(snapshot.and_then(|snap| store::stage_snapshot(root, &snap)));
+    }
+    (prepared, pending)
 }
 
 /// The history snapshot of `input` applied as `revision` in `generation` by a run that made

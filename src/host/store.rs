@@ -167,7 +167,35 @@ pub fn save_first_boot_state(root: &Root, s: &State) -> Result<()> {
 
 /// Writes the state atomically, compact.
 pub fn save_state(root: &Root, s: &State) -> Result<()> {
-    write_atomic_with(root, STATE_FILE, &mut |w| state::write_compact(s, w))
+    stage_state(root, s)?.commit(root)
+}
+
+/// Writes the state under a temporary name next to the state file, synced: [`Record::commit`]
+/// puts it in place.
+pub fn stage_state(root: &Root, s: &State) -> Result<Record> {
+    stage_atomic_with(root, STATE_FILE, &mut |w| state::write_compact(s, w))
+}
+
+/// One of CoreOps's files written and synced under a temporary name next to its place, not yet
+/// in place: the file in place stays as it is until [`Record::commit`]. A record that is not
+/// committed is removed again with [`Record::discard`] (or, after a crash, by the next run).
+#[derive(Debug)]
+pub struct Record {
+    staged: crate::host::fs::Staged,
+}
+
+impl Record {
+    /// Puts the record in place atomically and syncs its directory.
+    pub fn commit(self, root: &Root) -> Result<()> {
+        let path = self.staged.path().to_string();
+        let committed = root.commit(self.staged, false).and_then(|()| root.sync_dir_of(&path));
+        committed.with_context(|| format!("saving {}", shown(root, &path)))
+    }
+
+    /// Removes the record, leaving the file in place as it was.
+    pub fn discard(self, root: &Root) {
+        root.discard(&self.staged);
+    }
 }
 
 /// Reads the agent's record; a missing file is a fresh record. A corrupt one is an error that
@@ -200,19 +228,28 @@ fn write_atomic_with(
     path: &str,
     fill: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<()> {
+    stage_atomic_with(root, path, fill)?.commit(root)
+}
+
+/// The first half of [`write_atomic_with`]: the content written and synced under a temporary
+/// name (removed again if that fails).
+fn stage_atomic_with(
+    root: &Root,
+    path: &str,
+    fill: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<Record> {
     let (dir, _) = path.rsplit_once('/').expect("state paths are absolute");
     let create_mode = if dir == STATE_DIR { STATE_DIR_MODE } else { PRIVATE_DIR_MODE };
-    let replaced = (|| {
+    let staged = (|| {
         open_state_dir(root, dir, Some(create_mode), Repair::Yes)?;
         let staged = root.stage_file_with(path, STATE_MODE, 0, 0, fill)?;
         if let Err(e) = root.sync_staged(&staged) {
             root.discard(&staged);
             return Err(e);
         }
-        root.commit(staged, false)?;
-        root.sync_dir_of(path)
+        Ok(Record { staged })
     })();
-    replaced.with_context(|| format!("saving {}", shown(root, path)))
+    staged.with_context(|| format!("saving {}", shown(root, path)))
 }
 
 /// Whether a state path with too wide a mode is repaired (by a run holding the lock) or only
@@ -527,16 +564,56 @@ fn parse_snapshot_name(name: &str) -> Option<(u64, &str)> {
 /// revision that the state records always has its snapshot, wherever a crash hits: every
 /// snapshot removed here is either unrecorded or folded (atomically) into a recorded one first.
 pub fn save_snapshot(root: &Root, snap: &Snapshot) -> Result<()> {
+    stage_snapshot(root, snap)?.commit(root)
+}
+
+/// A snapshot written and synced under a temporary name in the history: [`StagedSnapshot::commit`]
+/// saves it as [`save_snapshot`] does.
+#[derive(Debug)]
+pub struct StagedSnapshot {
+    record: Record,
+    generation: u64,
+    name: String,
+}
+
+/// Writes `snap` under a temporary name in the history, synced, for [`StagedSnapshot::commit`].
+pub fn stage_snapshot(root: &Root, snap: &Snapshot) -> Result<StagedSnapshot> {
     let name = snapshot_name(snap.generation, &snap.revision);
-    write_atomic_with(root, &format!("{HISTORY_DIR}/{name}"), &mut |w| write_snapshot(snap, w))?;
+    let record = stage_atomic_with(root, &format!("{HISTORY_DIR}/{name}"), &mut |w| write_snapshot(snap, w))?;
+    Ok(StagedSnapshot { record, generation: snap.generation, name })
+}
+
+impl StagedSnapshot {
+    /// The generation of the snapshot.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Removes the staged snapshot; the history stays as it was.
+    pub fn discard(self, root: &Root) {
+        self.record.discard(root);
+    }
+
+    /// Saves the snapshot as [`save_snapshot`] does: puts it in place, then tidies the history.
+    pub fn commit(self, root: &Root) -> Result<()> {
+        let StagedSnapshot { record, generation, name } = self;
+        record.commit(root)?;
+        tidy_history(root, generation, &name)
+    }
+}
+
+/// After the snapshot `name` of `generation` was put in place: drops the snapshots of the same
+/// or a later generation, folds repeated revisions and keeps the newest [`HISTORY_KEEP`] (see
+/// [`save_snapshot`]).
+fn tidy_history(root: &Root, generation: u64, name: &str) -> Result<()> {
     let mut names = history_files(root)?;
     for unrecorded in
-        names.iter().filter(|n| **n != name && parse_snapshot_name(n).is_some_and(|(g, _)| g >= snap.generation))
+        names.iter().filter(|n| *n != name && parse_snapshot_name(n).is_some_and(|(g, _)| g >= generation))
     {
         root.remove(&format!("{HISTORY_DIR}/{unrecorded}"))?;
     }
-    names.retain(|n| *n == name || parse_snapshot_name(n).is_some_and(|(g, _)| g < snap.generation));
-    let recorded: Vec<String> = names.iter().filter(|n| **n != name).cloned().collect();
+    names.retain(|n| n == name || parse_snapshot_name(n).is_some_and(|(g, _)| g < generation));
+    let recorded: Vec<String> = names.iter().filter(|n| *n != name).cloned().collect();
     for folded in fold_repeated_revisions(root, &recorded)? {
         names.retain(|n| *n != folded);
     }
