@@ -36,16 +36,10 @@ pub struct Args {
 /// Runs the command.
 pub fn run(args: &Args) -> Result<u8> {
     let c = &args.converge;
-    tracing::debug!("TIMING start");
     let (root, state) = c.open_root("apply")?;
-    tracing::debug!("TIMING root opened");
     let input = args.input.resolve(&root, &args.follow, c.options().lock_timeout)?;
     let guarded = c.guard(&root, &state, input.host())?;
     let approval = Approval::new(c, &guarded, &root, "Apply cancelled.");
-    tracing::debug!("TIMING input resolved");
     let run = pipeline::converge(&root, &input, c.options(), &c.reach(), &approval)?;
-    tracing::debug!("TIMING converged");
-    let r = c.finish(&run, approval.plan_shown());
-    tracing::debug!("TIMING reported");
-    r
+    c.finish(&run, approval.plan_shown())
 }

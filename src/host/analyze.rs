@@ -286,7 +286,6 @@ impl<'a> Verifying<'a> {
                 None => name.into(),
             })
             .collect();
-        tracing::debug!("TIMING units staged");
         let child = Command::new(bin)
             .args(["verify", "--man=no"])
             .args(&targets)
@@ -317,9 +316,8 @@ impl<'a> Verifying<'a> {
     /// Waits for `systemd-analyze` and reads what it found.
     fn finish(self) -> Result<Verified> {
         let Verifying { child, staging, bin, mut reading } = self;
-        tracing::debug!("TIMING waiting for analyze");
         let out = child.wait_with_output().with_context(|| format!("running {}", bin.display()))?;
-        tracing::debug!("TIMING analyze done");
+        tracing::debug!("checks: systemd-analyze verify finished");
         drop(staging);
         reading.failed = !out.status.success();
         Ok(reading.read(&String::from_utf8_lossy(&out.stderr)))

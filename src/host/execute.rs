@@ -172,7 +172,6 @@ pub fn apply_under(
 ) -> Result<ApplyReport> {
     failpoint::hit("after-lock");
     let mut state = store::load_state(root)?;
-    tracing::debug!("TIMING state loaded");
     let mut report = ApplyReport {
         plan: Plan::default(),
         desired: DesiredState::default(),
@@ -191,13 +190,13 @@ pub fn apply_under(
         Err(e) => return finish_failed(root, &mut state, report, vec![e], input),
     };
     report.revision = revision.clone();
-    tracing::debug!("TIMING desired built");
+    tracing::debug!("apply: desired state built");
     report.cleaned = clean_leftovers(root, desired.paths().chain(state.owned().keys()))?;
     let (mut observed, owned) = observe(root, &desired, &state);
     // The plan and the desired state live in the report from here on (not copied into it).
     report.plan = plan::plan(&desired, &observed, &owned, PlanOptions { adopt: opts.adopt });
     report.desired = desired;
-    tracing::debug!("TIMING planned");
+    tracing::debug!("apply: planned");
     let blocked: Vec<String> = report
         .plan
         .changes
@@ -212,15 +211,15 @@ pub fn apply_under(
     // The run directory, ours under the lock, is on a tmpfs on a host (/run).
     let scratch = store::run_dir(root);
     let checking = preflight::start(root, &report.desired, &report.plan, Some(&scratch));
-    tracing::debug!("TIMING checks started");
+    tracing::debug!("apply: checks started");
     let unwritable = root.unwritable(report.plan.changes.iter().filter(|c| writes(c.action)).map(|c| c.path.as_str()));
     let activation = decide_activation(&report.plan, &report.desired, &observed, &state, &revision, systemd);
-    tracing::debug!("TIMING activation decided");
+    tracing::debug!("apply: systemd actions decided");
     let unchanged = !report.plan.has_changes() && state.last_applied.as_ref().is_some_and(|a| a.revision == revision);
     let (mut prepared, pending) = prepare_records(root, &mut state, input, &report, &observed, &owned, unchanged);
-    tracing::debug!("TIMING records prepared");
+    tracing::debug!("apply: records staged");
     report.checks = checking.finish();
-    tracing::debug!("TIMING checks finished");
+    tracing::debug!("apply: checks finished");
     let refused = report.checks.take_refusal(opts.strict);
     if !refused.is_empty() {
         return finish_failed(root, &mut state, report, refused, input);
@@ -238,7 +237,7 @@ pub fn apply_under(
             .context("recording the revision about to be written; nothing was written")?;
     }
     failpoint::hit("after-pending-state");
-    tracing::debug!("TIMING pending saved");
+    tracing::debug!("apply: pending revision recorded");
     if let Some(sd) = systemd {
         activate::stop_before_writes(sd, &report.activation, &mut report.systemd);
     }
@@ -253,7 +252,7 @@ pub fn apply_under(
         }
     };
     observed = root.verify_all(report.desired.paths(), &written);
-    tracing::debug!("TIMING verified");
+    tracing::debug!("apply: writes verified");
     let check = plan::plan(&report.desired, &observed, &owned, PlanOptions { adopt: true });
     let unconverged: Vec<String> = check
         .changes
@@ -285,7 +284,6 @@ pub fn apply_under(
     // retries them.
     let digest = if units_up { effective_digest(root, input.input_digest.as_deref()) } else { None };
     failpoint::hit("before-final-state");
-    tracing::debug!("TIMING checked");
     if unchanged {
         state.pending = None;
         if let Some(applied) = state.last_applied.as_mut() {
@@ -319,7 +317,7 @@ pub fn apply_under(
     };
     saved.context(NOT_RECORDED)?;
     failpoint::hit("after-snapshot");
-    tracing::debug!("TIMING snapshot saved");
+    tracing::debug!("apply: snapshot saved");
     state.source = Some(input.source.clone());
     state.last_applied = Some(Applied {
         revision: revision.clone(),
@@ -335,7 +333,7 @@ pub fn apply_under(
     set_last_run(&mut state, &mut report);
     store::save_state(root, &state).context(NOT_RECORDED)?;
     failpoint::hit("after-final-state");
-    tracing::debug!("TIMING state saved");
+    tracing::debug!("apply: state saved");
     audit(root, &report, &input.host, &input.source);
     Ok(report)
 }
@@ -740,7 +738,7 @@ fn execute(root: &Root, the_plan: &Plan, desired: &DesiredState, observed: &Obse
         root.make_dir(&dirs, &o.path, mode, uid.or(create.then_some(0)), gid.or(create.then_some(0)), o.overwrite)?;
     }
     failpoint::hit("after-directories");
-    tracing::debug!("TIMING dirs made");
+    tracing::debug!("apply: directories made");
     let rewrites = |c: &plan::Change| {
         c.action == Action::Create
             || c.details.iter().any(|d| matches!(d, Detail::Content | Detail::Target { .. } | Detail::Replace { .. }))
@@ -760,10 +758,10 @@ fn execute(root: &Root, the_plan: &Plan, desired: &DesiredState, observed: &Obse
     let mut staged =
         stage_all(root, &dirs, &items).context("staging the new files and links; none was put in place")?;
     failpoint::hit("after-staging");
-    tracing::debug!("TIMING staged");
+    tracing::debug!("apply: files staged");
     root.sync()?;
     let written = written_files(&staged, &items);
-    tracing::debug!("TIMING synced");
+    tracing::debug!("apply: staged files synced");
     staged.sort_by(|a, b| a.0.path().cmp(b.0.path()));
     let renames = staged.len();
     for (i, (s, overwrite)) in staged.into_iter().enumerate() {
@@ -778,7 +776,7 @@ fn execute(root: &Root, the_plan: &Plan, desired: &DesiredState, observed: &Obse
         }
     }
     failpoint::hit("after-renames");
-    tracing::debug!("TIMING renamed");
+    tracing::debug!("apply: files renamed into place");
     for o in hardlinks {
         let s = root.stage_hardlink(&o.path, &plan::hard_link_target(o))?;
         root.commit(s, o.overwrite)?;

@@ -15,7 +15,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
@@ -162,7 +162,23 @@ fn temp_name(name: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let short: String = name.chars().take(100).collect();
-    format!("{TEMP_PREFIX}{short}.{}.{n}", std::process::id())
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    format!("{TEMP_PREFIX}{short}.{}.{n}", PID.get_or_init(std::process::id))
+}
+
+/// Gives the file `fd` (written, private, `st` its status) its owner and then its mode, each
+/// only where it is not so already: a change of owner clears the set-user-ID and set-group-ID
+/// bits, so the mode is set again after one.
+fn set_owner_and_mode(fd: impl AsFd, st: &rustix::fs::Stat, path: &str, mode: u32, uid: u32, gid: u32) -> Result<()> {
+    let chown = st.st_uid != uid || st.st_gid != gid;
+    if chown {
+        let (u, g) = ids(uid, gid);
+        rustix::fs::fchown(&fd, u, g).with_context(|| format!("setting the owner of {path}"))?;
+    }
+    if chown || st.st_mode & 0o7777 != mode {
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).with_context(|| format!("setting the mode of {path}"))?;
+    }
+    Ok(())
 }
 
 fn ids(uid: u32, gid: u32) -> (Option<Uid>, Option<Gid>) {
@@ -269,13 +285,10 @@ impl Root {
         .with_context(|| format!("creating a temp file for {path}"))?;
         let mut staged = Staged { dir: dir_fd, temp, name: name.to_string(), path: path.to_string(), written: None };
         let filled = (|| {
-            let (u, g) = ids(uid, gid);
-            rustix::fs::fchown(&fd, u, g).with_context(|| format!("setting the owner of {path}"))?;
-            rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))
-                .with_context(|| format!("setting the mode of {path}"))?;
             let mut file = std::fs::File::from(fd);
             fill(&mut file).with_context(|| format!("writing {path}"))?;
             let st = rustix::fs::fstat(&file).with_context(|| format!("inspecting {path}"))?;
+            set_owner_and_mode(&file, &st, path, mode, uid, gid)?;
             staged.written = Some(Written { stamp: crate::host::root::content_stamp(&st) });
             Ok(())
         })();

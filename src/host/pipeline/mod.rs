@@ -179,7 +179,7 @@ pub fn converge(
     caller: &dyn Caller,
 ) -> Result<Converged> {
     let meta = meta(input)?;
-    tracing::debug!("TIMING meta");
+    tracing::debug!("apply: input fingerprinted");
     if !opts.strict {
         // Released before the input is loaded, so that an input that does not load (or that
         // `--strict` stops) leaves the root untouched; the apply takes it again.
@@ -188,11 +188,9 @@ pub fn converge(
             return Ok(Converged { loaded: Loaded::from_meta(&meta), report });
         }
     }
-    tracing::debug!("TIMING fast path");
     let mut loaded = load(input, false)?;
-    tracing::debug!("TIMING loaded");
+    tracing::debug!("apply: input loaded");
     caller.loaded(&mut loaded)?;
-    tracing::debug!("TIMING caller loaded");
     apply_loaded(root, loaded, opts, reach, caller)
 }
 
