@@ -106,7 +106,8 @@ pub struct Loaded {
     /// Where a repository's work tree stands in git (HEAD commit, dirty), when it is in git.
     pub git: Option<GitHead>,
     /// A hash of every input byte (the repository's files, or the config and its files
-    /// directory).
+    /// directory), as [`meta`] takes it before the input is read: `None` from [`load`] for a
+    /// repository or a config (a run that records it sets it from the meta it took first).
     pub input_digest: Option<String>,
     /// What a run records as its source.
     pub source_ref: SourceRef,
@@ -217,9 +218,8 @@ fn load_repo(dir: &Path, host: &str, compress: bool) -> Result<Loaded, LoadError
         SourceDirError::NotADirectory(_) => LoadError::Unusable(e.to_string()),
         SourceDirError::Invalid(issues) => LoadError::Invalid(issues),
     })?;
-    let digest = source_dir::repo_digest(dir, host.as_bytes());
     let source = repo_source(dir, host, read.git.as_ref());
-    let named = Loaded { git: read.git.clone(), ..Loaded::named(host.to_string(), source, digest) };
+    let named = Loaded { git: read.git.clone(), ..Loaded::named(host.to_string(), source, None) };
     load_host(&read.tree, compress, named)
 }
 
@@ -250,14 +250,13 @@ fn load_config(path: &Path, files_dir: Option<&Path>, compress: bool) -> Result<
         })?;
     let origins = compose::origins_of(&rendered.config, &rendered.translations, &name);
     let warnings = rendered.report.entries.iter().map(|d| SourceIssue::from_diagnostic(&name, d).to_string()).collect();
-    let digest = config_digest(path, files_dir);
     let first_boot = take_first_boot_record(&mut rendered.config);
     Ok(Loaded {
         config: rendered.config,
         origins,
         warnings,
         first_boot,
-        ..Loaded::named(config_host(path), config_source(path), digest)
+        ..Loaded::named(config_host(path), config_source(path), None)
     })
 }
 

@@ -189,6 +189,9 @@ pub fn converge(
         }
     }
     let mut loaded = load(input, false)?;
+    // The digest taken before the input was read: an edit made while it was read shows in the
+    // next run's digest.
+    loaded.input_digest = meta.input_digest;
     tracing::debug!("apply: input loaded");
     caller.loaded(&mut loaded)?;
     apply_loaded(root, loaded, opts, reach, caller)
