@@ -157,6 +157,10 @@ impl Caller for Approval<'_> {
         }
         Err(Exit::new(EXIT_FAILURE, self.cancelled).into())
     }
+
+    fn may_wait(&self) -> bool {
+        !self.converge.yes && confirm::person_at_terminal()
+    }
 }
 
 /// Prints an apply report.

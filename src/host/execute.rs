@@ -128,11 +128,29 @@ pub struct ApplyReport {
     pub checks: Checks,
 }
 
-/// The caller's last say before anything is written, given the report so far (the desired state,
-/// the plan, the checks' findings and the systemd actions exactly as they will be executed), under
-/// the run lock: an error stops the run with nothing written and nothing recorded (`apply` asks
-/// for confirmation there).
-pub type Approve<'a> = &'a dyn Fn(&ApplyReport) -> Result<()>;
+/// The caller's last say before anything is written.
+#[derive(Clone, Copy)]
+pub struct Approve<'a> {
+    /// Given the report so far (the desired state, the plan, the checks' findings and the
+    /// systemd actions exactly as they will be executed), under the run lock: an error stops the
+    /// run with nothing written and nothing recorded (`apply` asks for confirmation there).
+    pub ask: &'a dyn Fn(&ApplyReport) -> Result<()>,
+    /// Whether `ask` may wait for a person's answer: then nothing is written before it returns,
+    /// not even a temporary file. Otherwise the run's own records are written under temporary
+    /// names while the checks run.
+    pub may_wait: bool,
+}
+
+impl std::fmt::Debug for Approve<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Approve").field("may_wait", &self.may_wait).finish_non_exhaustive()
+    }
+}
+
+impl Approve<'_> {
+    /// The say of a caller that approves every run without waiting.
+    pub const ALWAYS: Approve<'static> = Approve { ask: &|_| Ok(()), may_wait: false };
+}
 
 /// Applies `input` to `root`; `systemd` is `None` offline (files only).
 pub fn apply(
@@ -142,7 +160,7 @@ pub fn apply(
     opts: ApplyOptions,
     systemd: Option<&dyn Systemd>,
 ) -> Result<ApplyReport> {
-    apply_approved(root, input, fetch, opts, systemd, &|_| Ok(()))
+    apply_approved(root, input, fetch, opts, systemd, Approve::ALWAYS)
 }
 
 /// [`apply`], with `approve` consulted once the plan is made and nothing blocks it, before the
@@ -216,7 +234,10 @@ pub fn apply_under(
     let activation = decide_activation(&report.plan, &report.desired, &observed, &state, &revision, systemd);
     tracing::debug!("apply: systemd actions decided");
     let unchanged = !report.plan.has_changes() && state.last_applied.as_ref().is_some_and(|a| a.revision == revision);
-    let (mut prepared, pending) = prepare_records(root, &mut state, input, &report, &observed, &owned, unchanged);
+    let prepare = |state: &mut State, report: &ApplyReport| {
+        prepare_records(root, state, input, report, &observed, &owned, unchanged)
+    };
+    let early = (!approve.may_wait).then(|| prepare(&mut state, &report));
     tracing::debug!("apply: records staged");
     report.checks = checking.finish();
     tracing::debug!("apply: checks finished");
@@ -229,7 +250,8 @@ pub fn apply_under(
     }
     report.activation = activation;
     report.activation.offline = systemd.is_none().then(|| offline_reason(root.path()));
-    approve(&report)?;
+    (approve.ask)(&report)?;
+    let (mut prepared, pending) = early.unwrap_or_else(|| prepare(&mut state, &report));
     state.pending = Some(pending);
     if let Some(staged) = prepared.pending.take() {
         staged

@@ -157,6 +157,9 @@ pub trait Caller {
     /// The last say before anything is written, under the run lock, given the report so far
     /// ([`execute::Approve`]): an error stops the run with nothing written.
     fn approve(&self, loaded: &Loaded, so_far: &ApplyReport) -> Result<()>;
+    /// Whether [`Caller::approve`] may wait for a person's answer (nothing is written while it
+    /// waits).
+    fn may_wait(&self) -> bool;
 }
 
 /// A converging run's result.
@@ -231,8 +234,9 @@ pub fn apply_loaded_under(
     let fetch = reach.fetch()?;
     let systemd = reach.systemd()?;
     let input = loaded.apply_input();
-    let approve = |so_far: &ApplyReport| caller.approve(&loaded, so_far);
-    let report = execute::apply_under(root, lock, &input, fetch, opts, systemd, &approve)?;
+    let ask = |so_far: &ApplyReport| caller.approve(&loaded, so_far);
+    let approve = execute::Approve { ask: &ask, may_wait: caller.may_wait() };
+    let report = execute::apply_under(root, lock, &input, fetch, opts, systemd, approve)?;
     if let Some(record) = loaded.first_boot.as_ref().filter(|_| report.outcome == Outcome::Converged) {
         // As at first boot: what the render recorded is what CoreOps owns, byte for byte.
         store::save_first_boot_state(root, record)?;
@@ -293,6 +297,10 @@ mod tests {
 
         fn approve(&self, _: &Loaded, _: &ApplyReport) -> Result<()> {
             Ok(())
+        }
+
+        fn may_wait(&self) -> bool {
+            false
         }
     }
 
