@@ -672,3 +672,95 @@ fn strict_stops_apply_on_a_root_already_converged_with_the_same_input() {
     assert_eq!(lines(&strict.stderr), want, "the warnings are errors on a converged root too");
     assert_eq!(strict.status.code(), Some(1), "{}", text(&strict.stdout));
 }
+
+/// A stand-in for `systemd-analyze` that finds nothing and records what it was given: the unit
+/// path (`<script>.path`) and the staged units it could list there (`<script>.units`).
+fn recording_analyzer(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let script = dir.join("analyze.sh");
+    write(
+        &script,
+        "#!/bin/sh\nprintf '%s\\n' \"$SYSTEMD_UNIT_PATH\" > \"$0.path\"\nls \"${SYSTEMD_UNIT_PATH%%:*}\" > \"$0.units\"\n",
+    );
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+/// What the stand-in of [`recording_analyzer`] was given: the unit path's entries and the
+/// staged units.
+fn recorded(script: &Path) -> (Vec<String>, String) {
+    let read = |ext: &str| std::fs::read_to_string(script.with_extension(format!("sh.{ext}"))).unwrap();
+    (read("path").trim_end().split(':').map(String::from).collect(), read("units"))
+}
+
+#[test]
+fn units_are_verified_from_the_run_directory_on_a_unit_path_of_directories_that_exist() {
+    if !common::is_root() {
+        common::skip(
+            "units_are_verified_from_the_run_directory_on_a_unit_path_of_directories_that_exist",
+            "apply needs root",
+        );
+        return;
+    }
+    let (dir, _, _) = config_and_root(&units_config(&[("web.service", "[Service]\nExecStart=/bin/true\n")]));
+    // Of the seven unit directories systemd searches, the root has only /usr/lib/systemd/system.
+    let root = system_root();
+    let scratch = tempfile::tempdir().unwrap();
+    let script = recording_analyzer(dir.path());
+    let env = [("SYSTEMD_ANALYZE_BIN", s(&script)), ("TMPDIR", s(scratch.path()))];
+
+    let plan = plan_config(dir.path(), root.path(), &[], &env);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan.stdout));
+    let (path, units) = recorded(&script);
+    let vendor = format!("{}/usr/lib/systemd/system", root.path().display());
+    assert_eq!(path.len(), 2, "the staged units and the one unit directory of the root: {path:?}");
+    let staged = format!("{}/core-ops-units-", scratch.path().display());
+    assert!(path[0].starts_with(&staged) && path[0].ends_with("/units"), "plan stages in TMPDIR: {path:?}");
+    assert_eq!(path[1], vendor);
+    assert_eq!(units, "web.service\n");
+    assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0, "plan leaves nothing in TMPDIR");
+
+    let apply = apply_config(dir.path(), root.path(), &[], &env);
+    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply.stdout));
+    let (path, units) = recorded(&script);
+    assert_eq!(path.len(), 2, "{path:?}");
+    let staged = format!("{}/run/core-ops/core-ops-units-", root.path().display());
+    assert!(path[0].starts_with(&staged) && path[0].ends_with("/units"), "apply stages in its run directory: {path:?}");
+    assert_eq!(path[1], vendor);
+    assert_eq!(units, "web.service\n");
+    assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0, "apply writes nothing to TMPDIR");
+    let run_dir: Vec<String> = std::fs::read_dir(root.path().join("run/core-ops"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(run_dir, ["lock"], "the staged units are removed");
+
+    // A unit directory the root has by now (the apply made /etc/systemd/system) is searched, in
+    // systemd's order.
+    write(&dir.path().join("c.bu"), &units_config(&[("web.service", "[Service]\nExecStart=/bin/false\n")]));
+    let apply = apply_config(dir.path(), root.path(), &[], &env);
+    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply.stdout));
+    let (path, _) = recorded(&script);
+    assert_eq!(path[1..], [format!("{}/etc/systemd/system", root.path().display()), vendor]);
+}
+
+#[test]
+fn a_run_the_checks_stop_leaves_no_record_of_its_revision_behind() {
+    if !common::is_root() {
+        common::skip("a_run_the_checks_stop_leaves_no_record_of_its_revision_behind", "apply needs root");
+        return;
+    }
+    // The run's pending state and snapshot are written under temporary names while the checks
+    // run; the timer without its service stops the run.
+    let body = units_config(&[("backup.timer", "[Timer]\nOnCalendar=daily\n\n[Install]\nWantedBy=timers.target\n")]);
+    let (dir, _, _) = config_and_root(&body);
+    let root = system_root();
+    let apply = apply_config(dir.path(), root.path(), &[], &[]);
+    assert_eq!(apply.status.code(), Some(1), "{}", text(&apply.stdout));
+    let state_dir = root.path().join("var/lib/core-ops");
+    let left = files_under(&state_dir);
+    assert_eq!(left, ["audit.log", "state.json"], "only the record of the failed run");
+    let state: Value = serde_json::from_slice(&std::fs::read(state_dir.join("state.json")).unwrap()).unwrap();
+    assert_eq!(state.get("pending"), None, "{state}");
+    assert_eq!(state.get("last_applied"), None, "{state}");
+}

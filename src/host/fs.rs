@@ -167,15 +167,14 @@ fn temp_name(name: &str) -> String {
 }
 
 /// Gives the file `fd` (written, private, `st` its status) its owner and then its mode, each
-/// only where it is not so already: a change of owner clears the set-user-ID and set-group-ID
-/// bits, so the mode is set again after one.
+/// only where it is not so already. The mode comes last: a change of owner clears the set-user-ID
+/// and set-group-ID bits.
 fn set_owner_and_mode(fd: impl AsFd, st: &rustix::fs::Stat, path: &str, mode: u32, uid: u32, gid: u32) -> Result<()> {
-    let chown = st.st_uid != uid || st.st_gid != gid;
-    if chown {
+    if st.st_uid != uid || st.st_gid != gid {
         let (u, g) = ids(uid, gid);
         rustix::fs::fchown(&fd, u, g).with_context(|| format!("setting the owner of {path}"))?;
     }
-    if chown || st.st_mode & 0o7777 != mode {
+    if st.st_mode & 0o7777 != mode {
         rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).with_context(|| format!("setting the mode of {path}"))?;
     }
     Ok(())

@@ -773,3 +773,33 @@ fn hostile_state_files_never_delete_or_change_what_they_do_not_describe() {
     assert!(deleted_total >= CASES / 5, "only {deleted_total} nodes deleted in all");
     assert!(corrupt < CASES / 2, "{corrupt} of {CASES} state files were refused as corrupt: too few get to the plan");
 }
+
+/// A staged file ends with exactly the owner and mode it is written with, whatever the new file
+/// started as: the group a set-group-ID directory gives it is replaced, the private mode it is
+/// made with is kept when asked for, and the set-ID bits survive its change of owner.
+#[test]
+fn a_written_file_gets_exactly_its_owner_and_mode_whatever_it_was_created_with() {
+    let test = "a_written_file_gets_exactly_its_owner_and_mode_whatever_it_was_created_with";
+    if !common::is_root() {
+        common::skip(test, "giving files owners needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = core_ops::host::root::Root::open(dir.path()).unwrap();
+    // A set-group-ID directory of group 4242: a file made in it is of group 4242 at first.
+    let shared = dir.path().join("srv");
+    fs::create_dir(&shared).unwrap();
+    std::os::unix::fs::chown(&shared, Some(0), Some(4242)).unwrap();
+    fs::set_permissions(&shared, fs::Permissions::from_mode(0o2775)).unwrap();
+    let written = |name: &str, mode: u32, uid: u32, gid: u32| {
+        let path = format!("/srv/{name}");
+        root.commit(root.stage_file(&path, b"x\n", mode, uid, gid).unwrap(), false).unwrap();
+        let meta = fs::metadata(dir.path().join(&path[1..])).unwrap();
+        (meta.uid(), meta.gid(), meta.mode() & 0o7777)
+    };
+    assert_eq!(written("root-group", 0o644, 0, 0), (0, 0, 0o644), "the inherited group is replaced");
+    assert_eq!(written("inherited", 0o640, 0, 4242), (0, 4242, 0o640));
+    assert_eq!(written("private", 0o600, 0, 0), (0, 0, 0o600));
+    assert_eq!(written("tool", 0o4755, 4242, 4242), (4242, 4242, 0o4755), "set-user-ID after the change of owner");
+    assert_eq!(written("group-tool", 0o2711, 0, 4242), (0, 4242, 0o2711));
+}
