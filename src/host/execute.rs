@@ -32,6 +32,7 @@ use crate::host::failpoint;
 use crate::host::fs;
 use crate::host::preflight::{self, Checks};
 use crate::host::root::Root;
+use crate::host::spread;
 use crate::host::store::{self, RunLock, Snapshot};
 use crate::host::systemd::Systemd;
 use crate::model::activation::{self, Activation};
@@ -718,11 +719,6 @@ fn depth(path: &str) -> usize {
 /// the digest of its bytes ([`Root::verify_all`]).
 type WrittenFiles = HashMap<String, (String, String)>;
 
-/// Below this many files and links, staging stays on one thread.
-const PARALLEL_STAGING_MIN: usize = 64;
-/// At most this many threads stage a batch.
-const MAX_STAGING_THREADS: usize = 8;
-
 /// A file or link to stage: everything it needs, computed before the staging threads start.
 struct StageItem<'a> {
     path: &'a str,
@@ -785,18 +781,7 @@ fn execute(root: &Root, the_plan: &Plan, desired: &DesiredState, observed: &Obse
     let written = written_files(&staged, &items);
     tracing::debug!("apply: staged files synced");
     staged.sort_by(|a, b| a.0.path().cmp(b.0.path()));
-    let renames = staged.len();
-    for (i, (s, overwrite)) in staged.into_iter().enumerate() {
-        if !overwrite && matches!(observed.nodes.get(s.path()), Some(Observed::Directory { .. })) {
-            // An empty directory in the way (one that holds anything was blocked by the plan);
-            // removing it never recurses.
-            root.remove(s.path())?;
-        }
-        root.commit(s, overwrite)?;
-        if i + 1 < renames {
-            failpoint::hit("between-renames");
-        }
-    }
+    put_in_place(root, staged, observed)?;
     failpoint::hit("after-renames");
     tracing::debug!("apply: files renamed into place");
     for o in hardlinks {
@@ -815,6 +800,41 @@ fn execute(root: &Root, the_plan: &Plan, desired: &DesiredState, observed: &Obse
         anyhow::bail!("{}", kept.join("; "));
     }
     Ok(written)
+}
+
+/// Renames every staged object over its destination, spread over the cores for a large batch
+/// (each file is old or new whatever order the renames take); a failure is reported after the
+/// other runs finished, the first in path order.
+fn put_in_place(root: &Root, staged: Vec<(fs::Staged, bool)>, observed: &ObservedState) -> Result<()> {
+    let renames = staged.len();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let rename = |(s, overwrite): (fs::Staged, bool)| -> Result<()> {
+        if !overwrite && matches!(observed.nodes.get(s.path()), Some(Observed::Directory { .. })) {
+            // An empty directory in the way (one that holds anything was blocked by the plan);
+            // removing it never recurses.
+            root.remove(s.path())?;
+        }
+        root.commit(s, overwrite)?;
+        if done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 < renames {
+            failpoint::hit("between-renames");
+        }
+        Ok(())
+    };
+    // A run stops at its first failure; the staged objects it leaves are removed as leftovers by
+    // the next run.
+    let results = spread::in_runs(staged, |run| {
+        let mut out = Vec::new();
+        for item in run {
+            let failed = rename(item).err();
+            let stop = failed.is_some();
+            out.push(failed);
+            if stop {
+                break;
+            }
+        }
+        out
+    });
+    results.into_iter().flatten().next().map_or(Ok(()), Err)
 }
 
 /// What staging object `o` takes: its bytes (or link target), mode and owner, the ones of what
@@ -856,22 +876,7 @@ fn stage_all(root: &Root, dirs: &fs::OpenDirs, items: &[StageItem]) -> Result<Ve
         Staging::File { bytes, mode, .. } => root.stage_file_in(dirs, item.path, bytes, *mode, item.uid, item.gid),
         Staging::Link(target) => root.stage_symlink_in(dirs, item.path, target, item.uid, item.gid),
     };
-    let threads = staging_threads(items.len());
-    let results: Vec<Result<fs::Staged>> = if threads <= 1 {
-        items.iter().map(stage).collect()
-    } else {
-        let chunk = items.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = items
-                .chunks(chunk)
-                .map(|part| scope.spawn(move || part.iter().map(stage).collect::<Vec<_>>()))
-                .collect();
-            workers
-                .into_iter()
-                .flat_map(|worker| worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-                .collect()
-        })
-    };
+    let results = spread::in_runs(items.iter().collect(), |run: Vec<&StageItem>| run.into_iter().map(stage).collect());
     let mut staged = Vec::with_capacity(results.len());
     let mut failure = None;
     for (item, result) in items.iter().zip(results) {
@@ -889,14 +894,6 @@ fn stage_all(root: &Root, dirs: &fs::OpenDirs, items: &[StageItem]) -> Result<Ve
             Err(e)
         }
     }
-}
-
-/// How many threads stage `items` objects.
-fn staging_threads(items: usize) -> usize {
-    if items < PARALLEL_STAGING_MIN {
-        return 1;
-    }
-    std::thread::available_parallelism().map_or(1, usize::from).min(MAX_STAGING_THREADS)
 }
 
 /// The files of a staged batch with their content stamps and digests.

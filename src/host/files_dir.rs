@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use rustix::fs::{FileType, Stat};
 
 use crate::host::input_file::{self, Budget, InputError};
+use crate::host::spread;
 use crate::model::butane::files::{EntryKind, FilesDir, WalkEntry};
 
 /// A files directory rooted at a path (relative paths are taken from the working directory).
@@ -205,6 +206,21 @@ impl FilesDir for DiskFilesDir {
         read().map_err(|e| os_error("open", &self.full(rel), &e))
     }
 
+    /// Reads the files at once, spread over the cores. Which file a total over the cap refuses
+    /// depends on the order of the reads, so a batch that goes over it is read again one file
+    /// after the other, as [`FilesDir::read`] would: the refusal is the same on every run.
+    fn read_all(&self, rels: &[String]) -> Vec<Result<Vec<u8>, String>> {
+        let mark = self.budget.mark();
+        let read = spread::in_runs(rels.iter().collect(), |run: Vec<&String>| {
+            run.into_iter().map(|rel| self.read(rel)).collect()
+        });
+        if !self.budget.overran_since(mark) {
+            return read;
+        }
+        self.budget.rewind(mark);
+        rels.iter().map(|rel| self.read(rel)).collect()
+    }
+
     fn kind(&self, rel: &str) -> Result<EntryKind, String> {
         let kind = || match self.parent(rel)? {
             (dir, Some(name)) => Ok(kind_of(&input_file::stat_at(&dir, &name)?, &dir, &name)),
@@ -310,6 +326,32 @@ mod tests {
         assert!(files.read("p").unwrap_err().ends_with("not a regular file (a FIFO); only regular files are read"));
         assert!(files.read("ten").is_ok());
         assert!(files.read("ten").unwrap_err().contains("together exceed"));
+    }
+
+    #[test]
+    fn files_read_at_once_read_as_one_by_one_and_the_total_refuses_the_same_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // 200 files of 10 bytes: read at once, they are spread over the cores.
+        let rels: Vec<String> = (0..200).map(|i| format!("f{i:03}")).collect();
+        for (i, rel) in rels.iter().enumerate() {
+            fs::write(dir.path().join(rel), format!("file {i:04}\n")).unwrap();
+        }
+        let files = DiskFilesDir::new(dir.path());
+        let expected: Vec<Result<Vec<u8>, String>> =
+            (0..200).map(|i| Ok(format!("file {i:04}\n").into_bytes())).collect();
+        assert_eq!(files.read_all(&rels), expected);
+        // A cap of 1,505 bytes holds 150 files and a half: one by one, the 151st file is the
+        // first refused, and so is every file after it.
+        for _ in 0..5 {
+            let capped = DiskFilesDir { budget: Budget::with_limit(1505), ..DiskFilesDir::new(dir.path()) };
+            let read = capped.read_all(&rels);
+            assert!(read[..150].iter().all(Result::is_ok));
+            assert!(
+                read[150..].iter().all(|r| r.as_ref().is_err_and(|e| e.contains("together exceed"))),
+                "{:?}",
+                &read[150]
+            );
+        }
     }
 
     #[test]

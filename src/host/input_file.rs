@@ -7,10 +7,10 @@
 //! files of one repository or files directory together up to [`MAX_TOTAL_BYTES`] (a
 //! [`Budget`]): sparse or endless files cannot exhaust memory.
 
-use std::cell::Cell;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat};
 
@@ -53,11 +53,24 @@ impl From<rustix::io::Errno> for InputError {
     }
 }
 
-/// What the files of one input may still add up to.
-#[derive(Debug, Clone)]
+/// What the files of one input may still add up to. Files may be read on several threads at
+/// once; a copy starts with what was spent so far, and spends on its own.
+#[derive(Debug)]
 pub struct Budget {
     limit: u64,
-    used: Cell<u64>,
+    used: AtomicU64,
+    /// Whether a file was refused because the total would have gone over the limit.
+    overrun: AtomicBool,
+}
+
+impl Clone for Budget {
+    fn clone(&self) -> Self {
+        Budget {
+            limit: self.limit,
+            used: AtomicU64::new(self.used.load(Ordering::SeqCst)),
+            overrun: AtomicBool::new(self.overrun.load(Ordering::SeqCst)),
+        }
+    }
 }
 
 impl Default for Budget {
@@ -69,7 +82,7 @@ impl Default for Budget {
 impl Budget {
     /// A budget of `limit` bytes.
     pub fn with_limit(limit: u64) -> Self {
-        Budget { limit, used: Cell::new(0) }
+        Budget { limit, used: AtomicU64::new(0), overrun: AtomicBool::new(false) }
     }
 
     /// Spends what one file of `size` bytes takes: refused over [`MAX_FILE_BYTES`] or over
@@ -82,12 +95,30 @@ impl Budget {
     }
 
     fn spend(&self, bytes: u64) -> Result<(), InputError> {
-        let used = self.used.get().saturating_add(bytes);
-        if used > self.limit {
-            return Err(InputError::TotalTooLarge(self.limit));
-        }
-        self.used.set(used);
-        Ok(())
+        let spent = self.used.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
+            Some(used.saturating_add(bytes)).filter(|total| *total <= self.limit)
+        });
+        spent.map(drop).map_err(|_| {
+            self.overrun.store(true, Ordering::SeqCst);
+            InputError::TotalTooLarge(self.limit)
+        })
+    }
+
+    /// What was spent so far, and whether a file was refused for the total: for
+    /// [`Budget::rewind`].
+    pub fn mark(&self) -> (u64, bool) {
+        (self.used.load(Ordering::SeqCst), self.overrun.load(Ordering::SeqCst))
+    }
+
+    /// Whether a file was refused for the total since `mark`.
+    pub fn overran_since(&self, mark: (u64, bool)) -> bool {
+        !mark.1 && self.overrun.load(Ordering::SeqCst)
+    }
+
+    /// Back to `mark`, as if what was read since had not been.
+    pub fn rewind(&self, mark: (u64, bool)) {
+        self.used.store(mark.0, Ordering::SeqCst);
+        self.overrun.store(mark.1, Ordering::SeqCst);
     }
 }
 

@@ -242,25 +242,25 @@ impl Root {
         paths: impl IntoIterator<Item = &'a String>,
         written: &HashMap<String, (String, String)>,
     ) -> ObservedState {
-        let mut cache = DirCache::new();
-        let nodes = paths
-            .into_iter()
-            .map(|p| {
-                let seen = match written.get(p) {
-                    Some((stamp, sha256)) => match self.inspect(p, &mut cache, Reading::Stat) {
-                        Observed::File { bytes, mode, uid, gid, inode, stamp: now, .. }
-                            if same_content(&now, stamp) =>
-                        {
-                            Observed::File { bytes, sha256: sha256.clone(), mode, uid, gid, inode, stamp: now }
-                        }
-                        _ => self.inspect(p, &mut cache, Reading::Hash),
-                    },
-                    None => self.inspect(p, &mut cache, Reading::Hash),
-                };
-                (p.clone(), seen)
-            })
-            .collect();
-        ObservedState { nodes, users: self.ids("/etc/passwd"), groups: self.ids("/etc/group") }
+        let verify = |p: &String, cache: &mut DirCache| match written.get(p) {
+            Some((stamp, sha256)) => match self.inspect(p, cache, Reading::Stat) {
+                Observed::File { bytes, mode, uid, gid, inode, stamp: now, .. } if same_content(&now, stamp) => {
+                    Observed::File { bytes, sha256: sha256.clone(), mode, uid, gid, inode, stamp: now }
+                }
+                _ => self.inspect(p, cache, Reading::Hash),
+            },
+            None => self.inspect(p, cache, Reading::Hash),
+        };
+        // Each run of paths (spread over the cores) keeps its own directory handles.
+        let nodes = crate::host::spread::in_runs(paths.into_iter().collect(), |run: Vec<&String>| {
+            let mut cache = DirCache::new();
+            run.into_iter().map(|p| (p.clone(), verify(p, &mut cache))).collect()
+        });
+        ObservedState {
+            nodes: nodes.into_iter().collect(),
+            users: self.ids("/etc/passwd"),
+            groups: self.ids("/etc/group"),
+        }
     }
 
     /// `name → id` from a passwd- or group-format file under the root.

@@ -37,6 +37,11 @@ pub trait FilesDir {
     /// Every entry below directory `rel`, itself first, in lexical depth-first order, without
     /// following symlinks.
     fn walk(&self, rel: &str) -> Result<Vec<WalkEntry>, String>;
+    /// The contents of each of `rels`, in their order, as [`FilesDir::read`] gives them one by
+    /// one; a files directory may read them at once.
+    fn read_all(&self, rels: &[String]) -> Vec<Result<Vec<u8>, String>> {
+        rels.iter().map(|rel| self.read(rel)).collect()
+    }
 }
 
 /// A files directory held in memory: for tests, and for sources read from git objects.

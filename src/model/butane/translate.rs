@@ -20,9 +20,10 @@ use crate::model::report::Report;
 const CONFLICT: &str = "matching filesystem node has existing contents or different type";
 /// Unreadable tree content.
 const TREE_SPECIAL: &str = "trees may only contain files, directories, and symlinks";
-/// A tree's files are read and encoded in batches of about this many bytes: enough to keep
-/// every processor busy, few enough that the tree is never held in memory whole.
-const TREE_BATCH_BYTES: usize = 1024 * 1024;
+/// A tree's files are read and encoded in batches of this many files: enough to keep every
+/// processor busy, few enough that the tree's bytes are never held in memory whole besides
+/// its data URLs.
+const TREE_BATCH_FILES: usize = 128;
 /// The quadlet extensions Butane accepts.
 pub const QUADLET_EXTENSIONS: &[&str] =
     &[".container", ".volume", ".network", ".kube", ".image", ".build", ".pod", ".artifact"];
@@ -246,32 +247,32 @@ impl<'a> Cx<'a> {
         Ok(())
     }
 
-    /// The next entries of a tree walk, up to about [`TREE_BATCH_BYTES`] of file contents or
-    /// the first file that cannot be read, and the data URLs of their files in walk order
-    /// (made together, spread over the processors), or why a file could not be read. Each
-    /// file's bytes are dropped as soon as the batch's URLs are made.
+    /// The next entries of a tree walk, up to [`TREE_BATCH_FILES`] files or the first file that
+    /// cannot be read, and the data URLs of their files in walk order (read and made together,
+    /// spread over the processors where the files directory can), or why a file could not be
+    /// read. Each file's bytes are dropped as soon as the batch's URLs are made.
     fn tree_batch<'e>(
         &self,
         files: &dyn FilesDir,
         rel: &str,
         entries: &'e [WalkEntry],
     ) -> (&'e [WalkEntry], Vec<Result<dataurl::DataUrl, String>>) {
-        let mut reads = Vec::new();
-        let mut bytes = 0;
-        let mut taken = entries.len();
-        for (i, entry) in entries.iter().enumerate() {
-            if !matches!(entry.kind, EntryKind::File { .. }) {
-                continue;
-            }
-            let read = files.read(&join_rel(rel, &entry.rel));
-            bytes += read.as_ref().map_or(0, Vec::len);
-            let stop = read.is_err() || bytes >= TREE_BATCH_BYTES;
-            reads.push(read);
-            if stop {
-                taken = i + 1;
+        let (mut rels, mut at) = (Vec::new(), Vec::new());
+        for (i, entry) in entries.iter().enumerate().filter(|(_, e)| matches!(e.kind, EntryKind::File { .. })) {
+            if rels.len() == TREE_BATCH_FILES {
                 break;
             }
+            rels.push(join_rel(rel, &entry.rel));
+            at.push(i);
         }
+        let mut reads = files.read_all(&rels);
+        // The batch ends with the last file read, or the first that could not be.
+        let last = reads.iter().position(Result::is_err).unwrap_or(reads.len().saturating_sub(1));
+        reads.truncate(last + 1);
+        let taken = match at.get(last) {
+            Some(&i) if reads.len() == TREE_BATCH_FILES || reads.last().is_some_and(Result::is_err) => i + 1,
+            _ => entries.len(),
+        };
         let inputs: Vec<&[u8]> = reads.iter().filter_map(|r| r.as_deref().ok()).collect();
         let mut made = dataurl::make_all(&inputs, self.encoding).into_iter();
         let contents = reads.into_iter().map(|r| r.map(|_| made.next().expect("one URL per file read"))).collect();
@@ -681,11 +682,11 @@ mod tree_batch_tests {
     use crate::model::butane::{Failure, render};
     use crate::model::json::Json;
 
-    /// Files of the tree `t`, in walk order: several batches' worth, of three kinds that Butane
-    /// encodes differently.
+    /// Files of the tree `t`, in walk order: three batches' worth (of 128 files), of three kinds
+    /// that Butane encodes differently.
     fn tree_files() -> Vec<(String, Vec<u8>)> {
         let noise = |len: usize| crate::model::ignition::dataurl::tests::noise(0x2545_f491_4f6c_dd1d, len);
-        (0..120)
+        (0..300)
             .map(|i| {
                 let bytes = match i % 3 {
                     0 => noise(25_000 + i),
@@ -776,10 +777,18 @@ mod tree_batch_tests {
     #[test]
     fn the_first_problem_in_walk_order_is_reported() {
         let dir = tree_dir();
-        let late_read = Unreadable { inner: &dir, broken: "t/f100" };
-        assert_eq!(only_error(SRC, &late_read), ("$.storage.trees.0".into(), "open t/f100: permission denied".into()));
+        let late_read = Unreadable { inner: &dir, broken: "t/f250" };
+        assert_eq!(only_error(SRC, &late_read), ("$.storage.trees.0".into(), "open t/f250: permission denied".into()));
+        // The last file of the first batch, and the first of the second.
+        for broken in ["t/f127", "t/f128"] {
+            let read = Unreadable { inner: &dir, broken };
+            assert_eq!(only_error(SRC, &read).1, format!("open {broken}: permission denied"));
+            let conflict_before =
+                SRC.replace("trees:", &format!("links: [{{path: /dst/f{:03}, target: /x}}], trees:", 126));
+            assert_eq!(only_error(&conflict_before, &read).1, CONFLICT, "{broken}");
+        }
         let early_read = Unreadable { inner: &dir, broken: "t/f010" };
-        let late_conflict = SRC.replace("trees:", "links: [{path: /dst/f100, target: /x}], trees:");
+        let late_conflict = SRC.replace("trees:", "links: [{path: /dst/f250, target: /x}], trees:");
         assert_eq!(only_error(&late_conflict, &early_read).1, "open t/f010: permission denied");
         let early_conflict = SRC.replace("trees:", "links: [{path: /dst/f010, target: /x}], trees:");
         assert_eq!(only_error(&early_conflict, &late_read).1, CONFLICT);
