@@ -720,6 +720,8 @@ fn units_are_verified_from_the_run_directory_on_a_unit_path_of_directories_that_
     assert_eq!(units, "web.service\n");
     assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0, "plan leaves nothing in TMPDIR");
 
+    // What a run killed during its checks left in the run directory goes.
+    write(&root.path().join("run/core-ops/core-ops-units-Killed/units/old.service"), "[Service]\n");
     let apply = apply_config(dir.path(), root.path(), &[], &env);
     assert_eq!(apply.status.code(), Some(0), "{}", text(&apply.stdout));
     let (path, units) = recorded(&script);
@@ -733,7 +735,7 @@ fn units_are_verified_from_the_run_directory_on_a_unit_path_of_directories_that_
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(run_dir, ["lock"], "the staged units are removed");
+    assert_eq!(run_dir, ["lock"], "the staged units are removed, and those of the killed run");
 
     // A unit directory the root has by now (the apply made /etc/systemd/system) is searched, in
     // systemd's order.

@@ -64,6 +64,9 @@ const STAND_IN: &str = "[Unit]\nDescription=Stand-in for a service Podman's quad
 /// The note of a run without `systemd-analyze`.
 pub const NOT_INSTALLED: &str = "the changed units were not verified with systemd-analyze (not installed here)";
 
+/// The name of a directory the units are staged in starts with this.
+pub const STAGING_PREFIX: &str = "core-ops-units-";
+
 /// `systemd-analyze` to use: `SYSTEMD_ANALYZE_BIN` when set (empty: none), else its install path.
 pub fn analyzer() -> Option<PathBuf> {
     if let Some(bin) = std::env::var_os("SYSTEMD_ANALYZE_BIN") {
@@ -260,7 +263,7 @@ impl<'a> Verifying<'a> {
         scratch: Option<&Path>,
     ) -> Result<Self> {
         let mut builder = tempfile::Builder::new();
-        builder.prefix("core-ops-units-");
+        builder.prefix(STAGING_PREFIX);
         let staging = match scratch {
             Some(dir) => builder.tempdir_in(dir),
             None => builder.tempdir(),

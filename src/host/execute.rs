@@ -28,6 +28,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::host::activate::{self, SystemdRun};
+use crate::host::analyze;
 use crate::host::failpoint;
 use crate::host::fs;
 use crate::host::preflight::{self, Checks};
@@ -227,8 +228,10 @@ pub fn apply_under(
         return finish_failed(root, &mut state, report, blocked, input);
     }
     // What does not depend on the checks is done while they run.
-    // The run directory, ours under the lock, is on a tmpfs on a host (/run).
+    // The run directory, ours under the lock, is on a tmpfs on a host (/run); what an
+    // interrupted run staged there goes first.
     let scratch = store::run_dir(root);
+    root.remove_scratch_dirs(store::RUN_DIR, analyze::STAGING_PREFIX)?;
     let checking = preflight::start(root, &report.desired, &report.plan, Some(&scratch));
     tracing::debug!("apply: checks started");
     let unwritable = root.unwritable(report.plan.changes.iter().filter(|c| writes(c.action)).map(|c| c.path.as_str()));

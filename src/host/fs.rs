@@ -522,6 +522,25 @@ impl Root {
         matches!(self.observe(dir), crate::model::plan::Observed::Directory { .. }) || dir == "/"
     }
 
+    /// Removes the directories of `dir` whose names start with `prefix`, with everything in
+    /// them (never through a symlink): the scratch directories of interrupted runs. Returns how
+    /// many.
+    pub fn remove_scratch_dirs(&self, dir: &str, prefix: &str) -> Result<usize> {
+        let Ok(fd) = self.open_dir(dir, false) else { return Ok(0) };
+        let mut removed = 0;
+        for name in dir_entries(&fd).with_context(|| format!("listing {dir}"))? {
+            if !name.as_bytes().starts_with(prefix.as_bytes()) {
+                continue;
+            }
+            let st = rustix::fs::statat(&fd, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW);
+            if st.is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory) {
+                remove_tree(&fd, &name).with_context(|| format!("removing {dir}/{}", name.to_string_lossy()))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Removes leftover temp files of interrupted runs from directory `dir`; returns how many.
     /// Names are matched as bytes, so a name that is not UTF-8 is removed like any other; a
     /// directory so named is not CoreOps's (it stages no directories) and is left alone.
