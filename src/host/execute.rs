@@ -23,6 +23,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -37,7 +38,6 @@ use crate::host::spread;
 use crate::host::store::{self, RunLock, Snapshot};
 use crate::host::systemd::Systemd;
 use crate::model::activation::{self, Activation};
-use crate::model::decode::ToJson;
 use crate::model::desired::{self, DesiredState, Kind, Object, Owner};
 use crate::model::ignition::children::{self, Fetch};
 use crate::model::ignition::types::Config;
@@ -57,8 +57,8 @@ const VENDOR_UNIT_DIRS: &[&str] = &["/etc/systemd/system", "/usr/lib/systemd/sys
 pub struct ApplyInput {
     /// Host name.
     pub host: String,
-    /// The desired config (children unresolved).
-    pub config: Config,
+    /// The desired config (children unresolved); the history snapshot shares it.
+    pub config: Arc<Config>,
     /// Entry origins.
     pub origins: BTreeMap<EntryKey, Origin>,
     /// Where it came from.
@@ -432,7 +432,7 @@ fn snapshot_of(
         applied_at: store::now(),
         source: Some(input.source.clone()),
         host: input.host.clone(),
-        config: input.config.to_json(),
+        config: store::SnapshotConfig::Applied(input.config.clone()),
         origins: store::snapshot_origins(&input.origins),
         result: Some(outcome.name().to_string()),
         changes: Some(store::Changes { created: s.create, updated: s.update, deleted: s.delete }),
@@ -582,7 +582,7 @@ pub fn build_desired(
         input.config.ignition.config.replace.source.is_some() || !input.config.ignition.config.merge.is_empty();
     let resolved;
     let config = if has_children {
-        resolved = children::resolve(input.config.clone(), fetch)?;
+        resolved = children::resolve(Config::clone(&input.config), fetch)?;
         &resolved
     } else {
         &input.config

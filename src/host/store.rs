@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -470,7 +471,7 @@ pub struct Snapshot {
     /// The desired config (Ignition JSON), written compact; a snapshot written pretty (before
     /// CoreOps wrote them compact) reads the same.
     #[serde(with = "config_json")]
-    pub config: Json,
+    pub config: SnapshotConfig,
     /// Origins of its entries.
     pub origins: Vec<SnapshotOrigin>,
     /// How the run that applied it ended (`converged`, or `failed` when units did not come
@@ -512,6 +513,15 @@ pub struct Generation {
     pub result: Option<String>,
     /// What it changed, when recorded.
     pub changes: Option<Changes>,
+}
+
+/// The config of a snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SnapshotConfig {
+    /// As a snapshot file holds it.
+    Read(Json),
+    /// The config an apply applied, shared with it: written as it goes, never copied.
+    Applied(Arc<Config>),
 }
 
 impl Snapshot {
@@ -796,7 +806,11 @@ fn entry_key_parse(text: &str) -> Option<EntryKey> {
 /// The config of a snapshot.
 pub fn snapshot_config(snap: &Snapshot) -> Result<Config> {
     use crate::model::ignition::spec::{self, IgnitionError};
-    let parsed = spec::parse(&snap.config.to_compact()).map_err(|e| {
+    let json = match &snap.config {
+        SnapshotConfig::Applied(config) => return Ok(Config::clone(config)),
+        SnapshotConfig::Read(json) => json,
+    };
+    let parsed = spec::parse(&json.to_compact()).map_err(|e| {
         let why = match e {
             IgnitionError::Syntax(e) => e.to_string(),
             IgnitionError::Version(v) => format!("unsupported Ignition version {v:?}"),
@@ -838,16 +852,21 @@ mod config_json {
     use serde::ser::{Serialize, Serializer};
     use serde::{Deserializer, de::Deserialize};
 
+    use super::SnapshotConfig;
+    use crate::model::decode::ToJson;
     use crate::model::json::Json;
 
-    /// Writes `json` with `serializer`.
-    pub fn serialize<S: Serializer>(json: &Json, serializer: S) -> Result<S::Ok, S::Error> {
-        Written(json).serialize(serializer)
+    /// Writes `config` with `serializer`.
+    pub fn serialize<S: Serializer>(config: &SnapshotConfig, serializer: S) -> Result<S::Ok, S::Error> {
+        match config {
+            SnapshotConfig::Read(json) => Written(json).serialize(serializer),
+            SnapshotConfig::Applied(config) => config.serialize_json(serializer),
+        }
     }
 
     /// Reads a [`Json`] value.
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Json, D::Error> {
-        Read::deserialize(deserializer).map(|r| r.0)
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SnapshotConfig, D::Error> {
+        Read::deserialize(deserializer).map(|r| SnapshotConfig::Read(r.0))
     }
 
     /// A borrowed [`Json`] value, serializable.
@@ -962,10 +981,10 @@ mod tests {
             applied_at: now(),
             source: None,
             host: "h".into(),
-            config: Json::Object(vec![(
+            config: SnapshotConfig::Read(Json::Object(vec![(
                 "ignition".into(),
                 Json::Object(vec![("version".into(), Json::Str("3.5.0".into()))]),
-            )]),
+            )])),
             origins: Vec::new(),
             result: Some("converged".into()),
             changes: None,
@@ -1015,16 +1034,24 @@ mod tests {
         for (i, (name, text)) in reference_configs().into_iter().enumerate() {
             let generation = i as u64 + 1;
             let config = parsed(&text);
-            let snap = Snapshot { config: crate::model::decode::ToJson::to_json(&config), ..snapshot(generation, "r") };
-            save_snapshot(&root, &snap).unwrap();
-            let file = dir.path().join(format!("var/lib/core-ops/history/{}", snapshot_name(generation, "r")));
-            let bytes = std::fs::read(&file).unwrap();
-            let written: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-            let reference: serde_json::Value = serde_json::from_str(&text).unwrap();
-            assert_eq!(written["config"], reference, "{name}: the snapshot's config differs from the reference's");
-            assert_eq!(bytes.iter().filter(|b| **b == b'\n').count(), 1, "{name}: one compact line");
-            let read = read_snapshot(&root, &snapshot_name(generation, "r")).unwrap();
-            assert_eq!(snapshot_config(&read).unwrap(), config, "{name}: read back");
+            // As an apply writes it (straight from the config), and as history rewrites it.
+            let applied = SnapshotConfig::Applied(Arc::new(config.clone()));
+            let tree = SnapshotConfig::Read(crate::model::decode::ToJson::to_json(&config));
+            for (kind, config_of_snapshot) in [("applied", applied), ("tree", tree)] {
+                let snap = Snapshot { config: config_of_snapshot, ..snapshot(generation, "r") };
+                save_snapshot(&root, &snap).unwrap();
+                let file = dir.path().join(format!("var/lib/core-ops/history/{}", snapshot_name(generation, "r")));
+                let bytes = std::fs::read(&file).unwrap();
+                let written: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                let reference: serde_json::Value = serde_json::from_str(&text).unwrap();
+                assert_eq!(
+                    written["config"], reference,
+                    "{name} ({kind}): the snapshot's config differs from the reference's"
+                );
+                assert_eq!(bytes.iter().filter(|b| **b == b'\n').count(), 1, "{name} ({kind}): one compact line");
+                let read = read_snapshot(&root, &snapshot_name(generation, "r")).unwrap();
+                assert_eq!(snapshot_config(&read).unwrap(), config, "{name} ({kind}): read back");
+            }
         }
     }
 

@@ -343,6 +343,18 @@ pub trait ToJson {
     fn to_json(&self) -> Json;
     /// Whether an `omitempty` field with this value is left out.
     fn omitted(&self) -> bool;
+    /// Gives the value [`ToJson::to_json`] makes to `serializer`, as it goes, without making it.
+    fn serialize_json<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error>;
+}
+
+/// A [`ToJson`] value as serde sees it: written as [`ToJson::to_json`] makes it.
+#[derive(Debug)]
+pub struct AsJson<'a, T>(pub &'a T);
+
+impl<T: ToJson> serde::Serialize for AsJson<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize_json(serializer)
+    }
 }
 
 impl ToJson for String {
@@ -351,6 +363,9 @@ impl ToJson for String {
     }
     fn omitted(&self) -> bool {
         false
+    }
+    fn serialize_json<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self)
     }
 }
 
@@ -361,6 +376,9 @@ impl ToJson for i64 {
     }
     fn omitted(&self) -> bool {
         *self == 0
+    }
+    fn serialize_json<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_i64(*self)
     }
 }
 
@@ -378,6 +396,9 @@ impl ToJson for bool {
     fn omitted(&self) -> bool {
         false
     }
+    fn serialize_json<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bool(*self)
+    }
 }
 
 impl<T: ToJson> ToJson for Option<T> {
@@ -387,6 +408,12 @@ impl<T: ToJson> ToJson for Option<T> {
     fn omitted(&self) -> bool {
         self.is_none()
     }
+    fn serialize_json<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Some(value) => value.serialize_json(serializer),
+            None => serializer.serialize_unit(),
+        }
+    }
 }
 
 impl<T: ToJson> ToJson for Vec<T> {
@@ -395,6 +422,9 @@ impl<T: ToJson> ToJson for Vec<T> {
     }
     fn omitted(&self) -> bool {
         self.is_empty()
+    }
+    fn serialize_json<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter().map(AsJson))
     }
 }
 
@@ -481,6 +511,16 @@ macro_rules! schema {
             }
             fn omitted(&self) -> bool {
                 true $( && ($json.is_empty() || $crate::model::decode::IsZero::is_zero(&self.$field)) )*
+            }
+            fn serialize_json<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap;
+                let mut map = serializer.serialize_map(None)?;
+                $(
+                    if !$json.is_empty() && !$crate::model::decode::ToJson::omitted(&self.$field) {
+                        map.serialize_entry($json, &$crate::model::decode::AsJson(&self.$field))?;
+                    }
+                )*
+                map.end()
             }
         }
     )*};

@@ -35,7 +35,7 @@ pub fn butane_input(butane: &str) -> core_ops::host::execute::ApplyInput {
     let rendered = core_ops::model::butane::render(butane, None).expect("valid Butane");
     core_ops::host::execute::ApplyInput {
         host: "test".into(),
-        config: rendered.config,
+        config: std::sync::Arc::new(rendered.config),
         origins: BTreeMap::new(),
         source: core_ops::model::state::SourceRef {
             kind: "config".into(),

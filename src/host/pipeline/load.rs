@@ -129,7 +129,7 @@ impl Loaded {
     pub fn apply_input(&mut self) -> ApplyInput {
         ApplyInput {
             host: self.host.clone(),
-            config: std::mem::take(&mut self.config),
+            config: std::sync::Arc::new(std::mem::take(&mut self.config)),
             origins: std::mem::take(&mut self.origins),
             source: self.source_ref.clone(),
             input_digest: self.input_digest.clone(),
