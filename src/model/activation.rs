@@ -153,6 +153,9 @@ fn file_causes(
         return causes;
     }
     let uses = unit_uses(desired, |u| !matches!(unit_changes.get(u), Some(UnitChange::New | UnitChange::Removed)));
+    if uses.is_empty() {
+        return causes;
+    }
     for c in changed_files {
         for consumer in consumers(&c.path, desired, &uses) {
             add_cause(causes.entry(consumer).or_default(), format!("{} changed", c.origin.file));
@@ -433,7 +436,7 @@ struct UnitUse<'a> {
     /// Its host path.
     path: &'a str,
     /// The service folder it comes from, for source repositories.
-    folder: Option<String>,
+    folder: Option<&'a str>,
     /// Whether it runs the service's workload.
     workload: bool,
     /// Its parsed content, when known and valid.
@@ -483,11 +486,11 @@ fn runs_workload(o: &Object) -> bool {
 }
 
 /// `services/<svc>/…` or `hosts/<host>/<svc>/…` → the service folder.
-fn service_folder(origin: &str) -> Option<String> {
-    let parts: Vec<&str> = origin.split('/').collect();
-    match parts.as_slice() {
-        ["services", svc, _, ..] => Some((*svc).to_string()),
-        ["hosts", _, svc, kind, ..] if matches!(*kind, "quadlet" | "systemd" | "config") => Some((*svc).to_string()),
+fn service_folder(origin: &str) -> Option<&str> {
+    let mut parts = origin.split('/');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("services"), Some(svc), Some(_), _) => Some(svc),
+        (Some("hosts"), Some(_), Some(svc), Some("quadlet" | "systemd" | "config")) => Some(svc),
         _ => None,
     }
 }
@@ -500,17 +503,20 @@ fn references(unit: &unit::UnitFile, path: &str) -> bool {
         "EnvironmentFile" => o.value.split_whitespace().any(|v| v.trim_start_matches('-') == path),
         "Volume" => {
             let host = o.value.split(':').next().unwrap_or("");
-            host == file_name
-                || (host.starts_with('/')
-                    && (host == path || path.starts_with(&format!("{}/", host.trim_end_matches('/')))))
+            host == file_name || (host.starts_with('/') && (host == path || is_below(path, host)))
         }
         "Mount" => o.value.split(',').any(|kv| {
             let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            matches!(k, "source" | "src") && (v == path || path.starts_with(&format!("{}/", v.trim_end_matches('/'))))
+            matches!(k, "source" | "src") && (v == path || is_below(path, v))
         }),
         "Network" | "Pod" => o.value == file_name,
         _ => false,
     })
+}
+
+/// Whether `path` lies below directory `dir` (a trailing `/` of `dir` aside).
+fn is_below(path: &str, dir: &str) -> bool {
+    path.strip_prefix(dir.trim_end_matches('/')).is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// Stops first, then starts, reloads and restarts; one action per unit and verb.
@@ -526,6 +532,36 @@ mod tests {
     use crate::model::butane::render;
     use crate::model::desired::from_config;
     use crate::model::plan::{PlanOptions, plan, sha256};
+
+    #[test]
+    fn a_unit_names_the_files_of_the_directories_it_mounts_and_only_those() {
+        let unit = unit::parse(
+            "[Container]\nVolume=/etc/app:/app\nVolume=/srv/web/:/web:ro\nVolume=cache.volume:/cache\n\
+             Mount=type=bind,source=/srv/data,target=/data\nEnvironmentFile=-/etc/app.env\n",
+        )
+        .unwrap();
+        let named = |path: &str| references(&unit, path);
+        for path in ["/etc/app", "/etc/app/conf.d/a.conf", "/srv/web/index.html", "/srv/data", "/srv/data/x/y"] {
+            assert!(named(path), "{path}");
+        }
+        assert!(named("/etc/containers/systemd/cache.volume"), "a named volume, by its file");
+        assert!(named("/etc/app.env"));
+        for path in ["/etc/apple", "/etc/ap", "/srv/webs/a", "/srv/database", "/srv", "/etc/app.env.d/x"] {
+            assert!(!named(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn the_service_folder_is_read_from_a_repository_path() {
+        assert_eq!(service_folder("services/web/config/site.conf"), Some("web"));
+        assert_eq!(service_folder("services/web/quadlet/web.container"), Some("web"));
+        assert_eq!(service_folder("hosts/h1/web/config/site.conf"), Some("web"));
+        assert_eq!(service_folder("hosts/h1/web/systemd/web.service"), Some("web"));
+        assert_eq!(service_folder("hosts/h1/web/other/x"), None);
+        assert_eq!(service_folder("hosts/h1/host.yaml"), None);
+        assert_eq!(service_folder("services/web"), None);
+        assert_eq!(service_folder("c.bu"), None);
+    }
     use crate::model::source::compose::Origin;
 
     fn desired(src: &str) -> DesiredState {
