@@ -582,3 +582,49 @@ fn a_run_that_waited_for_the_lock_refuses_a_root_another_host_took_meanwhile() {
     assert_eq!(fs::read_to_string(r.join("etc/jellyfin/jellyfin.conf")).unwrap(), "port=8096\n", "nothing changed");
     assert_eq!(state(r)["source"]["host"], "edge");
 }
+
+/// The converged fast path knows a config and its files directory by their stamps, not their
+/// bytes: an edit that keeps the size and puts the modification time back still changes the
+/// change time, and the next apply writes it.
+#[test]
+fn an_edit_that_keeps_size_and_modification_time_is_still_applied() {
+    if !common::is_root() {
+        common::skip("an_edit_that_keeps_size_and_modification_time_is_still_applied", "apply needs root");
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let files = work.path().join("files");
+    fs::create_dir(&files).unwrap();
+    fs::write(files.join("b.conf"), "b=1\n").unwrap();
+    let body = format!("{ONE_FILE}    - path: /etc/app/b.conf\n      contents: {{local: b.conf}}\n");
+    let cfg = butane(work.path(), "c.bu", &body);
+    let root = common::conformance_root();
+    let apply = || {
+        let out = common::bin()
+            .args(["apply", "--offline", "--yes", "--config"])
+            .arg(&cfg)
+            .args(["--files-dir"])
+            .arg(&files)
+            .arg("--root")
+            .arg(root.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    };
+    let read = |rel: &str| fs::read_to_string(root.path().join(rel)).unwrap();
+    apply();
+    assert_eq!((read("etc/app/a.conf"), read("etc/app/b.conf")), ("a=1\n".into(), "b=1\n".into()));
+    // Same size, the old modification time put back.
+    let rewrite = |path: &Path, from: &str, to: &str| {
+        let modified = fs::metadata(path).unwrap().modified().unwrap();
+        fs::write(path, fs::read_to_string(path).unwrap().replace(from, to)).unwrap();
+        fs::File::options().write(true).open(path).unwrap().set_modified(modified).unwrap();
+        assert_eq!(fs::metadata(path).unwrap().modified().unwrap(), modified);
+    };
+    rewrite(&cfg, "a=1", "a=2");
+    apply();
+    assert_eq!(read("etc/app/a.conf"), "a=2\n", "the edited config");
+    rewrite(&files.join("b.conf"), "b=1", "b=2");
+    apply();
+    assert_eq!(read("etc/app/b.conf"), "b=2\n", "the edited file of the files directory");
+}

@@ -63,7 +63,8 @@ pub struct ApplyInput {
     pub origins: BTreeMap<EntryKey, Origin>,
     /// Where it came from.
     pub source: SourceRef,
-    /// A hash of every input byte, when known (enables the converged fast path).
+    /// A fingerprint of the input, taken before it was read, when known (enables the converged
+    /// fast path).
     pub input_digest: Option<String>,
 }
 
@@ -464,7 +465,7 @@ pub struct ApplyMeta {
     pub host: String,
     /// Where it comes from.
     pub source: SourceRef,
-    /// A hash of every input byte.
+    /// A fingerprint of the input, taken before it was read.
     pub input_digest: Option<String>,
 }
 

@@ -323,6 +323,11 @@ fn stamp(st: &rustix::fs::Stat) -> String {
     )
 }
 
+/// The stamp of the file at `path`, a symlink there followed (a file the operator named).
+pub fn file_stamp(path: &Path) -> Option<String> {
+    rustix::fs::stat(path).ok().map(|st| stamp(&st))
+}
+
 fn stamp_of(path: &Path) -> Option<String> {
     rustix::fs::lstat(path).ok().map(|st| stamp(&st))
 }

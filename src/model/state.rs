@@ -101,9 +101,10 @@ pub struct Applied {
     /// Unit intents (`enable x.service`, `disable y.service`, `mask z.service`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub units: Vec<String>,
-    /// A hash of every input byte (config, files directory or repository, and the core-ops
-    /// build) that produced this revision; when the next run's inputs hash the same and the host
-    /// still matches every record, nothing needs to be rebuilt.
+    /// A fingerprint of the inputs that produced this revision (the stamps of the config, its
+    /// files directory or the repository's files, or a commit; and the core-ops build), taken
+    /// before they were read; when the next run's inputs give the same and the host still
+    /// matches every record, nothing needs to be rebuilt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_digest: Option<String>,
 }

@@ -105,7 +105,7 @@ pub struct Loaded {
     pub notes: Vec<String>,
     /// Where a repository's work tree stands in git (HEAD commit, dirty), when it is in git.
     pub git: Option<GitHead>,
-    /// A hash of every input byte (the repository's files, or the config and its files
+    /// A hash of the input's stamps (the repository's files, or the config and its files
     /// directory), as [`meta`] takes it before the input is read: `None` from [`load`] for a
     /// repository or a config (a run that records it sets it from the meta it took first).
     pub input_digest: Option<String>,
@@ -171,7 +171,8 @@ impl Loaded {
     }
 }
 
-/// What an input is before it is loaded: host, source and a hash of every input byte.
+/// What an input is before it is loaded: host, source and a fingerprint of it (the stamps of
+/// its files, or a commit).
 pub fn meta(input: &Input) -> Result<ApplyMeta, LoadError> {
     Ok(match input {
         Input::Repo { dir, host } => ApplyMeta {
@@ -308,14 +309,15 @@ fn config_host(path: &Path) -> String {
     path.file_stem().map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned())
 }
 
-/// A hash of a config's bytes and the stamps of its files directory.
+/// A hash of the stamps of a config (the file it names, a symlink followed) and of its files
+/// directory: mode, inode, size, modification and change times, as git's index notices edits.
+/// The config is not read for it (a large Ignition config would be read and hashed twice).
 fn config_digest(config: &Path, files_dir: Option<&Path>) -> Option<String> {
     use sha2::{Digest, Sha256};
-    let bytes = input_file::read_named(config).ok()?;
-    let salt = hex::encode(Sha256::digest(&bytes));
+    let salt = source_dir::file_stamp(config)?;
     match files_dir {
         Some(dir) => source_dir::stamp_digest(dir, false, salt.as_bytes()),
-        None => Some(format!("sha256-{salt}")),
+        None => Some(format!("sha256-{}", hex::encode(Sha256::digest(salt.as_bytes())))),
     }
 }
 

@@ -7,7 +7,7 @@
 //!   Ignition) config with its files directory, or a repository tree already in memory. It gives
 //!   the [`Loaded`] input: one Ignition config, the origin of every entry, warnings, notes and
 //!   what to record as its source (the submodule `load` holds this part). [`meta`] is the cheap
-//!   part of it: host, source and a hash of every input byte.
+//!   part of it: host, source and a fingerprint of the input.
 //! - [`plan()`] makes the plan of a loaded input as `plan` shows it: the desired state, the
 //!   three-way plan, the systemd actions and, when asked, the checks before the writes.
 //! - [`converge`] is `apply`: the converged fast path when the input and the host are as the
