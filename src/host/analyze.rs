@@ -419,7 +419,8 @@ impl Reading<'_> {
         let name = head.strip_prefix(SYSTEMD_UNIT_DIR).and_then(|rest| rest.strip_prefix('/')).unwrap_or(head);
         let name = name.split('/').next().unwrap_or(name);
         let name = name.strip_suffix(".d").unwrap_or(name);
-        let about_staged = head.starts_with(&format!("{SYSTEMD_UNIT_DIR}/")) && self.desired.objects.contains_key(head);
+        let about_staged =
+            crate::model::path::is_below(head, SYSTEMD_UNIT_DIR) && self.desired.objects.contains_key(head);
         (self.changed.contains(name) || about_staged).then(|| name.to_string())
     }
 

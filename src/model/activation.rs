@@ -19,6 +19,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::desired::{DesiredState, Object, QUADLET_DIR, Role};
+use crate::model::path::is_below;
 use crate::model::plan::{Action, Change, Detail, Observed, ObservedState, Plan};
 use crate::model::unit;
 
@@ -280,7 +281,7 @@ fn removed_unit(c: &Change) -> Option<String> {
         return None;
     }
     let name = c.path.rsplit('/').next()?;
-    if c.path.starts_with(&format!("{QUADLET_DIR}/")) && unit::is_quadlet_name(name) {
+    if is_below(&c.path, QUADLET_DIR) && unit::is_quadlet_name(name) {
         return unit::quadlet_service_name(name, None);
     }
     c.path.strip_prefix("/etc/systemd/system/").filter(|n| !n.contains('/')).map(str::to_string)
@@ -503,20 +504,15 @@ fn references(unit: &unit::UnitFile, path: &str) -> bool {
         "EnvironmentFile" => o.value.split_whitespace().any(|v| v.trim_start_matches('-') == path),
         "Volume" => {
             let host = o.value.split(':').next().unwrap_or("");
-            host == file_name || (host.starts_with('/') && (host == path || is_below(path, host)))
+            host == file_name || (host.starts_with('/') && (host == path || is_below(path, host.trim_end_matches('/'))))
         }
         "Mount" => o.value.split(',').any(|kv| {
             let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            matches!(k, "source" | "src") && (v == path || is_below(path, v))
+            matches!(k, "source" | "src") && (v == path || is_below(path, v.trim_end_matches('/')))
         }),
         "Network" | "Pod" => o.value == file_name,
         _ => false,
     })
-}
-
-/// Whether `path` lies below directory `dir` (a trailing `/` of `dir` aside).
-fn is_below(path: &str, dir: &str) -> bool {
-    path.strip_prefix(dir.trim_end_matches('/')).is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// Stops first, then starts, reloads and restarts; one action per unit and verb.

@@ -177,6 +177,12 @@ impl fmt::Display for NodePathError {
 
 impl std::error::Error for NodePathError {}
 
+/// Whether `path` lies below directory `dir`: `dir`, then `/`, then more (`/etc/app` is below
+/// `/etc`, `/etcd` is not), told without making `dir/`.
+pub fn is_below(path: &str, dir: &str) -> bool {
+    path.strip_prefix(dir).is_some_and(|rest| rest.starts_with('/'))
+}
+
 /// Whether `path` is absolute and [`clean`] leaves it as it is (no empty, `.` or `..`
 /// component, no trailing `/`), told without making the cleaned path.
 fn is_clean_absolute(path: &str) -> bool {
@@ -263,6 +269,18 @@ mod tests {
             [("/", "/"), ("/a/b/../c", "/a/c"), ("/a//b/", "/a/b"), ("/../a", "/a"), ("a/./b", "a/b"), ("", ".")];
         for (input, want) in cases {
             assert_eq!(clean(input), want, "case {input:?}");
+        }
+    }
+
+    #[test]
+    fn below_means_inside_the_directory() {
+        assert!(is_below("/etc/app", "/etc"));
+        assert!(is_below("/etc/app/x", "/etc"));
+        assert!(is_below("/x", ""), "everything absolute is below the root's empty name");
+        for (path, dir) in
+            [("/etc", "/etc"), ("/etcd", "/etc"), ("/et", "/etc"), ("/var/etc/x", "/etc"), ("etc/x", "/etc")]
+        {
+            assert!(!is_below(path, dir), "{path} below {dir}");
         }
     }
 

@@ -73,7 +73,7 @@ impl Source {
         }
         for (i, fs) in cfg.storage.filesystems.iter().enumerate() {
             let Some(path) = &fs.path else { continue };
-            let allowed = ["/etc", "/var"].iter().any(|base| path == base || path.starts_with(&format!("{base}/")));
+            let allowed = ["/etc", "/var"].iter().any(|base| path == base || crate::model::path::is_below(path, base));
             if fs.with_mount_unit == Some(true) && !allowed {
                 let at = p(&["storage", "filesystems"]).index(i).key("path");
                 self.r.error(at, "path must be under /etc or /var if with_mount_unit is true");

@@ -9,7 +9,7 @@ use crate::model::path::{Path, clean};
 impl Validator {
     pub(super) fn links_and_parents(&mut self, s: &Storage, st: &Path) {
         let link_paths: Vec<&str> = s.links.iter().map(|l| l.path.as_str()).collect();
-        let under_link = |p: &str| link_paths.iter().filter(|l| p.starts_with(&format!("{l}/"))).count();
+        let under_link = |p: &str| link_paths.iter().filter(|l| crate::model::path::is_below(p, l)).count();
         for (i, d) in s.directories.iter().enumerate() {
             for _ in 0..under_link(&d.path) {
                 self.error(st.key("directories").index(i), "directory path includes link in config");
