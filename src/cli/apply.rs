@@ -41,5 +41,5 @@ pub fn run(args: &Args) -> Result<u8> {
     let guarded = c.guard(&root, &state, input.host())?;
     let approval = Approval::new(c, &guarded, &root, "Apply cancelled.");
     let run = pipeline::converge(&root, &input, c.options(), &c.reach(), &approval)?;
-    c.finish(&run, approval.plan_shown())
+    c.finish(run, approval.plan_shown())
 }

@@ -94,10 +94,14 @@ impl ConvergeArgs {
 
     /// Prints the run's report as these options ask and returns the exit code; `plan_shown`
     /// when the plan was already shown for approval (a person's terminal then gets only the
-    /// outcome).
-    pub fn finish(&self, run: &pipeline::Converged, plan_shown: bool) -> Result<u8> {
+    /// outcome). The run is the command's last work: its memory is left to the process's end.
+    pub fn finish(&self, run: pipeline::Converged, plan_shown: bool) -> Result<u8> {
         print(&run.loaded, &run.report, &self.root, self.format, self.verbose, plan_shown)?;
-        Ok(if run.report.outcome == Outcome::Converged { EXIT_OK } else { EXIT_FAILURE })
+        let code = if run.report.outcome == Outcome::Converged { EXIT_OK } else { EXIT_FAILURE };
+        // The process ends right after this: its memory goes back to the system at once, rather
+        // than every object of a large run being freed one by one first.
+        std::mem::forget(run);
+        Ok(code)
     }
 }
 

@@ -53,7 +53,7 @@ pub fn run(args: &Args) -> Result<u8> {
     reach.fetch()?;
     let approval = Approval::new(c, &guarded, &root, "Rollback cancelled.");
     let run = pipeline::apply_loaded(&root, loaded, c.options(), &reach, &approval).context("rolling back")?;
-    c.finish(&run, approval.plan_shown())
+    c.finish(run, approval.plan_shown())
 }
 
 /// The options of the plan that a converging run with `c` would make, for `rollback --plan`:
