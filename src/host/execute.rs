@@ -367,7 +367,8 @@ pub fn apply_under(
 
 /// The records a run writes before and after the host's files, staged while the checks run:
 /// each is written and synced under a temporary name, and put in place at its step of the run.
-/// A staging that failed is done again (or fails again) at that step; what is left when the run
+/// A pending state that could not be staged stops the run at its step, with nothing written; a
+/// snapshot that could not be staged is written again at its step. What is left when the run
 /// ends early is removed.
 struct Prepared<'a> {
     root: &'a Root,
