@@ -126,3 +126,13 @@ fn a_node_left_out_at_the_end_of_the_input_is_placed_where_the_input_ends() {
         report.entries.iter().map(|d| (d.path.as_ref().map(ToString::to_string).unwrap_or_default(), d.mark)).collect();
     assert_eq!(located, [("$.storage.files.0.path".to_string(), Some(mark(5, 13)))], "{report:?}");
 }
+
+#[test]
+fn an_error_in_a_directive_is_placed_at_its_character_not_its_byte() {
+    // The fuzzer's input (CI, 60 s campaign). Reference Butane: "yaml: control characters are not
+    // allowed"; the NUL is the 11th character of line 1 (`ҋ` and `ʃ` are two bytes each).
+    let src = "%=vti-/\u{48b}\u{283}\t\0\n    - path: /var\0\0\0\0\0\0";
+    assert_eq!(yaml_error_mark(src), mark(1, 11));
+    // Outside a directive, the same characters were already placed by character.
+    assert_eq!(yaml_error_mark("a: \u{48b}\u{283}\t\0\n"), mark(1, 7));
+}

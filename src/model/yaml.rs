@@ -302,7 +302,7 @@ impl<'a> Builder<'a> {
         match parser.next_event() {
             None => Ok(None),
             Some(Ok(ev)) => Ok(Some(ev)),
-            Some(Err(e)) => Err(YamlError { mark: self.mark_at(e.marker()), message: e.info().to_string() }),
+            Some(Err(e)) => Err(YamlError { mark: self.error_mark(e.marker()), message: e.info().to_string() }),
         }
     }
 
@@ -317,6 +317,21 @@ impl<'a> Builder<'a> {
         } else {
             Mark { line: marker.line(), col: marker.col() + 1 }
         }
+    }
+
+    /// Where a syntax error found at `marker` is reported ([`Self::mark_at`]). Inside a directive
+    /// (`%…`) the parser counts an error's column in bytes, not characters: a column past the
+    /// end of its line is read as a byte offset into that line.
+    fn error_mark(&self, marker: &Marker) -> Mark {
+        let mark = self.mark_at(marker);
+        let line = self.src.split('\n').nth(mark.line.saturating_sub(1)).unwrap_or_default();
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        let chars = line.chars().count();
+        if mark.col <= chars + 1 {
+            return mark;
+        }
+        let before = line.char_indices().take_while(|(at, _)| *at < mark.col - 1).count();
+        Mark { col: before.min(chars) + 1, ..mark }
     }
 
     /// Reads one node; `Ok((None, End))` when a collection end was read instead.
