@@ -11,6 +11,7 @@
 pub mod cli;
 pub mod host;
 pub mod model;
+pub mod spread;
 
 /// This build of CoreOps: the crate version, the git revision it was built from and whether the
 /// tree was dirty (`core-ops --version`; the converged fast path also hashes it, so that another

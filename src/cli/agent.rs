@@ -109,7 +109,7 @@ fn finish(args: &Args, cycle: Cycle) -> Result<u8> {
     if let Cycle::Ran(report) = &cycle {
         write_problems(report);
     }
-    let mut out = io::BufWriter::new(io::stdout().lock());
+    let mut out = super::report_output();
     match args.format {
         OutputFormat::Json => {
             serde_json::to_writer_pretty(&mut out, &json(args, &cycle)).context("writing the report")?;

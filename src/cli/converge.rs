@@ -176,7 +176,7 @@ fn print(
     verbose: bool,
     plan_shown: bool,
 ) -> Result<()> {
-    let mut out = io::BufWriter::new(io::stdout().lock());
+    let mut out = super::report_output();
     match output {
         OutputFormat::Json => {
             let doc = apply_json(loaded, report, root, verbose);

@@ -92,7 +92,7 @@ pub fn run(args: &Args) -> Result<u8> {
         plan: object,
         history,
     };
-    let mut out = io::BufWriter::new(io::stdout().lock());
+    let mut out = super::report_output();
     match args.format {
         OutputFormat::Json => {
             serde_json::to_writer_pretty(&mut out, &report).context("writing the explanation")?;

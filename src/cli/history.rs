@@ -39,7 +39,7 @@ pub fn run(args: &Args) -> Result<u8> {
     let root = Root::open(&args.root)?;
     let state = store::load_state(&root)?;
     let report = history(&root, &state)?;
-    let mut out = io::BufWriter::new(io::stdout().lock());
+    let mut out = super::report_output();
     match args.format {
         OutputFormat::Json => {
             serde_json::to_writer_pretty(&mut out, &report).context("writing the history")?;

@@ -191,6 +191,13 @@ where
     }
 }
 
+/// Standard output for a report, buffered in blocks large enough that a report of thousands of
+/// objects takes tens of writes, not thousands.
+pub fn report_output() -> std::io::BufWriter<std::io::StdoutLock<'static>> {
+    const REPORT_BUFFER: usize = 64 * 1024;
+    std::io::BufWriter::with_capacity(REPORT_BUFFER, std::io::stdout().lock())
+}
+
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
         cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)

@@ -126,7 +126,7 @@ fn print_unseen(args: &Args, loaded: &Loaded, planned: Planned, unseen: Option<S
     report.systemd.unit_errors = checks.unit_errors;
     report.systemd.check_warnings = checks.warnings;
     report.systemd.check_notes = checks.notes;
-    let mut out = io::BufWriter::new(io::stdout().lock());
+    let mut out = super::report_output();
     match args.format {
         OutputFormat::Json => {
             serde_json::to_writer_pretty(&mut out, &report).context("writing the plan")?;
@@ -659,7 +659,7 @@ mod tests {
         let desired = Object {
             path: "/etc/new".into(),
             kind: Kind::File,
-            content: Some(vec![crate::model::desired::Piece::Bytes(b"x\n++y\n".to_vec())]),
+            content: Some(vec![crate::model::desired::Piece::bytes(b"x\n++y\n".to_vec())]),
             target: None,
             mode: Some(0o644),
             user: Owner::Unset,

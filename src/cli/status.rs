@@ -47,7 +47,7 @@ pub struct Args {
 pub fn run(args: &Args) -> Result<u8> {
     let root = Root::open(&args.root)?;
     let report = status(&root)?;
-    let mut out = io::BufWriter::new(io::stdout().lock());
+    let mut out = super::report_output();
     match args.format {
         OutputFormat::Json => {
             serde_json::to_writer_pretty(&mut out, &report).context("writing the status")?;

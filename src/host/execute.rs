@@ -34,7 +34,6 @@ use crate::host::failpoint;
 use crate::host::fs;
 use crate::host::preflight::{self, Checks};
 use crate::host::root::Root;
-use crate::host::spread;
 use crate::host::store::{self, RunLock, Snapshot};
 use crate::host::systemd::Systemd;
 use crate::model::activation::{self, Activation};
@@ -44,6 +43,7 @@ use crate::model::ignition::types::Config;
 use crate::model::plan::{self, Action, Detail, Observed, ObservedState, Owned, Plan, PlanOptions};
 use crate::model::source::compose::{EntryKey, Origin};
 use crate::model::state::{self, Applied, ObjectRecord, Pending, RunResult, SourceRef, State};
+use crate::spread;
 
 /// What a run whose files are in place says when their revision cannot be recorded as applied.
 const NOT_RECORDED: &str = "the files are written, but the revision could not be recorded as applied (the state \

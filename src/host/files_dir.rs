@@ -20,13 +20,13 @@ use std::fs;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use rustix::fs::{FileType, Stat};
 
 use crate::host::input_file::{self, Budget, InputError};
-use crate::host::spread;
 use crate::model::butane::files::{EntryKind, FilesDir, WalkEntry};
+use crate::spread;
 
 /// A files directory rooted at a path (relative paths are taken from the working directory).
 /// All reads through one value share one total cap.
@@ -42,7 +42,7 @@ pub struct DiskFilesDir {
 #[derive(Debug, Default)]
 struct Opened {
     root: OnceLock<(PathBuf, Arc<OwnedFd>)>,
-    dirs: Mutex<HashMap<String, Arc<OwnedFd>>>,
+    dirs: RwLock<HashMap<String, Arc<OwnedFd>>>,
 }
 
 /// A directory handle: one of the kept ones, or one opened for a single use.
@@ -98,6 +98,11 @@ impl DiskFilesDir {
         if let Some(found) = self.plain_parent(rel)? {
             return Ok(found);
         }
+        self.located(rel)
+    }
+
+    /// [`Self::parent`] through the full resolution.
+    fn located(&self, rel: &str) -> Result<(Handle, Option<String>), InputError> {
         let (dir, name) = self.locate(rel)?.parent()?;
         Ok((Handle::Own(dir), name))
     }
@@ -105,6 +110,20 @@ impl DiskFilesDir {
     /// [`Self::parent`] for a path of plain names whose directories are no symlinks and whose
     /// last component is none either; `None` when the path is not such a path.
     fn plain_parent(&self, rel: &str) -> Result<Option<(Handle, Option<String>)>, InputError> {
+        let Some((dir_fd, name)) = self.plain_location(rel)? else { return Ok(None) };
+        let Some(name) = name else { return Ok(Some((dir_fd, None))) };
+        match rustix::fs::statat(&dir_fd, &name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Symlink => Ok(None),
+            Ok(_) => Ok(Some((dir_fd, Some(name)))),
+            // Reported as the full resolution reports it.
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// The kept handle of the directory of `rel` and its last name, when every directory on
+    /// the way is reached through plain names and none is a symlink; what the last name is, is
+    /// not looked at. `None` when the path is not such a path.
+    fn plain_location(&self, rel: &str) -> Result<Option<(Handle, Option<String>)>, InputError> {
         let (_, root_fd) = self.opened_root()?;
         if rel.is_empty() {
             return Ok(Some((Handle::Kept(root_fd.clone()), None)));
@@ -113,13 +132,7 @@ impl DiskFilesDir {
             return Ok(None);
         }
         let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
-        let Some(dir_fd) = self.plain_dir(root_fd, dir) else { return Ok(None) };
-        match rustix::fs::statat(&*dir_fd, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
-            Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Symlink => Ok(None),
-            Ok(_) => Ok(Some((Handle::Kept(dir_fd), Some(name.to_string())))),
-            // Reported as the full resolution reports it.
-            Err(_) => Ok(None),
-        }
+        Ok(self.plain_dir(root_fd, dir).map(|dir_fd| (Handle::Kept(dir_fd), Some(name.to_string()))))
     }
 
     /// Directory `dir` (plain names below the files directory), opened from its parent's handle
@@ -129,13 +142,13 @@ impl DiskFilesDir {
         if dir.is_empty() {
             return Some(root_fd.clone());
         }
-        if let Some(kept) = self.opened.dirs.lock().ok()?.get(dir) {
+        if let Some(kept) = self.opened.dirs.read().ok()?.get(dir) {
             return Some(kept.clone());
         }
         let (up, name) = dir.rsplit_once('/').unwrap_or(("", dir));
         let parent = self.plain_dir(root_fd, up)?;
         let fd = Arc::new(input_file::open_dir_at(&*parent, name).ok()?);
-        self.opened.dirs.lock().ok()?.insert(dir.to_string(), fd.clone());
+        self.opened.dirs.write().ok()?.insert(dir.to_string(), fd.clone());
         Some(fd)
     }
 
@@ -199,9 +212,19 @@ fn kind_of(stat: &Stat, dir: impl AsFd, name: &str) -> EntryKind {
 
 impl FilesDir for DiskFilesDir {
     fn read(&self, rel: &str) -> Result<Vec<u8>, String> {
-        let read = || match self.parent(rel)? {
-            (dir, Some(name)) => input_file::read_at(&dir, &name, &self.budget),
-            (_, None) => Err(InputError::NotRegular("a directory")),
+        let read = || {
+            if let Some((dir, Some(name))) = self.plain_location(rel)? {
+                match input_file::read_at_unless_symlink(&dir, &name, &self.budget) {
+                    Ok(Some(bytes)) => return Ok(bytes),
+                    // A symlink, or a failure that the full resolution reports as Butane does.
+                    Ok(None) | Err(InputError::Os(_)) => {}
+                    Err(refused) => return Err(refused),
+                }
+            }
+            match self.located(rel)? {
+                (dir, Some(name)) => input_file::read_at(&dir, &name, &self.budget),
+                (_, None) => Err(InputError::NotRegular("a directory")),
+            }
         };
         read().map_err(|e| os_error("open", &self.full(rel), &e))
     }
@@ -211,9 +234,7 @@ impl FilesDir for DiskFilesDir {
     /// after the other, as [`FilesDir::read`] would: the refusal is the same on every run.
     fn read_all(&self, rels: &[String]) -> Vec<Result<Vec<u8>, String>> {
         let mark = self.budget.mark();
-        let read = spread::in_runs(rels.iter().collect(), |run: Vec<&String>| {
-            run.into_iter().map(|rel| self.read(rel)).collect()
-        });
+        let read = spread::claimed(rels, spread::threads_for(rels.len()), |rel| self.read(rel));
         if !self.budget.overran_since(mark) {
             return read;
         }

@@ -169,6 +169,16 @@ fn temp_name(name: &str) -> String {
 /// Gives the file `fd` (written, private, `st` its status) its owner and then its mode, each
 /// only where it is not so already. The mode comes last: a change of owner clears the set-user-ID
 /// and set-group-ID bits.
+/// The mode a staged file is created with. A file that everyone may read in the end is created
+/// with its permission bits (the umask may take some away; they are set again once it is
+/// written), so that it mostly needs no `fchmod`; any other file is created readable by its
+/// owner only, so that nobody else reads it before its owner and mode are set. Set-ID bits are
+/// set only after the owner.
+fn creation_mode(mode: u32) -> u32 {
+    const WORLD_READABLE: u32 = 0o004;
+    if mode & WORLD_READABLE != 0 { mode & 0o777 } else { 0o600 }
+}
+
 fn set_owner_and_mode(fd: impl AsFd, st: &rustix::fs::Stat, path: &str, mode: u32, uid: u32, gid: u32) -> Result<()> {
     if st.st_uid != uid || st.st_gid != gid {
         let (u, g) = ids(uid, gid);
@@ -279,7 +289,7 @@ impl Root {
             &*dir_fd,
             temp.as_str(),
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o600),
+            Mode::from_raw_mode(creation_mode(mode)),
         )
         .with_context(|| format!("creating a temp file for {path}"))?;
         let mut staged = Staged { dir: dir_fd, temp, name: name.to_string(), path: path.to_string(), written: None };
@@ -781,6 +791,43 @@ mod tests {
         drop(leftover);
         assert_eq!(root.clean_temp_files("/etc/app").unwrap(), 1, "an uncommitted temp file is a leftover");
         assert_eq!(fs::read_dir(dir.path().join("etc/app")).unwrap().count(), 1);
+    }
+
+    /// This process's umask, read without changing it.
+    fn umask() -> u32 {
+        let status = fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find_map(|l| l.strip_prefix("Umask:")).expect("Umask in /proc/self/status");
+        u32::from_str_radix(line.trim(), 8).unwrap()
+    }
+
+    #[test]
+    fn only_a_file_everyone_may_read_is_readable_by_others_while_it_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        let world_readable = 0o777 & !umask();
+        for (mode, while_written) in [
+            (0o640, 0o600),
+            (0o600, 0o600),
+            (0o4750, 0o600),
+            (0o644, 0o644 & world_readable),
+            (0o4755, 0o755 & world_readable),
+        ] {
+            let mut seen = None;
+            let staged = root
+                .stage_file_with("/etc/app/a.conf", mode, 0, 0, &mut |out| {
+                    let temp = fs::read_dir(dir.path().join("etc/app"))
+                        .unwrap()
+                        .map(|e| e.unwrap().path())
+                        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(".core-ops-tmp."));
+                    seen = Some(fs::symlink_metadata(temp.expect("the temp file")).unwrap().mode() & 0o7777);
+                    out.write_all(b"secret\n")
+                })
+                .unwrap();
+            root.commit(staged, false).unwrap();
+            assert_eq!(seen, Some(while_written), "mode {mode:o} while it is written");
+            let meta = fs::symlink_metadata(dir.path().join("etc/app/a.conf")).unwrap();
+            assert_eq!(meta.mode() & 0o7777, mode, "mode {mode:o} once written");
+        }
     }
 
     #[test]

@@ -132,9 +132,18 @@ pub fn read_named(path: &Path) -> Result<Vec<u8>, InputError> {
 
 /// Reads regular file `name` of directory `dir`, never through a symlink, spending `budget`.
 pub fn read_at(dir: impl AsFd, name: &str, budget: &Budget) -> Result<Vec<u8>, InputError> {
-    ensure_regular(&rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW)?)?;
+    read_at_unless_symlink(dir, name, budget)?.ok_or(InputError::NotRegular(kind_name(FileType::Symlink)))
+}
+
+/// As [`read_at`], but `None` when `name` is a symlink, for a caller that resolves it.
+pub fn read_at_unless_symlink(dir: impl AsFd, name: &str, budget: &Budget) -> Result<Option<Vec<u8>>, InputError> {
+    let stat = rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    if FileType::from_raw_mode(stat.st_mode) == FileType::Symlink {
+        return Ok(None);
+    }
+    ensure_regular(&stat)?;
     let fd = rustix::fs::openat(&dir, name, read_flags() | OFlags::NOFOLLOW, Mode::empty())?;
-    read_open(fd, budget)
+    read_open(fd, budget).map(Some)
 }
 
 /// Opens directory `name` of `dir` for listing, never through a symlink.
@@ -179,8 +188,8 @@ fn read_open(fd: OwnedFd, budget: &Budget) -> Result<Vec<u8>, InputError> {
     ensure_regular(&stat)?;
     let size = u64::try_from(stat.st_size).unwrap_or(0);
     budget.admit(size)?;
-    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    std::fs::File::from(fd).take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    let mut bytes = Vec::new();
+    read_to_end_sized(&mut std::fs::File::from(fd).take(MAX_FILE_BYTES + 1), size, &mut bytes)?;
     let read = bytes.len() as u64;
     if read > MAX_FILE_BYTES {
         return Err(InputError::TooLarge);
@@ -188,6 +197,31 @@ fn read_open(fd: OwnedFd, budget: &Budget) -> Result<Vec<u8>, InputError> {
     // A file that grew while it was read spends the difference too.
     budget.spend(read.saturating_sub(size))?;
     Ok(bytes)
+}
+
+/// Reads `file` to its end into `bytes`, knowing the `size` it had when it was opened: one read
+/// asks for a byte more than that, and a file that has not changed since gives just its size,
+/// its end, in that one read (where reading to the end would read once more to find it). A
+/// shorter read, or a file that grew, is read on to its end.
+fn read_to_end_sized(file: &mut impl Read, size: u64, bytes: &mut Vec<u8>) -> io::Result<()> {
+    if read_whole_at_once(file, size, bytes)? != size {
+        file.read_to_end(bytes)?;
+    }
+    Ok(())
+}
+
+/// One read of up to `size` + 1 bytes into `bytes`; returns how many it gave.
+fn read_whole_at_once(file: &mut impl Read, size: u64, bytes: &mut Vec<u8>) -> io::Result<u64> {
+    let Ok(asked) = usize::try_from(size.saturating_add(1)) else { return Ok(0) };
+    bytes.resize(asked, 0);
+    let read = loop {
+        match file.read(bytes) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => break other,
+        }
+    };
+    bytes.truncate(*read.as_ref().unwrap_or(&0));
+    Ok(read? as u64)
 }
 
 fn ensure_regular(stat: &Stat) -> Result<(), InputError> {
@@ -218,6 +252,44 @@ mod tests {
 
     fn fifo(path: &Path) {
         rustix::fs::mknodat(rustix::fs::CWD, path, FileType::Fifo, Mode::from_raw_mode(0o600), 0).unwrap();
+    }
+
+    /// A reader that gives at most `chunk` bytes a call, and counts its calls.
+    struct Trickle {
+        data: Vec<u8>,
+        at: usize,
+        chunk: usize,
+        calls: usize,
+    }
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.calls += 1;
+            let n = buf.len().min(self.chunk).min(self.data.len() - self.at);
+            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_file_is_read_to_its_end_in_one_read_when_it_has_its_size() {
+        let data: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+        let read = |size: usize, chunk: usize| {
+            let mut source = Trickle { data: data.clone(), at: 0, chunk, calls: 0 };
+            let mut bytes = Vec::new();
+            read_to_end_sized(&mut source, size as u64, &mut bytes).unwrap();
+            assert_eq!(bytes, data, "size {size}, chunk {chunk}");
+            source.calls
+        };
+        assert_eq!(read(5000, usize::MAX), 1, "its size and its end in one read");
+        assert!(read(5000, 700) > 1, "short reads go on to the end");
+        assert!(read(3000, usize::MAX) > 1, "a file that grew since it was opened is read whole");
+        assert!(read(0, usize::MAX) > 1);
+        let mut empty = Trickle { data: Vec::new(), at: 0, chunk: 1, calls: 0 };
+        let mut bytes = vec![9];
+        read_to_end_sized(&mut empty, 0, &mut bytes).unwrap();
+        assert_eq!((bytes.len(), empty.calls), (0, 1), "an empty file: one read finds its end");
     }
 
     #[test]

@@ -19,7 +19,6 @@
 //! - [`quadlet`] — the desired Quadlets checked: the built-in key table, Podman's generator in dry-run.
 //! - [`signature`] — the allowed-signers file read from disk; commits checked against it.
 //! - [`source_dir`] — a source repository read from a directory.
-//! - [`spread`] — independent work on many items spread over the cores, results in order.
 //! - [`systemd`] — systemd over D-Bus (`zbus`), and a fake for tests.
 //! - [`tracking_file`] — `/etc/core-ops/tracking.yaml` under the root, read only when root-owned.
 //! - [`trusted_file`] — files an operator names for CoreOps to trust, read only when only root
@@ -43,7 +42,6 @@ pub mod quadlet;
 pub mod root;
 pub mod signature;
 pub mod source_dir;
-pub mod spread;
 pub mod store;
 pub mod systemd;
 pub mod tracking_file;

@@ -252,7 +252,7 @@ impl Root {
             None => self.inspect(p, cache, Reading::Hash),
         };
         // Each run of paths (spread over the cores) keeps its own directory handles.
-        let nodes = crate::host::spread::in_runs(paths.into_iter().collect(), |run: Vec<&String>| {
+        let nodes = crate::spread::in_runs(paths.into_iter().collect(), |run: Vec<&String>| {
             let mut cache = DirCache::new();
             run.into_iter().map(|p| (p.clone(), verify(p, &mut cache))).collect()
         });

@@ -128,17 +128,27 @@ pub fn decide(plan: &Plan, desired: &DesiredState, before: &ObservedState, activ
         }
     }
     let mut file_causes = file_causes(&changed_files, desired, &unit_changes);
-    let enabled: BTreeSet<&str> =
-        desired.units.iter().filter(|u| u.enabled == Some(true)).map(|u| u.name.as_str()).collect();
+    let started_when_new = started_when_new(desired);
     for (u, change) in &unit_changes {
         let used = file_causes.remove(u).unwrap_or_default();
-        decide_unit(&mut activation, u, change, &used, desired, &enabled, active);
+        decide_unit(&mut activation, u, change, &used, desired, &started_when_new, active);
     }
     for (u, causes) in file_causes {
         push_if_active(&mut activation, Verb::Restart, &u, causes.join("; "), active);
     }
     order(&mut activation);
     activation
+}
+
+/// The units that a run starts when they are new: the enabled ones, and the Quadlets with an
+/// `[Install]` section.
+fn started_when_new(desired: &DesiredState) -> BTreeSet<&str> {
+    let enabled = desired.units.iter().filter(|u| u.enabled == Some(true)).map(|u| u.name.as_str());
+    let installed = desired.objects.values().filter_map(|o| match &o.role {
+        Role::Quadlet(u) if has_install(o) => Some(u.as_str()),
+        _ => None,
+    });
+    enabled.chain(installed).collect()
 }
 
 /// For each unit that uses one of `changed_files`, every such file's cause (`X changed`), in
@@ -363,14 +373,12 @@ fn decide_unit(
     change: &UnitChange,
     used: &[String],
     desired: &DesiredState,
-    enabled: &BTreeSet<&str>,
+    started_when_new: &BTreeSet<&str>,
     active: UnitActive,
 ) {
     match change {
         UnitChange::New => {
-            let quadlet_install =
-                desired.objects.values().any(|o| o.role == Role::Quadlet(u.to_string()) && has_install(o));
-            if enabled.contains(u) || quadlet_install {
+            if started_when_new.contains(u) {
                 a.actions.push(UnitAction { verb: Verb::Start, unit: u.to_string(), cause: "new unit".into() });
             }
         }

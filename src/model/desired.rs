@@ -6,6 +6,7 @@
 //! `apply` converge to are one model.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::model::ignition::dataurl;
 use crate::model::ignition::types::{Config, File, NodeGroup, NodeUser, Resource};
@@ -72,8 +73,9 @@ impl Owner {
 /// One piece of a file's content.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Piece {
-    /// Known bytes (decoded from a `data:` URL).
-    Bytes(Vec<u8>),
+    /// Known bytes (decoded from a `data:` URL, or kept from the translation that made it),
+    /// shared rather than copied.
+    Bytes(Arc<Vec<u8>>),
     /// Fetched at apply time and checked against its hash.
     Remote {
         /// The URL.
@@ -83,6 +85,13 @@ pub enum Piece {
         /// `sha256-…`/`sha512-…` of the uncompressed bytes.
         hash: Option<String>,
     },
+}
+
+impl Piece {
+    /// Known bytes.
+    pub fn bytes(bytes: Vec<u8>) -> Piece {
+        Piece::Bytes(Arc::new(bytes))
+    }
 }
 
 /// Why an object exists in the desired state.
@@ -148,7 +157,7 @@ impl Object {
     pub fn known_bytes(&self) -> Option<std::borrow::Cow<'_, [u8]>> {
         match self.content.as_deref()? {
             [] => Some(std::borrow::Cow::Borrowed(&[])),
-            [Piece::Bytes(b)] => Some(std::borrow::Cow::Borrowed(b)),
+            [Piece::Bytes(b)] => Some(std::borrow::Cow::Borrowed(b.as_slice())),
             pieces => {
                 let mut out = Vec::new();
                 for piece in pieces {
@@ -353,7 +362,7 @@ fn unit_file(path: String, contents: &str, role: Role, origin: Origin) -> Object
     Object {
         path,
         kind: Kind::File,
-        content: Some(vec![Piece::Bytes(contents.as_bytes().to_vec())]),
+        content: Some(vec![Piece::bytes(contents.as_bytes().to_vec())]),
         target: None,
         mode: Some(DEFAULT_FILE_MODE),
         user: Owner::Unset,
@@ -437,7 +446,7 @@ impl DesiredState {
                     ..Resource::default()
                 };
                 match crate::model::ignition::children::load(&resource, fetch) {
-                    Ok(bytes) => *piece = Piece::Bytes(bytes),
+                    Ok(bytes) => *piece = Piece::bytes(bytes),
                     Err(e) => problems.push(format!("{}: {e}", o.path)),
                 }
             }
@@ -569,7 +578,7 @@ fn digest_of(content: Option<&[Piece]>) -> Option<String> {
     let mut h = Sha256::new();
     for piece in content? {
         match piece {
-            Piece::Bytes(b) => h.update(b),
+            Piece::Bytes(b) => h.update(b.as_slice()),
             Piece::Remote { .. } => return None,
         }
     }
@@ -640,9 +649,12 @@ fn decode_file(f: &File) -> Decoded {
 
 fn piece(r: &Resource) -> Option<Piece> {
     let source = r.source.as_deref()?;
+    if let Some(kept) = &r.payload.0 {
+        return Some(Piece::Bytes(kept.clone()));
+    }
     if source.starts_with("data:") {
         let bytes = dataurl::decode_contents(source, r.compression.as_deref()).unwrap_or_default();
-        return Some(Piece::Bytes(bytes));
+        return Some(Piece::bytes(bytes));
     }
     Some(Piece::Remote {
         source: source.to_string(),

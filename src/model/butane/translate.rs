@@ -5,13 +5,15 @@
 //! live in [`super::generate`]. Problems found here (unreadable local files, tree conflicts)
 //! are source errors.
 
+use std::sync::Arc;
+
 use crate::model::butane::files::{EntryKind, FilesDir, LocalError, WalkEntry, resolve_local};
 use crate::model::butane::generate;
 use crate::model::butane::translation::Translations;
 use crate::model::butane::variant::Target;
 use crate::model::ignition::dataurl;
 use crate::model::ignition::types::{
-    Config, Directory, Dropin, File, Link, NodeGroup, NodeUser, PasswdUser, Quadlet, Resource, Tree,
+    Config, Directory, Dropin, File, Link, NodeGroup, NodeUser, PasswdUser, Payload, Quadlet, Resource, Tree,
 };
 use crate::model::path::Path;
 use crate::model::report::Report;
@@ -22,8 +24,11 @@ const CONFLICT: &str = "matching filesystem node has existing contents or differ
 const TREE_SPECIAL: &str = "trees may only contain files, directories, and symlinks";
 /// A tree's files are read and encoded in batches of this many files: enough to keep every
 /// processor busy, few enough that the tree's bytes are never held in memory whole besides
-/// its data URLs.
+/// its data URLs. A translation that keeps the bytes ([`Cx::keep_payloads`]) holds them whole
+/// anyway, and reads the tree in one batch.
 const TREE_BATCH_FILES: usize = 128;
+/// A tree file read: its data URL and its bytes.
+type TreeFile = (dataurl::DataUrl, Vec<u8>);
 /// The quadlet extensions Butane accepts.
 pub const QUADLET_EXTENSIONS: &[&str] =
     &[".container", ".volume", ".network", ".kube", ".image", ".build", ".pod", ".artifact"];
@@ -51,7 +56,8 @@ pub struct Translated {
 /// mount units, trees, quadlets, then fcos's `boot_device` and `grub`.
 pub fn translate(cfg: &Config, target: Target, files: Option<&dyn FilesDir>, compress: bool) -> Translated {
     let encoding = encoding_for(target, compress);
-    let mut cx = Cx { files, encoding, report: Report::default(), tr: Translations::default() };
+    let mut cx =
+        Cx { files, encoding, keep_payloads: !compress, report: Report::default(), tr: Translations::default() };
     let mut out = cfg.clone();
     out.ignition.version = target.spec.version();
     cx.tr.add(Path::root().key("version"), Path::root().key("ignition").key("version"));
@@ -78,6 +84,9 @@ pub fn translate(cfg: &Config, target: Target, files: Option<&dyn FilesDir>, com
 struct Cx<'a> {
     files: Option<&'a dyn FilesDir>,
     encoding: dataurl::Encoding,
+    /// Whether a tree file's bytes are kept beside its URL ([`Payload`]): for a config applied
+    /// right away, which would otherwise decode them back.
+    keep_payloads: bool,
     report: Report,
     tr: Translations,
 }
@@ -233,9 +242,10 @@ impl<'a> Cx<'a> {
                 let dest = join_clean(base, &entry.rel);
                 match entry.kind {
                     EntryKind::File { executable } => {
-                        let made = contents.next().expect("every file of the batch was read")?;
+                        let (made, bytes) = contents.next().expect("every file of the batch was read")?;
+                        let payload = Payload(self.keep_payloads.then(|| Arc::new(bytes)));
                         let mode = tree.file_mode.unwrap_or(if executable { 0o755 } else { 0o644 });
-                        self.tree_file(out, tree, &dest, made, mode, at)?;
+                        self.tree_file(out, tree, &dest, (made, payload), mode, at)?;
                     }
                     EntryKind::Symlink(ref target) => self.tree_link(out, tree, &dest, target.clone(), at)?,
                     EntryKind::Dir if dirs_wanted => self.tree_dir(out, tree, &dest, at)?,
@@ -247,19 +257,25 @@ impl<'a> Cx<'a> {
         Ok(())
     }
 
-    /// The next entries of a tree walk, up to [`TREE_BATCH_FILES`] files or the first file that
-    /// cannot be read, and the data URLs of their files in walk order (read and made together,
-    /// spread over the processors where the files directory can), or why a file could not be
-    /// read. Each file's bytes are dropped as soon as the batch's URLs are made.
+    /// The most files of a tree read in one batch ([`TREE_BATCH_FILES`]).
+    fn batch_files(&self) -> usize {
+        if self.keep_payloads { usize::MAX } else { TREE_BATCH_FILES }
+    }
+
+    /// The next entries of a tree walk, up to [`Self::batch_files`] files or the first file that
+    /// cannot be read, and the data URLs and bytes of their files in walk order (read and made
+    /// together, spread over the processors where the files directory can), or why a file could
+    /// not be read. Unless they are kept ([`Cx::keep_payloads`]), the bytes are dropped as the
+    /// batch's entries are added, one batch at a time.
     fn tree_batch<'e>(
         &self,
         files: &dyn FilesDir,
         rel: &str,
         entries: &'e [WalkEntry],
-    ) -> (&'e [WalkEntry], Vec<Result<dataurl::DataUrl, String>>) {
+    ) -> (&'e [WalkEntry], Vec<Result<TreeFile, String>>) {
         let (mut rels, mut at) = (Vec::new(), Vec::new());
         for (i, entry) in entries.iter().enumerate().filter(|(_, e)| matches!(e.kind, EntryKind::File { .. })) {
-            if rels.len() == TREE_BATCH_FILES {
+            if rels.len() == self.batch_files() {
                 break;
             }
             rels.push(join_rel(rel, &entry.rel));
@@ -270,12 +286,13 @@ impl<'a> Cx<'a> {
         let last = reads.iter().position(Result::is_err).unwrap_or(reads.len().saturating_sub(1));
         reads.truncate(last + 1);
         let taken = match at.get(last) {
-            Some(&i) if reads.len() == TREE_BATCH_FILES || reads.last().is_some_and(Result::is_err) => i + 1,
+            Some(&i) if reads.len() == self.batch_files() || reads.last().is_some_and(Result::is_err) => i + 1,
             _ => entries.len(),
         };
         let inputs: Vec<&[u8]> = reads.iter().filter_map(|r| r.as_deref().ok()).collect();
         let mut made = dataurl::make_all(&inputs, self.encoding).into_iter();
-        let contents = reads.into_iter().map(|r| r.map(|_| made.next().expect("one URL per file read"))).collect();
+        let contents =
+            reads.into_iter().map(|r| r.map(|bytes| (made.next().expect("one URL per file read"), bytes))).collect();
         (&entries[..taken], contents)
     }
 
@@ -284,7 +301,7 @@ impl<'a> Cx<'a> {
         out: &mut Config,
         tree: &Tree,
         dest: &str,
-        made: dataurl::DataUrl,
+        (made, payload): (dataurl::DataUrl, Payload),
         mode: i64,
         at: &Path,
     ) -> Result<(), String> {
@@ -300,6 +317,7 @@ impl<'a> Cx<'a> {
             }
             file.contents.source = Some(url);
             file.contents.compression = compression;
+            file.contents.payload = payload;
             file.mode.get_or_insert(mode);
             self.tr.add_whole(at.clone(), files_path.index(idx).key("contents"));
             if file.mode == Some(mode) {
@@ -311,7 +329,7 @@ impl<'a> Cx<'a> {
             path: dest.to_string(),
             user: tree.user.clone(),
             group: tree.group.clone(),
-            contents: Resource { source: Some(url), compression, ..Resource::default() },
+            contents: Resource { source: Some(url), compression, payload, ..Resource::default() },
             mode: Some(mode),
             ..File::default()
         };
@@ -679,7 +697,7 @@ mod tree_batch_tests {
     use std::io::Read;
 
     use crate::model::butane::files::{EntryKind, FilesDir, MemFilesDir, WalkEntry};
-    use crate::model::butane::{Failure, render};
+    use crate::model::butane::{Failure, render, render_with};
     use crate::model::json::Json;
 
     /// Files of the tree `t`, in walk order: three batches' worth (of 128 files), of three kinds
@@ -762,9 +780,34 @@ mod tree_batch_tests {
         assert_eq!((text(&links[0], &["path"]), text(&links[0], &["target"])), ("/dst/f050-link", "f050"));
     }
 
-    /// The one error of a failed render.
+    #[test]
+    fn a_translation_for_apply_keeps_each_files_bytes_beside_its_url() {
+        let dir = tree_dir();
+        let for_apply = render_with(SRC, Some(&dir), false).unwrap().config;
+        let want = tree_files();
+        assert_eq!(for_apply.storage.files.len(), want.len());
+        for (file, (name, bytes)) in for_apply.storage.files.iter().zip(&want) {
+            let contents = &file.contents;
+            let kept = contents.payload.0.as_deref().unwrap_or_else(|| panic!("{name}: no bytes kept"));
+            assert_eq!(kept, bytes, "{name}");
+            let url = contents.source.as_deref().unwrap();
+            assert_eq!(&payload(url, contents.compression.as_deref().unwrap_or_default()), bytes, "{name}");
+        }
+        let rendered = render(SRC, Some(&dir)).unwrap().config;
+        assert!(rendered.storage.files.iter().all(|f| f.contents.payload.0.is_none()), "a rendered config keeps none");
+    }
+
+    /// The one error of a failed render (`compress`: as `render-ignition` translates; else as
+    /// `apply` does).
     fn only_error(src: &str, files: &dyn FilesDir) -> (String, String) {
-        match render(src, Some(files)) {
+        let for_apply = only_error_with(src, files, false);
+        let rendered = only_error_with(src, files, true);
+        assert_eq!(for_apply, rendered, "apply and render-ignition report the same");
+        rendered
+    }
+
+    fn only_error_with(src: &str, files: &dyn FilesDir, compress: bool) -> (String, String) {
+        match render_with(src, Some(files), compress) {
             Err(Failure::Invalid { report, .. }) => {
                 assert_eq!(report.entries.len(), 1, "{:?}", report.entries);
                 let d = &report.entries[0];

@@ -5,8 +5,6 @@
 
 use std::borrow::Cow;
 use std::io::Read;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -115,39 +113,8 @@ const PARALLEL_MIN_BYTES: usize = 64 * 1024;
 /// processors; the URLs come back in the order of `inputs`.
 pub fn make_all(inputs: &[&[u8]], encoding: Encoding) -> Vec<DataUrl> {
     let total: usize = inputs.iter().map(|b| b.len()).sum();
-    let workers = if total < PARALLEL_MIN_BYTES { 1 } else { processors().min(inputs.len()) };
-    if workers <= 1 {
-        return inputs.iter().map(|b| make(b, None, encoding)).collect();
-    }
-    // Each worker takes the next unclaimed input, so a large one does not hold up the rest.
-    let next = AtomicUsize::new(0);
-    let work = || {
-        let mut done = Vec::new();
-        loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(bytes) = inputs.get(i) else { return done };
-            done.push((i, make(bytes, None, encoding)));
-        }
-    };
-    let mut slots: Vec<Option<DataUrl>> = Vec::new();
-    slots.resize_with(inputs.len(), || None);
-    std::thread::scope(|scope| {
-        // A thread that cannot be started leaves its share to the others.
-        let helpers: Vec<_> =
-            (1..workers).filter_map(|_| std::thread::Builder::new().spawn_scoped(scope, work).ok()).collect();
-        let mut place = |done: Vec<(usize, DataUrl)>| done.into_iter().for_each(|(i, url)| slots[i] = Some(url));
-        place(work());
-        for helper in helpers {
-            place(helper.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
-        }
-    });
-    slots.into_iter().map(|url| url.expect("every input is taken by a worker")).collect()
-}
-
-/// The processors this process may use, asked once.
-fn processors() -> usize {
-    static PROCESSORS: OnceLock<usize> = OnceLock::new();
-    *PROCESSORS.get_or_init(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get))
+    let threads = if total < PARALLEL_MIN_BYTES { 1 } else { crate::spread::cores() };
+    crate::spread::claimed(inputs, threads, |bytes| make(bytes, None, encoding))
 }
 
 /// The smallest possible gzip stream: a 10-byte header, an empty deflate block, an 8-byte trailer.

@@ -6,7 +6,13 @@
 //! Butane-only fields (inline, local, trees, quadlets, ...) are expanded by the translator
 //! and never serialized.
 
-use crate::model::decode::{since2, since3, since4, since5, since6, since7, since8};
+use std::sync::Arc;
+
+use crate::model::decode::{Decode, Decoder, IsZero, ToJson, since2, since3, since4, since5, since6, since7, since8};
+use crate::model::ignition::merge::MergeField;
+use crate::model::json::Json;
+use crate::model::path::Path;
+use crate::model::yaml::Node;
 use crate::schema;
 
 schema! {
@@ -69,6 +75,7 @@ schema! {
         verification: Verification => "verification", "verification";
         inline: Option<String> => "inline", "";
         local: Option<String> => "local", "", since2;
+        payload: Payload => "", "";
     }
 
     /// One HTTP header sent when fetching a resource.
@@ -333,5 +340,84 @@ schema! {
     pub struct GrubUser {
         name: String => "name", "";
         password_hash: Option<String> => "password_hash", "";
+    }
+}
+
+/// The bytes that a resource's `data:` URL stands for, kept beside it by the translator when the
+/// config is applied right away (plan and apply), so that they are not decoded back from the URL.
+/// No config names it: it is never read, never written, equal to any other payload (it only
+/// repeats the URL), and a merge drops it (the merged URL is then decoded as any other).
+#[derive(Debug, Clone, Default)]
+pub struct Payload(pub Option<Arc<Vec<u8>>>);
+
+impl PartialEq for Payload {
+    fn eq(&self, _: &Payload) -> bool {
+        true
+    }
+}
+
+impl Decode for Payload {
+    const EXPECTED: &'static str = "payload";
+    fn decode(_: &Node, _: &mut Decoder, _: &Path) -> Self {
+        Payload::default()
+    }
+}
+
+impl IsZero for Payload {
+    fn is_zero(&self) -> bool {
+        true
+    }
+}
+
+impl ToJson for Payload {
+    fn to_json(&self) -> Json {
+        Json::Null
+    }
+    fn omitted(&self) -> bool {
+        true
+    }
+    fn serialize_json<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_unit()
+    }
+}
+
+impl MergeField for Payload {
+    fn merge_field(_: &str, _: Self, _: Self) -> Self {
+        Payload::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ignition::merge::Merge;
+
+    fn kept(url: &str, bytes: &[u8]) -> Resource {
+        Resource { source: Some(url.into()), payload: Payload(Some(Arc::new(bytes.to_vec()))), ..Resource::default() }
+    }
+
+    #[test]
+    fn kept_bytes_never_outlive_the_url_they_stand_for() {
+        let parent = File { path: "/a".into(), contents: kept("data:,old", b"old"), ..File::default() };
+        let child = File {
+            path: "/a".into(),
+            contents: Resource { source: Some("data:,new".into()), ..Resource::default() },
+            ..File::default()
+        };
+        let merged = File::merge(parent.clone(), child);
+        assert_eq!(merged.contents.source.as_deref(), Some("data:,new"));
+        assert!(merged.contents.payload.0.is_none(), "the parent's bytes were kept beside the child's URL");
+        let same = File::merge(parent.clone(), File { path: "/a".into(), ..File::default() });
+        assert_eq!(same.contents.source.as_deref(), Some("data:,old"));
+        assert!(same.contents.payload.0.is_none(), "a merged resource is decoded from its URL");
+    }
+
+    #[test]
+    fn kept_bytes_are_no_part_of_the_config() {
+        let with = kept("data:,x", b"x");
+        let without = Resource { source: Some("data:,x".into()), ..Resource::default() };
+        assert_eq!(with, without);
+        assert_eq!(with.to_json(), without.to_json());
+        assert_eq!(serde_json::to_string(&crate::model::decode::AsJson(&with)).unwrap(), r#"{"source":"data:,x"}"#);
     }
 }

@@ -104,7 +104,7 @@ mod tests {
         let binary = one(object("/etc/bin", "\u{0}", None, false), Observed::Missing, None, false);
         assert_eq!(binary.diff, Some(ContentDiff::New { lines: 1 }), "NUL is text: UTF-8 decides");
         let mut invalid = object("/etc/bin", "", None, false);
-        invalid.content = Some(vec![crate::model::desired::Piece::Bytes(vec![0xff, 0xfe])]);
+        invalid.content = Some(vec![crate::model::desired::Piece::bytes(vec![0xff, 0xfe])]);
         assert_eq!(one(invalid, Observed::Missing, None, false).diff, Some(ContentDiff::Binary { from: 0, to: 2 }));
     }
 

@@ -11,7 +11,7 @@ pub(super) fn object(path: &str, content: &str, mode: Option<u32>, overwrite: bo
     Object {
         path: path.into(),
         kind: Kind::File,
-        content: Some(vec![Piece::Bytes(content.as_bytes().to_vec())]),
+        content: Some(vec![Piece::bytes(content.as_bytes().to_vec())]),
         target: None,
         mode,
         user: Owner::Unset,
