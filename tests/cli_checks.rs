@@ -747,6 +747,44 @@ fn units_are_verified_from_the_run_directory_on_a_unit_path_of_directories_that_
 }
 
 #[test]
+fn a_blocked_plan_stops_the_unit_checks_it_started_and_removes_what_they_staged() {
+    use std::os::unix::fs::PermissionsExt;
+    if !common::is_root() {
+        common::skip(
+            "a_blocked_plan_stops_the_unit_checks_it_started_and_removes_what_they_staged",
+            "apply needs root",
+        );
+        return;
+    }
+    // The checks start as soon as the units are known, before the rest is planned; a stand-in
+    // for systemd-analyze that would run for a minute records its process id.
+    let body = format!(
+        "{}storage:\n  files:\n    - path: /etc/app/a.conf\n      contents: {{inline: ours}}\n",
+        units_config(&[("web.service", "[Service]\nExecStart=/bin/true\n")])
+    );
+    let (dir, _, _) = config_and_root(&body);
+    let root = system_root();
+    write(&root.path().join("etc/app/a.conf"), "theirs\n");
+    let script = dir.path().join("analyze.sh");
+    write(&script, "#!/bin/sh\necho $$ > \"$0.pid\"\nexec sleep 60\n");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let apply = apply_config(dir.path(), root.path(), &[], &[("SYSTEMD_ANALYZE_BIN", s(&script))]);
+    assert_eq!(apply.status.code(), Some(1), "{}", text(&apply.stdout));
+    assert!(text(&apply.stdout).contains("/etc/app/a.conf"), "the blocked object is named: {}", text(&apply.stdout));
+    if let Ok(pid) = std::fs::read_to_string(script.with_extension("sh.pid")) {
+        let proc = PathBuf::from("/proc").join(pid.trim());
+        assert!(!proc.exists(), "systemd-analyze (pid {}) was left running", pid.trim());
+    }
+    let run_dir: Vec<String> = std::fs::read_dir(root.path().join("run/core-ops"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(run_dir, ["lock"], "the staged units are removed");
+    assert_eq!(std::fs::read_to_string(root.path().join("etc/app/a.conf")).unwrap(), "theirs\n");
+}
+
+#[test]
 fn a_run_the_checks_stop_leaves_no_record_of_its_revision_behind() {
     if !common::is_root() {
         common::skip("a_run_the_checks_stop_leaves_no_record_of_its_revision_behind", "apply needs root");

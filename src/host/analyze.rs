@@ -244,9 +244,11 @@ pub struct Verified {
 /// `systemd-analyze verify` running over the changed units, staged with every desired unit.
 #[derive(Debug)]
 struct Verifying<'a> {
-    child: Child,
-    /// The private unit directory; removed when this is dropped (after the child ended).
-    staging: tempfile::TempDir,
+    /// `systemd-analyze`, until it is waited for.
+    child: Option<Child>,
+    /// The private unit directory, kept until this is dropped (after the child ended), then
+    /// removed.
+    _staging: tempfile::TempDir,
     bin: PathBuf,
     reading: Reading<'a>,
 }
@@ -313,17 +315,27 @@ impl<'a> Verifying<'a> {
             mentions: units.all_texts(),
             failed: false,
         };
-        Ok(Verifying { child, staging, bin: bin.to_path_buf(), reading })
+        Ok(Verifying { child: Some(child), _staging: staging, bin: bin.to_path_buf(), reading })
     }
 
     /// Waits for `systemd-analyze` and reads what it found.
-    fn finish(self) -> Result<Verified> {
-        let Verifying { child, staging, bin, mut reading } = self;
-        let out = child.wait_with_output().with_context(|| format!("running {}", bin.display()))?;
+    fn finish(mut self) -> Result<Verified> {
+        let child = self.child.take().expect("systemd-analyze is waited for once");
+        let out = child.wait_with_output().with_context(|| format!("running {}", self.bin.display()))?;
         tracing::debug!("checks: systemd-analyze verify finished");
-        drop(staging);
-        reading.failed = !out.status.success();
-        Ok(reading.read(&String::from_utf8_lossy(&out.stderr)))
+        self.reading.failed = !out.status.success();
+        Ok(self.reading.read(&String::from_utf8_lossy(&out.stderr)))
+    }
+}
+
+impl Drop for Verifying<'_> {
+    /// A run that ends without the findings (its plan is refused) stops `systemd-analyze` and
+    /// waits for it to end before its staged units are removed.
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

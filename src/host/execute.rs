@@ -211,12 +211,21 @@ pub fn apply_under(
         Err(e) => return finish_failed(root, &mut state, report, vec![e], input),
     };
     report.revision = revision.clone();
-    tracing::debug!("apply: desired state built");
-    report.cleaned = clean_leftovers(root, desired.paths().chain(state.owned().keys()))?;
-    let (mut observed, owned) = observe(root, &desired, &state);
-    // The plan and the desired state live in the report from here on (not copied into it).
-    report.plan = plan::plan(&desired, &observed, &owned, PlanOptions { adopt: opts.adopt });
+    // The desired state lives in the report from here on (not copied into it).
     report.desired = desired;
+    tracing::debug!("apply: desired state built");
+    report.cleaned = clean_leftovers(root, report.desired.paths().chain(state.owned().keys()))?;
+    let (mut observed, owned) = observe(root, &report.desired, &state);
+    let plan_opts = PlanOptions { adopt: opts.adopt };
+    // The checks start as soon as the units they verify are known, and run while the rest is
+    // planned and done. The run directory, ours under the lock, is on a tmpfs on a host (/run);
+    // what an interrupted run staged there goes first.
+    let scratch = store::run_dir(root);
+    root.remove_scratch_dirs(store::RUN_DIR, analyze::STAGING_PREFIX)?;
+    let unit_changes = plan::plan_objects(&report.desired, &observed, &owned, plan_opts, preflight::verifies);
+    let checking = preflight::start(root, &report.desired, &preflight::changed_units(&unit_changes), Some(&scratch));
+    tracing::debug!("apply: checks started");
+    report.plan = plan::plan(&report.desired, &observed, &owned, plan_opts);
     tracing::debug!("apply: planned");
     let blocked: Vec<String> = report
         .plan
@@ -226,15 +235,10 @@ pub fn apply_under(
         .map(|c| format!("{}: {}", c.path, c.reason.clone().unwrap_or_default()))
         .collect();
     if !blocked.is_empty() {
+        drop(checking);
         return finish_failed(root, &mut state, report, blocked, input);
     }
     // What does not depend on the checks is done while they run.
-    // The run directory, ours under the lock, is on a tmpfs on a host (/run); what an
-    // interrupted run staged there goes first.
-    let scratch = store::run_dir(root);
-    root.remove_scratch_dirs(store::RUN_DIR, analyze::STAGING_PREFIX)?;
-    let checking = preflight::start(root, &report.desired, &report.plan, Some(&scratch));
-    tracing::debug!("apply: checks started");
     let unwritable = root.unwritable(report.plan.changes.iter().filter(|c| writes(c.action)).map(|c| c.path.as_str()));
     let activation = decide_activation(&report.plan, &report.desired, &observed, &state, &revision, systemd);
     tracing::debug!("apply: systemd actions decided");

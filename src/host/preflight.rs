@@ -11,8 +11,8 @@ use std::path::Path;
 
 use crate::host::root::Root;
 use crate::host::{analyze, quadlet};
-use crate::model::desired::{DesiredState, Role};
-use crate::model::plan::{Action, Plan};
+use crate::model::desired::{DesiredState, Object, Role};
+use crate::model::plan::{Action, Change, Plan};
 
 /// What the checks found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -55,7 +55,7 @@ impl Checks {
 
 /// Runs every check over the desired state and its plan.
 pub fn check(root: &Root, desired: &DesiredState, plan: &Plan) -> Checks {
-    start(root, desired, plan, None).finish()
+    start(root, desired, &changed_units(&plan.changes), None).finish()
 }
 
 /// The checks under way: the slow one (`systemd-analyze`, a process of its own) runs while the
@@ -67,10 +67,16 @@ pub struct Started<'a> {
     quadlet: Checks,
 }
 
-/// Starts every check over the desired state and its plan; what the checks stage for
-/// `systemd-analyze` goes in a new directory in `scratch` (`None`: the temporary directory).
-pub fn start<'a>(root: &'a Root, desired: &'a DesiredState, plan: &Plan, scratch: Option<&Path>) -> Started<'a> {
-    let units = analyze::start(root, desired, &changed_units(plan), scratch);
+/// Starts every check over the desired state, whose `changed` units ([`changed_units`]) are
+/// verified; what the checks stage for `systemd-analyze` goes in a new directory in `scratch`
+/// (`None`: the temporary directory).
+pub fn start<'a>(
+    root: &'a Root,
+    desired: &'a DesiredState,
+    changed: &BTreeSet<String>,
+    scratch: Option<&Path>,
+) -> Started<'a> {
+    let units = analyze::start(root, desired, changed, scratch);
     Started { units, quadlet: quadlet::check(desired) }
 }
 
@@ -83,9 +89,16 @@ impl Started<'_> {
     }
 }
 
-/// The units whose file or drop-ins the plan writes.
-pub fn changed_units(plan: &Plan) -> BTreeSet<String> {
-    plan.changes
+/// Whether the checks verify the unit of object `o` when the plan writes it: a unit file or a
+/// drop-in. The changes of these objects are enough for [`changed_units`].
+pub fn verifies(o: &Object) -> bool {
+    matches!(o.role, Role::UnitFile(_) | Role::Dropin(_))
+}
+
+/// The units whose file or drop-ins `changes` (a plan's, or those of the objects the checks
+/// verify) write.
+pub fn changed_units(changes: &[Change]) -> BTreeSet<String> {
+    changes
         .iter()
         .filter(|c| matches!(c.action, Action::Create | Action::Update))
         .filter_map(|c| match &c.role {
@@ -151,6 +164,6 @@ mod tests {
             ],
             ..Plan::default()
         };
-        assert_eq!(changed_units(&plan).into_iter().collect::<Vec<_>>(), ["a.service", "b.service"]);
+        assert_eq!(changed_units(&plan.changes).into_iter().collect::<Vec<_>>(), ["a.service", "b.service"]);
     }
 }

@@ -142,7 +142,8 @@ pub fn plan(root: &Root, state: &State, input: &ApplyInput, fetch: &dyn Fetch, h
         .and_then(|c| c.map_err(|e| tracing::debug!("planning without systemd: {e:#}")).ok());
     let systemd = systemd.as_ref().map(|s| s as &dyn Systemd);
     // The checks run while the activation is decided.
-    let checking = how.checks.then(|| preflight::start(root, &desired, &the_plan, None));
+    let checking =
+        how.checks.then(|| preflight::start(root, &desired, &preflight::changed_units(&the_plan.changes), None));
     let mut activation = execute::decide_activation(&the_plan, &desired, &observed, state, &revision, systemd);
     activation.offline = (!online).then(|| execute::offline_reason(how.root_dir));
     let checks = checking.map_or_else(Checks::default, preflight::Started::finish);

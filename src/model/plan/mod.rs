@@ -255,20 +255,7 @@ pub fn plan(
     owned: &BTreeMap<String, Owned>,
     opts: PlanOptions,
 ) -> Plan {
-    let mut changes: Vec<Change> = desired
-        .objects
-        .values()
-        .map(|o| match o.kind {
-            Kind::HardLink => compare::plan_hard_link(o, desired, observed),
-            _ => compare::plan_object(
-                o,
-                observed.nodes.get(&o.path).unwrap_or(&Observed::Missing),
-                owned.get(&o.path),
-                observed,
-                opts,
-            ),
-        })
-        .collect();
+    let mut changes = plan_objects(desired, observed, owned, opts, |_| true);
     for (path, record) in
         owned.iter().filter(|(p, _)| !desired.objects.contains_key(*p) && !desired.absent.contains_key(*p))
     {
@@ -293,6 +280,29 @@ pub fn plan(
     }
     changes.sort_by(|a, b| a.path.cmp(&b.path));
     Plan { changes, skipped: desired.skipped.clone() }
+}
+
+/// The changes of the desired objects that `pick` selects, in path order, each as [`plan`]
+/// makes it: for a caller that needs some of the plan before the rest (the units the checks
+/// verify).
+pub fn plan_objects(
+    desired: &DesiredState,
+    observed: &ObservedState,
+    owned: &BTreeMap<String, Owned>,
+    opts: PlanOptions,
+    pick: impl Fn(&Object) -> bool,
+) -> Vec<Change> {
+    let object_change = |o: &Object| match o.kind {
+        Kind::HardLink => compare::plan_hard_link(o, desired, observed),
+        _ => compare::plan_object(
+            o,
+            observed.nodes.get(&o.path).unwrap_or(&Observed::Missing),
+            owned.get(&o.path),
+            observed,
+            opts,
+        ),
+    };
+    desired.objects.values().filter(|o| pick(o)).map(object_change).collect()
 }
 
 pub(super) fn change(o: &Object, action: Action) -> Change {
