@@ -5,6 +5,7 @@
 //! live in [`super::generate`]. Problems found here (unreadable local files, tree conflicts)
 //! are source errors.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::model::butane::files::{EntryKind, FilesDir, LocalError, WalkEntry, resolve_local};
@@ -56,8 +57,14 @@ pub struct Translated {
 /// mount units, trees, quadlets, then fcos's `boot_device` and `grub`.
 pub fn translate(cfg: &Config, target: Target, files: Option<&dyn FilesDir>, compress: bool) -> Translated {
     let encoding = encoding_for(target, compress);
-    let mut cx =
-        Cx { files, encoding, keep_payloads: !compress, report: Report::default(), tr: Translations::default() };
+    let mut cx = Cx {
+        files,
+        encoding,
+        keep_payloads: !compress,
+        nodes: NodeIndex::default(),
+        report: Report::default(),
+        tr: Translations::default(),
+    };
     let mut out = cfg.clone();
     out.ignition.version = target.spec.version();
     cx.tr.add(Path::root().key("version"), Path::root().key("ignition").key("version"));
@@ -81,12 +88,42 @@ pub fn translate(cfg: &Config, target: Target, files: Option<&dyn FilesDir>, com
     Translated { config: out, translations: tr, report: cx.report, output_report }
 }
 
+/// Where each path of a config's files, links and directories is (the first entry of a path
+/// that has several), so that the entries of a tree of thousands of files are matched by path,
+/// not by a scan of every entry.
+#[derive(Debug, Default)]
+struct NodeIndex {
+    files: HashMap<String, usize>,
+    links: HashMap<String, usize>,
+    dirs: HashMap<String, usize>,
+}
+
+impl NodeIndex {
+    fn of(out: &Config) -> Self {
+        fn first_of<'a>(paths: impl Iterator<Item = &'a String>) -> HashMap<String, usize> {
+            let mut index = HashMap::new();
+            for (i, path) in paths.enumerate() {
+                index.entry(path.clone()).or_insert(i);
+            }
+            index
+        }
+        let storage = &out.storage;
+        NodeIndex {
+            files: first_of(storage.files.iter().map(|f| &f.path)),
+            links: first_of(storage.links.iter().map(|l| &l.path)),
+            dirs: first_of(storage.directories.iter().map(|d| &d.path)),
+        }
+    }
+}
+
 struct Cx<'a> {
     files: Option<&'a dyn FilesDir>,
     encoding: dataurl::Encoding,
     /// Whether a tree file's bytes are kept beside its URL ([`Payload`]): for a config applied
     /// right away, which would otherwise decode them back.
     keep_payloads: bool,
+    /// The files, links and directories of the output, by path, while trees are added.
+    nodes: NodeIndex,
     report: Report,
     tr: Translations,
 }
@@ -215,6 +252,7 @@ impl<'a> Cx<'a> {
     }
 
     fn trees(&mut self, out: &mut Config, trees: &[Tree]) {
+        self.nodes = NodeIndex::of(out);
         for (i, tree) in trees.iter().enumerate() {
             let at = Path::root().key("storage").key("trees").index(i);
             if let Err(msg) = self.tree(out, tree, &at) {
@@ -306,11 +344,11 @@ impl<'a> Cx<'a> {
         at: &Path,
     ) -> Result<(), String> {
         let files_path = Path::root().key("storage").key("files");
-        if out.storage.links.iter().any(|l| l.path == dest) || out.storage.directories.iter().any(|d| d.path == dest) {
+        if self.nodes.links.contains_key(dest) || self.nodes.dirs.contains_key(dest) {
             return Err(CONFLICT.into());
         }
         let dataurl::DataUrl { url, compression } = made;
-        if let Some(idx) = out.storage.files.iter().position(|f| f.path == dest) {
+        if let Some(&idx) = self.nodes.files.get(dest) {
             let file = &mut out.storage.files[idx];
             if file.contents.source.is_some() || file.contents.inline.is_some() || file.contents.local.is_some() {
                 return Err(CONFLICT.into());
@@ -334,6 +372,7 @@ impl<'a> Cx<'a> {
             ..File::default()
         };
         self.tr.add_whole(at.clone(), files_path.index(out.storage.files.len()));
+        self.nodes.files.insert(file.path.clone(), out.storage.files.len());
         out.storage.files.push(file);
         Ok(())
     }
@@ -347,10 +386,10 @@ impl<'a> Cx<'a> {
         at: &Path,
     ) -> Result<(), String> {
         let links_path = Path::root().key("storage").key("links");
-        if out.storage.files.iter().any(|f| f.path == dest) || out.storage.directories.iter().any(|d| d.path == dest) {
+        if self.nodes.files.contains_key(dest) || self.nodes.dirs.contains_key(dest) {
             return Err(CONFLICT.into());
         }
-        if let Some(idx) = out.storage.links.iter().position(|l| l.path == dest) {
+        if let Some(&idx) = self.nodes.links.get(dest) {
             let link = &mut out.storage.links[idx];
             if link.target.is_some() {
                 return Err(CONFLICT.into());
@@ -367,17 +406,18 @@ impl<'a> Cx<'a> {
             ..Link::default()
         };
         self.tr.add_whole(at.clone(), links_path.index(out.storage.links.len()));
+        self.nodes.links.insert(link.path.clone(), out.storage.links.len());
         out.storage.links.push(link);
         Ok(())
     }
 
     fn tree_dir(&mut self, out: &mut Config, tree: &Tree, dest: &str, at: &Path) -> Result<(), String> {
         let dirs_path = Path::root().key("storage").key("directories");
-        if out.storage.files.iter().any(|f| f.path == dest) || out.storage.links.iter().any(|l| l.path == dest) {
+        if self.nodes.files.contains_key(dest) || self.nodes.links.contains_key(dest) {
             return Err(CONFLICT.into());
         }
         let mode = tree.dir_mode.unwrap_or(0o755);
-        if let Some(idx) = out.storage.directories.iter().position(|d| d.path == dest) {
+        if let Some(&idx) = self.nodes.dirs.get(dest) {
             out.storage.directories[idx].mode.get_or_insert(mode);
             self.tr.add_whole(at.clone(), dirs_path.index(idx).key("mode"));
             return Ok(());
@@ -390,6 +430,7 @@ impl<'a> Cx<'a> {
             ..Directory::default()
         };
         self.tr.add_whole(at.clone(), dirs_path.index(out.storage.directories.len()));
+        self.nodes.dirs.insert(dir.path.clone(), out.storage.directories.len());
         out.storage.directories.push(dir);
         Ok(())
     }

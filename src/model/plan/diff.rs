@@ -28,14 +28,15 @@ pub fn created_diff(o: &Object) -> Option<ContentDiff> {
 /// Lines of `text` as a unified diff counts them: each ends at `\n`, `\r\n` or a lone `\r`,
 /// and a last line without an ending counts too.
 fn line_count(text: &[u8]) -> usize {
-    let mut lines = 0;
-    let mut i = 0;
-    while let Some(at) = text[i..].iter().position(|&b| b == b'\n' || b == b'\r') {
-        let end = i + at;
-        i = end + if text[end] == b'\r' && text.get(end + 1) == Some(&b'\n') { 2 } else { 1 };
-        lines += 1;
-    }
-    lines + usize::from(i < text.len())
+    // Every `\n` ends a line (alone or after `\r`), and so does a `\r` not followed by one.
+    let newlines = text.iter().filter(|&&b| b == b'\n').count();
+    let lone_returns = if text.contains(&b'\r') {
+        text.iter().enumerate().filter(|&(i, &b)| b == b'\r' && text.get(i + 1) != Some(&b'\n')).count()
+    } else {
+        0
+    };
+    let unended = text.last().is_some_and(|&b| b != b'\n' && b != b'\r');
+    newlines + lone_returns + usize::from(unended)
 }
 
 pub(super) fn content_diff(o: &Object, seen: &Observed) -> Option<ContentDiff> {
@@ -95,8 +96,19 @@ mod tests {
     fn created_text_is_counted_not_held() {
         // Counted by hand. Lines that start with `+` or `++` are content like any other (the
         // count once skipped them as if they were the `+++` header).
-        let cases =
-            [("", 0), ("one", 1), ("one\n", 1), ("a\n++b\n+++c\nd", 4), ("crlf\r\nends\r\n", 2), ("lone\rcr\n\n", 3)];
+        let cases = [
+            ("", 0),
+            ("one", 1),
+            ("one\n", 1),
+            ("a\n++b\n+++c\nd", 4),
+            ("crlf\r\nends\r\n", 2),
+            ("lone\rcr\n\n", 3),
+            ("\r", 1),
+            ("a\r", 1),
+            ("\r\r\n", 2),
+            ("a\rb", 2),
+            ("\n\n", 2),
+        ];
         for (text, lines) in cases {
             let c = one(object("/etc/new", text, None, false), Observed::Missing, None, false);
             assert_eq!(c.diff, Some(ContentDiff::New { lines }), "{text:?}");
