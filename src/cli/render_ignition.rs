@@ -122,7 +122,7 @@ fn with_initial_state(loaded: &Loaded) -> crate::model::ignition::types::Config 
     let revision = loaded.desired().revision();
     let initial = state::initial(&loaded.desired(), &revision, loaded.source_ref.clone(), state::FIRST_BOOT);
     let made = dataurl::make(&state::to_bytes(&initial), None, dataurl::Encoding::Shortest);
-    let mut config = loaded.config.clone();
+    let mut config = Config::clone(&loaded.config);
     config.storage.files.push(File {
         path: crate::host::store::STATE_FILE.into(),
         mode: Some(0o600),

@@ -26,6 +26,7 @@
 //! (its real content is the generator's business, see [`quadlet`](crate::host::quadlet)): a unit
 //! that needs `web.service` from `web.container` finds it.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -38,6 +39,7 @@ use crate::model::desired::{DesiredState, Kind, Object, Piece, Role};
 use crate::model::ignition::validate::SYSTEMD_UNIT_DIR;
 use crate::model::plan::Observed;
 use crate::model::triggers;
+use crate::spread;
 
 /// Where `systemd-analyze` is installed, in the order they are tried after
 /// `SYSTEMD_ANALYZE_BIN`.
@@ -272,16 +274,18 @@ impl<'a> Verifying<'a> {
         }
         .context("staging units")?;
         let (staged, generated) = (staging.path().join("units"), staging.path().join("generated"));
+        let mut writes: Vec<(PathBuf, Cow<[u8]>)> = Vec::new();
         for object in units.files.values().chain(units.dropins.values().flatten()) {
             let Some(bytes) = object.known_bytes() else { continue };
             let Some(rel) = object.path.strip_prefix(SYSTEMD_UNIT_DIR).and_then(|r| r.strip_prefix('/')) else {
                 continue;
             };
-            write_staged(&staged.join(rel), &bytes)?;
+            writes.push((staged.join(rel), bytes));
         }
-        for service in &units.generated {
-            write_staged(&generated.join(service), STAND_IN.as_bytes())?;
-        }
+        writes.extend(
+            units.generated.iter().map(|service| (generated.join(service), Cow::Borrowed(STAND_IN.as_bytes()))),
+        );
+        write_staged(&writes)?;
         let unit_path = unit_path(root, staged.clone(), (!units.generated.is_empty()).then_some(generated));
         let unit_path = std::env::join_paths(unit_path).context("the unit path for systemd-analyze")?;
         let targets: Vec<std::ffi::OsString> = changed
@@ -348,11 +352,17 @@ fn unit_path(root: &Root, staged: PathBuf, generated: Option<PathBuf>) -> Vec<Pa
     std::iter::once(staged).chain(root_dirs).chain(generated).collect()
 }
 
-fn write_staged(dest: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(parent) = dest.parent() {
-        std::fs::create_dir_all(parent).with_context(|| format!("staging {}", dest.display()))?;
+/// Writes each file of `writes`: their directories first, each once, then the files, spread
+/// over the cores.
+fn write_staged(writes: &[(PathBuf, Cow<[u8]>)]) -> Result<()> {
+    let dirs: BTreeSet<&Path> = writes.iter().filter_map(|(dest, _)| dest.parent()).collect();
+    for dir in dirs {
+        std::fs::create_dir_all(dir).with_context(|| format!("staging {}", dir.display()))?;
     }
-    std::fs::write(dest, bytes).with_context(|| format!("staging {}", dest.display()))
+    let written = spread::claimed(writes, spread::threads_for(writes.len()), |(dest, bytes)| {
+        std::fs::write(dest, bytes).with_context(|| format!("staging {}", dest.display()))
+    });
+    written.into_iter().collect()
 }
 
 /// What reading `systemd-analyze verify`'s output needs to know.

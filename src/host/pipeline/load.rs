@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Result;
 
@@ -93,8 +94,9 @@ pub struct Loaded {
     pub host: String,
     /// What it was loaded from, for messages.
     pub source: String,
-    /// The Ignition config.
-    pub config: Config,
+    /// The Ignition config, shared with the executor's input ([`Loaded::apply_input`]), so that
+    /// it lives as long as the loaded input.
+    pub config: Arc<Config>,
     /// Entry → origin.
     pub origins: BTreeMap<EntryKey, Origin>,
     /// Host-layer replacements.
@@ -124,12 +126,12 @@ impl Loaded {
         desired::from_config(&self.config, &self.origins, &Origin { file: self.source.clone(), path: None })
     }
 
-    /// The executor's input. The config and origins move into it: what stays serves the
-    /// report's header (host, source, overrides).
+    /// The executor's input. It shares the config; the origins move into it: what stays serves
+    /// the report's header (host, source, overrides).
     pub fn apply_input(&mut self) -> ApplyInput {
         ApplyInput {
             host: self.host.clone(),
-            config: std::sync::Arc::new(std::mem::take(&mut self.config)),
+            config: Arc::clone(&self.config),
             origins: std::mem::take(&mut self.origins),
             source: self.source_ref.clone(),
             input_digest: self.input_digest.clone(),
@@ -140,7 +142,7 @@ impl Loaded {
     pub fn from_snapshot(snapshot: &Snapshot, source: SourceRef) -> Result<Loaded> {
         Ok(Loaded {
             source: format!("snapshot {} (generation {})", snapshot.revision, snapshot.generation),
-            config: store::snapshot_config(snapshot)?,
+            config: Arc::new(store::snapshot_config(snapshot)?),
             origins: store::origins_from_snapshot(snapshot),
             ..Loaded::named(snapshot.host.clone(), source, None)
         })
@@ -158,7 +160,7 @@ impl Loaded {
         Loaded {
             host,
             source: source_ref.location.clone(),
-            config: Config::default(),
+            config: Arc::default(),
             origins: BTreeMap::new(),
             overrides: Vec::new(),
             warnings: Vec::new(),
@@ -230,7 +232,7 @@ fn load_host(tree: &SourceTree, compress: bool, named: Loaded) -> Result<Loaded,
     let composed = compose::compose(tree, &host_layout, compress).map_err(LoadError::Invalid)?;
     Ok(Loaded {
         host: composed.host,
-        config: composed.config,
+        config: Arc::new(composed.config),
         origins: composed.origins,
         overrides: composed.overrides,
         warnings: composed.warnings.iter().map(ToString::to_string).collect(),
@@ -253,7 +255,7 @@ fn load_config(path: &Path, files_dir: Option<&Path>, compress: bool) -> Result<
     let warnings = rendered.report.entries.iter().map(|d| SourceIssue::from_diagnostic(&name, d).to_string()).collect();
     let first_boot = take_first_boot_record(&mut rendered.config);
     Ok(Loaded {
-        config: rendered.config,
+        config: Arc::new(rendered.config),
         origins,
         warnings,
         first_boot,
