@@ -212,7 +212,7 @@ pub fn validate_data_url(s: &str) -> Result<(), UrlError> {
         }
     }
     if base64 {
-        if !data.bytes().all(|c| BASE64_CHARS[usize::from(c)]) {
+        if !all_base64_chars(data.as_bytes()) {
             return Err(UrlError::Data("invalid data character"));
         }
         if !valid_padded_base64(data.as_bytes()) {
@@ -238,14 +238,24 @@ macro_rules! byte_set {
     }};
 }
 
-/// The characters of a base64 payload: letters, digits, `+`, `/` and the padding `=`.
-const BASE64_CHARS: [bool; 256] = byte_set!(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'='));
-
 /// The characters of an escaped payload: printable ASCII except space, `<>#"{}|\^[]` and the
 /// backtick.
 const ESCAPED_CHARS: [bool; 256] = byte_set!(|c| c > b' '
     && c < 0x7f
     && !matches!(c, b'<' | b'>' | b'#' | b'"' | b'{' | b'}' | b'|' | b'\\' | b'^' | b'[' | b']' | b'`'));
+
+/// Whether every byte of `data` is a character of a base64 payload (letters, digits, `+`, `/`
+/// and the padding `=`): a block of bytes at a time with no early exit inside it, tested by
+/// comparisons rather than a table, which the compiler turns into vector code (a payload of
+/// megabytes is checked in a fraction of a millisecond).
+fn all_base64_chars(data: &[u8]) -> bool {
+    fn is_base64_char(c: u8) -> bool {
+        let letter = (c | 0x20).wrapping_sub(b'a') < 26;
+        let digit = c.wrapping_sub(b'0') < 10;
+        letter | digit | (c == b'+') | (c == b'/') | (c == b'=')
+    }
+    data.chunks(64).all(|block| block.iter().fold(true, |all, &c| all & is_base64_char(c)))
+}
 
 /// Standard base64 with padding: whole quads, `=` only as the last one or two characters.
 fn valid_padded_base64(data: &[u8]) -> bool {
@@ -286,6 +296,20 @@ pub fn redacted(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_base64_check_takes_exactly_the_base64_characters() {
+        for c in 0..=255u8 {
+            let want = c.is_ascii_alphanumeric() || b"+/=".contains(&c);
+            assert_eq!(all_base64_chars(&[c]), want, "byte {c:#04x}");
+            // At every place of a block, and past the first block.
+            let mut long = vec![b'A'; 150];
+            long[c as usize % 150] = c;
+            assert_eq!(all_base64_chars(&long), want, "byte {c:#04x} in a long payload");
+        }
+        assert!(all_base64_chars(b""));
+    }
+
     use super::*;
 
     #[test]
