@@ -594,50 +594,20 @@ struct Decoded {
 
 /// Below this many bytes of `data:` URLs, decoding on one thread is faster than starting more.
 const PARALLEL_DECODE_MIN_BYTES: usize = 256 * 1024;
-/// The most threads that decode contents.
-const MAX_DECODE_THREADS: usize = 8;
 
 /// Decodes the contents of `files` (data URLs: base64, gzip) and hashes them, spread over the
-/// cores; the results are in the order of `files`.
+/// cores, each thread taking the next file nobody has taken (their weights differ widely); the
+/// results are in the order of `files`.
 fn decode_files(files: &[File]) -> Vec<Decoded> {
     let total: usize = files.iter().map(url_bytes).sum();
-    if total < PARALLEL_DECODE_MIN_BYTES {
-        return files.iter().map(decode_file).collect();
-    }
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_DECODE_THREADS);
-    decode_on_threads(files, threads)
+    let threads = if total < PARALLEL_DECODE_MIN_BYTES { 1 } else { crate::spread::cores() };
+    crate::spread::claimed(files, threads, decode_file)
 }
 
 /// The bytes of a file entry's URLs (one more, so that every entry weighs something).
 fn url_bytes(f: &File) -> usize {
     let len = |r: &Resource| r.source.as_ref().map_or(0, String::len);
     len(&f.contents) + f.append.iter().map(len).sum::<usize>() + 1
-}
-
-/// Decodes `files` on `threads` threads, each a contiguous run of about equal URL bytes.
-fn decode_on_threads(files: &[File], threads: usize) -> Vec<Decoded> {
-    let total: usize = files.iter().map(url_bytes).sum();
-    let mut runs = Vec::with_capacity(threads);
-    let (mut start, mut acc) = (0, 0);
-    for (i, f) in files.iter().enumerate() {
-        acc += url_bytes(f);
-        if runs.len() + 1 < threads && acc * threads >= total * (runs.len() + 1) {
-            runs.push(&files[start..=i]);
-            start = i + 1;
-        }
-    }
-    let (first, rest) = (&files[start..], runs);
-    std::thread::scope(|scope| {
-        let spawned: Vec<_> =
-            rest.iter().map(|run| scope.spawn(move || run.iter().map(decode_file).collect::<Vec<_>>())).collect();
-        let last: Vec<Decoded> = first.iter().map(decode_file).collect();
-        let mut out = Vec::with_capacity(files.len());
-        for handle in spawned {
-            out.extend(handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
-        }
-        out.extend(last);
-        out
-    })
 }
 
 fn decode_file(f: &File) -> Decoded {
@@ -782,7 +752,8 @@ mod tests {
             let files = &cfg.storage.files;
             let one: Vec<Decoded> = files.iter().map(decode_file).collect();
             for threads in 1..=5 {
-                assert_eq!(decode_on_threads(files, threads), one, "{threads} threads, {} files", files.len());
+                let spread = crate::spread::claimed(files, threads, decode_file);
+                assert_eq!(spread, one, "{threads} threads, {} files", files.len());
             }
         }
     }
