@@ -189,7 +189,7 @@ fn read_open(fd: OwnedFd, budget: &Budget) -> Result<Vec<u8>, InputError> {
     let size = u64::try_from(stat.st_size).unwrap_or(0);
     budget.admit(size)?;
     let mut bytes = Vec::new();
-    read_to_end_sized(&mut std::fs::File::from(fd).take(MAX_FILE_BYTES + 1), size, &mut bytes)?;
+    read_to_end_sized(fd, size, &mut bytes)?;
     let read = bytes.len() as u64;
     if read > MAX_FILE_BYTES {
         return Err(InputError::TooLarge);
@@ -199,29 +199,30 @@ fn read_open(fd: OwnedFd, budget: &Budget) -> Result<Vec<u8>, InputError> {
     Ok(bytes)
 }
 
-/// Reads `file` to its end into `bytes`, knowing the `size` it had when it was opened: one read
-/// asks for a byte more than that, and a file that has not changed since gives just its size,
-/// its end, in that one read (where reading to the end would read once more to find it). A
-/// shorter read, or a file that grew, is read on to its end.
-fn read_to_end_sized(file: &mut impl Read, size: u64, bytes: &mut Vec<u8>) -> io::Result<()> {
-    if read_whole_at_once(file, size, bytes)? != size {
-        file.read_to_end(bytes)?;
+/// Reads the open file to its end (up to one byte over [`MAX_FILE_BYTES`]) into `bytes`,
+/// knowing the `size` it had when it was opened: one read asks for a byte more than that, and a
+/// file that has not changed since gives just its size, its end, in that one read (where reading
+/// to the end would read once more to find it). A shorter read, or a file that grew, is read on
+/// to its end. The bytes are read into the vector's spare room, never zeroed first.
+fn read_to_end_sized(fd: OwnedFd, size: u64, bytes: &mut Vec<u8>) -> io::Result<()> {
+    if read_whole_at_once(&fd, size, bytes)? != size {
+        let rest = (MAX_FILE_BYTES + 1).saturating_sub(bytes.len() as u64);
+        std::fs::File::from(fd).take(rest).read_to_end(bytes)?;
     }
     Ok(())
 }
 
-/// One read of up to `size` + 1 bytes into `bytes`; returns how many it gave.
-fn read_whole_at_once(file: &mut impl Read, size: u64, bytes: &mut Vec<u8>) -> io::Result<u64> {
-    let Ok(asked) = usize::try_from(size.saturating_add(1)) else { return Ok(0) };
-    bytes.resize(asked, 0);
-    let read = loop {
-        match file.read(bytes) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            other => break other,
+/// One read of about `size` + 1 bytes (never far over [`MAX_FILE_BYTES`]) into the spare room
+/// of `bytes`; returns how many it gave.
+fn read_whole_at_once(fd: impl AsFd, size: u64, bytes: &mut Vec<u8>) -> io::Result<u64> {
+    let asked = size.saturating_add(1).min(MAX_FILE_BYTES + 1);
+    bytes.reserve_exact(usize::try_from(asked).unwrap_or(0).max(1));
+    loop {
+        match rustix::io::read(&fd, rustix::buffer::spare_capacity(bytes)) {
+            Err(rustix::io::Errno::INTR) => continue,
+            read => return Ok(read? as u64),
         }
-    };
-    bytes.truncate(*read.as_ref().unwrap_or(&0));
-    Ok(read? as u64)
+    }
 }
 
 fn ensure_regular(stat: &Stat) -> Result<(), InputError> {
@@ -254,42 +255,35 @@ mod tests {
         rustix::fs::mknodat(rustix::fs::CWD, path, FileType::Fifo, Mode::from_raw_mode(0o600), 0).unwrap();
     }
 
-    /// A reader that gives at most `chunk` bytes a call, and counts its calls.
-    struct Trickle {
-        data: Vec<u8>,
-        at: usize,
-        chunk: usize,
-        calls: usize,
-    }
-
-    impl Read for Trickle {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            self.calls += 1;
-            let n = buf.len().min(self.chunk).min(self.data.len() - self.at);
-            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
-            self.at += n;
-            Ok(n)
-        }
-    }
-
     #[test]
-    fn a_file_is_read_to_its_end_in_one_read_when_it_has_its_size() {
+    fn a_file_is_read_whole_however_its_reads_come() {
         let data: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
-        let read = |size: usize, chunk: usize| {
-            let mut source = Trickle { data: data.clone(), at: 0, chunk, calls: 0 };
+        let dir = tempfile::tempdir().unwrap();
+        let read = |fd: OwnedFd, size: usize| {
             let mut bytes = Vec::new();
-            read_to_end_sized(&mut source, size as u64, &mut bytes).unwrap();
-            assert_eq!(bytes, data, "size {size}, chunk {chunk}");
-            source.calls
+            read_to_end_sized(fd, size as u64, &mut bytes).unwrap();
+            bytes
         };
-        assert_eq!(read(5000, usize::MAX), 1, "its size and its end in one read");
-        assert!(read(5000, 700) > 1, "short reads go on to the end");
-        assert!(read(3000, usize::MAX) > 1, "a file that grew since it was opened is read whole");
-        assert!(read(0, usize::MAX) > 1);
-        let mut empty = Trickle { data: Vec::new(), at: 0, chunk: 1, calls: 0 };
-        let mut bytes = vec![9];
-        read_to_end_sized(&mut empty, 0, &mut bytes).unwrap();
-        assert_eq!((bytes.len(), empty.calls), (0, 1), "an empty file: one read finds its end");
+        let file = |name: &str, bytes: &[u8]| {
+            fs::write(dir.path().join(name), bytes).unwrap();
+            OwnedFd::from(fs::File::open(dir.path().join(name)).unwrap())
+        };
+        assert_eq!(read(file("a", &data), data.len()), data, "as large as it was");
+        assert_eq!(read(file("b", &data), 3000), data, "grown since it was opened");
+        assert_eq!(read(file("c", &data), 9000), data, "shrunk since it was opened");
+        assert_eq!(read(file("d", b""), 0), b"");
+        // A pipe gives what was written so far: short reads.
+        let (reader, writer) = rustix::pipe::pipe().unwrap();
+        let chunks = data.clone();
+        let writing = std::thread::spawn(move || {
+            let mut writer = fs::File::from(writer);
+            for chunk in chunks.chunks(700) {
+                std::io::Write::write_all(&mut writer, chunk).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        });
+        assert_eq!(read(reader, data.len()), data, "short reads go on to the end");
+        writing.join().unwrap();
     }
 
     #[test]
