@@ -4,6 +4,8 @@
 //! - [`cli`] — command-line parsing and rendering of results (human and JSON).
 //! - [`host`] — effects: the files directory, the root filesystem, systemd, git, state.
 //! - [`model`] — pure logic: YAML, Butane and Ignition, the desired state, plans.
+//! - [`spread`] — independent work on many items spread over the cores (used by both `host`
+//!   and `model`), results in the items' order.
 
 #![deny(missing_docs)]
 #![deny(missing_debug_implementations)]
