@@ -21,7 +21,7 @@ pub fn threads_for(items: usize) -> usize {
 }
 
 /// The most threads work is spread over: the processors this process may use (asked once), up
-/// to [`MAX_THREADS`].
+/// to `MAX_THREADS`.
 pub fn cores() -> usize {
     static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from).min(MAX_THREADS))

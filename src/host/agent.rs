@@ -18,7 +18,7 @@
 //! must descend from it. A refused tip is recorded and not evaluated again until the remote
 //! moves, `--retry` is given, or `init --force` resets the baseline. The tree of a commit is
 //! read from the cache's object database, never checked out; a converged host with nothing new
-//! does not even read it (the converged fast path of [`execute`]).
+//! does not even read it (the converged fast path of [`execute`](crate::host::execute)).
 
 use std::path::PathBuf;
 
