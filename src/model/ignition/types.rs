@@ -346,9 +346,19 @@ schema! {
 /// The bytes that a resource's `data:` URL stands for, kept beside it by the translator when the
 /// config is applied right away (plan and apply), so that they are not decoded back from the URL.
 /// No config names it: it is never read, never written, equal to any other payload (it only
-/// repeats the URL), and a merge drops it (the merged URL is then decoded as any other).
-#[derive(Debug, Clone, Default)]
+/// repeats the URL), and a merge drops it (the merged URL is then decoded as any other). Shown
+/// for debugging by its length only.
+#[derive(Clone, Default)]
 pub struct Payload(pub Option<Arc<Vec<u8>>>);
+
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(bytes) => write!(f, "Payload({} bytes)", bytes.len()),
+            None => f.write_str("Payload(none)"),
+        }
+    }
+}
 
 impl PartialEq for Payload {
     fn eq(&self, _: &Payload) -> bool {
@@ -410,6 +420,12 @@ mod tests {
         let same = File::merge(parent.clone(), File { path: "/a".into(), ..File::default() });
         assert_eq!(same.contents.source.as_deref(), Some("data:,old"));
         assert!(same.contents.payload.0.is_none(), "a merged resource is decoded from its URL");
+    }
+
+    #[test]
+    fn kept_bytes_are_shown_by_their_length_only() {
+        assert_eq!(format!("{:?}", kept("data:,secret", b"secret").payload), "Payload(6 bytes)");
+        assert_eq!(format!("{:?}", Payload::default()), "Payload(none)");
     }
 
     #[test]
