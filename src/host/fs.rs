@@ -166,19 +166,21 @@ fn temp_name(name: &str) -> String {
     format!("{TEMP_PREFIX}{short}.{}.{n}", PID.get_or_init(std::process::id))
 }
 
+/// The mode a staged file is created with, before it has its owner: whoever may read it then must
+/// be able to read the finished file. A file that its owner, its group and everyone else may all
+/// read in the end is created with its read and execute bits and its owner's write bit (the
+/// umask may take some away; the mode is set again once it is written), so that it mostly needs
+/// no `fchmod`. Any other file is created readable by its owner only: a mode that lets others
+/// read but not the group (`0604`) would let members of the file's future group read it while it
+/// is root's. Nobody else may write to it on the way, and set-ID bits come only after the owner.
+fn creation_mode(mode: u32) -> u32 {
+    const READABLE_BY_ALL: u32 = 0o444;
+    if mode & READABLE_BY_ALL == READABLE_BY_ALL { mode & 0o755 } else { 0o600 }
+}
+
 /// Gives the file `fd` (written, private, `st` its status) its owner and then its mode, each
 /// only where it is not so already. The mode comes last: a change of owner clears the set-user-ID
 /// and set-group-ID bits.
-/// The mode a staged file is created with. A file that everyone may read in the end is created
-/// with its permission bits (the umask may take some away; they are set again once it is
-/// written), so that it mostly needs no `fchmod`; any other file is created readable by its
-/// owner only, so that nobody else reads it before its owner and mode are set. Set-ID bits are
-/// set only after the owner.
-fn creation_mode(mode: u32) -> u32 {
-    const WORLD_READABLE: u32 = 0o004;
-    if mode & WORLD_READABLE != 0 { mode & 0o777 } else { 0o600 }
-}
-
 fn set_owner_and_mode(fd: impl AsFd, st: &rustix::fs::Stat, path: &str, mode: u32, uid: u32, gid: u32) -> Result<()> {
     if st.st_uid != uid || st.st_gid != gid {
         let (u, g) = ids(uid, gid);
@@ -801,20 +803,28 @@ mod tests {
     }
 
     #[test]
-    fn only_a_file_everyone_may_read_is_readable_by_others_while_it_is_written() {
+    fn while_a_file_is_written_only_those_who_may_read_it_written_can_read_it() {
         let dir = tempfile::tempdir().unwrap();
         let root = Root::open(dir.path()).unwrap();
-        let world_readable = 0o777 & !umask();
-        for (mode, while_written) in [
-            (0o640, 0o600),
-            (0o600, 0o600),
-            (0o4750, 0o600),
-            (0o644, 0o644 & world_readable),
-            (0o4755, 0o755 & world_readable),
+        let allowed = 0o777 & !umask();
+        // (mode, group, mode while written): a file is created root's, in root's group.
+        for (mode, gid, while_written) in [
+            (0o640, 0, 0o600),
+            (0o600, 0, 0o600),
+            (0o4750, 0, 0o600),
+            // Others may read it, but not its group: the group's members may not read it, so
+            // they may not while it is still in root's group either.
+            (0o604, 4242, 0o600),
+            (0o064, 0, 0o600),
+            (0o644, 4242, 0o644 & allowed),
+            (0o444, 0, 0o444 & allowed),
+            (0o4755, 0, 0o755 & allowed),
+            // Nobody but its owner writes to it on the way.
+            (0o666, 0, 0o644 & allowed),
         ] {
             let mut seen = None;
             let staged = root
-                .stage_file_with("/etc/app/a.conf", mode, 0, 0, &mut |out| {
+                .stage_file_with("/etc/app/a.conf", mode, 0, gid, &mut |out| {
                     let temp = fs::read_dir(dir.path().join("etc/app"))
                         .unwrap()
                         .map(|e| e.unwrap().path())
@@ -826,7 +836,7 @@ mod tests {
             root.commit(staged, false).unwrap();
             assert_eq!(seen, Some(while_written), "mode {mode:o} while it is written");
             let meta = fs::symlink_metadata(dir.path().join("etc/app/a.conf")).unwrap();
-            assert_eq!(meta.mode() & 0o7777, mode, "mode {mode:o} once written");
+            assert_eq!((meta.mode() & 0o7777, meta.gid()), (mode, gid), "mode {mode:o} once written");
         }
     }
 
