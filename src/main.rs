@@ -6,6 +6,8 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Before any thread starts (see the module's documentation).
+    core_ops::host::descriptors::prepare();
     let colour = core_ops::cli::plan::Style::detect(std::io::stderr().is_terminal()).is_colour();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CORE_OPS_LOG").unwrap_or_else(|_| "warn".into()))

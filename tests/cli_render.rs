@@ -176,3 +176,43 @@ fn output_names_a_file_and_format_names_the_report_format() {
         serde_json::from_slice(&std::fs::read(dir.path().join("out.ign")).unwrap()).unwrap();
     assert_eq!(written["ignition"]["version"], "3.5.0");
 }
+
+/// A files directory of `dirs` directories below `t/`, each holding one file named for it.
+fn tree_of_directories(dirs: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..dirs {
+        let sub = dir.path().join(format!("files/t/d{i:04}"));
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::write(sub.join("f"), format!("file {i}\n")).unwrap();
+    }
+    std::fs::write(
+        dir.path().join("c.bu"),
+        "variant: fcos\nversion: 1.6.0\nstorage:\n  trees:\n    - local: t\n      path: /etc/t\n",
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn a_tree_of_more_directories_than_the_process_may_open_files_renders_whole() {
+    // Soft and hard limit 64: the tree's 300 directories cannot all be held open at once.
+    let dirs = 300;
+    let work = tree_of_directories(dirs);
+    let out = std::process::Command::new("bash")
+        .current_dir(work.path())
+        .args(["-c", "ulimit -n 64 && exec \"$0\" render-ignition --files-dir files c.bu"])
+        .arg(env!("CARGO_BIN_EXE_core-ops"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let config: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let files = config["storage"]["files"].as_array().unwrap();
+    assert_eq!(files.len(), dirs);
+    for (i, file) in files.iter().enumerate() {
+        assert_eq!(file["path"], format!("/etc/t/d{i:04}/f"));
+        let contents = &file["contents"];
+        let (bytes, _) =
+            common::decode_data_url(contents["source"].as_str().unwrap(), contents["compression"].as_str()).unwrap();
+        assert_eq!(bytes, format!("file {i}\n").into_bytes(), "/etc/t/d{i:04}/f");
+    }
+}

@@ -1,8 +1,9 @@
 //! Faults of the machine, each a test: a filesystem that fills up during an apply (ENOSPC), the
 //! state directory full while the state is saved (at every point of the records), an audit line
 //! that does not fit, a read-only target (EROFS), an immutable directory or file (`chattr +i`),
-//! and a user who is not root: `apply` is refused on any root, naming what needs root, and `plan`
-//! works, without the ownership record when the state is root's alone, and says so.
+//! a tree of more directories than the soft limit of open files, and a user who is not root:
+//! `apply` is refused on any root, naming what needs root, and `plan` works, without the
+//! ownership record when the state is root's alone, and says so.
 //!
 //! Each test makes its own small filesystem (a tmpfs, or a loop-mounted ext4 where `chattr` is
 //! needed) and unmounts it when dropped, even when the test fails. They need root (to mount, or
@@ -1040,5 +1041,43 @@ fn apply_on_slash_by_a_user_who_is_not_root_is_refused_before_reading_anything()
         assert_eq!(run.code, 1, "{}", run.shown());
         assert_eq!(run.stderr, refusal("apply", ""), "no way forward that fails: {}", run.shown());
         assert_eq!(run.stdout, "");
+    }
+}
+
+/// Directories of the tree applied under a low soft limit of open files.
+const MANY_DIRS: usize = 400;
+/// The soft limit of open files that tree is applied under: fewer than its directories.
+const LOW_SOFT_LIMIT: u64 = 128;
+
+#[test]
+fn a_tree_of_more_directories_than_the_soft_limit_of_open_files_applies_whole() {
+    let test = "a_tree_of_more_directories_than_the_soft_limit_of_open_files_applies_whole";
+    if !as_root(test) {
+        return;
+    }
+    let hard = rustix::process::getrlimit(rustix::process::Resource::Nofile).maximum.unwrap_or(u64::MAX);
+    if hard < 2 * MANY_DIRS as u64 {
+        common::skip(test, &format!("the hard limit of open files ({hard}) is too low to hold the tree's directories"));
+        return;
+    }
+    let work = Work::new();
+    for i in 0..MANY_DIRS {
+        let dir = work.files_dir().join(format!("t/d{i:03}"));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("f"), format!("file {i}\n")).unwrap();
+    }
+    let config = work.config("tree.bu", &format!("{HEAD}storage:\n  trees:\n    - local: t\n      path: /etc/t\n"));
+    let root = common::conformance_root();
+    // Staging keeps each directory written to open until its files are renamed into place.
+    let mut cmd = Command::new("bash");
+    cmd.args(["-c", &format!("ulimit -Sn {LOW_SOFT_LIMIT} && exec \"$@\""), "bash", env!("CARGO_BIN_EXE_core-ops")]);
+    cmd.args(["apply", "--config"]).arg(&config).arg("-d").arg(work.files_dir());
+    cmd.arg("--root").arg(root.path()).args(["--offline", "--format", "json"]);
+    let run = Run::of(cmd.output().unwrap());
+    assert_eq!(run.code, 0, "{}", run.shown());
+    assert_eq!(run.report().unwrap()["result"], "converged", "{}", run.shown());
+    for i in 0..MANY_DIRS {
+        let path = root.path().join(format!("etc/t/d{i:03}/f"));
+        assert_eq!(fs::read_to_string(&path).unwrap(), format!("file {i}\n"), "{}", path.display());
     }
 }

@@ -28,6 +28,18 @@ use crate::host::input_file::{self, Budget, InputError};
 use crate::model::butane::files::{EntryKind, FilesDir, WalkEntry};
 use crate::spread;
 
+/// The most directory handles a files directory keeps open for later reads: a quarter of the
+/// files the process may have open, and no more than 256. Past them, a directory is opened for
+/// each read that needs it: a tree of thousands of directories must not use up the descriptors
+/// its reads need too.
+fn kept_dirs() -> usize {
+    static KEPT: OnceLock<usize> = OnceLock::new();
+    *KEPT.get_or_init(|| {
+        let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap_or(u64::MAX);
+        usize::try_from(limit / 4).unwrap_or(usize::MAX).min(256)
+    })
+}
+
 /// A files directory rooted at a path (relative paths are taken from the working directory).
 /// All reads through one value share one total cap.
 #[derive(Debug, Clone)]
@@ -136,8 +148,9 @@ impl DiskFilesDir {
     }
 
     /// Directory `dir` (plain names below the files directory), opened from its parent's handle
-    /// without following a symlink, once; `None` when a component is a symlink or cannot be
-    /// opened (the full resolution then decides).
+    /// without following a symlink; the first [`kept_dirs`] directories are kept and opened once.
+    /// `None` when a component is a symlink or cannot be opened (the full resolution then
+    /// decides).
     fn plain_dir(&self, root_fd: &Arc<OwnedFd>, dir: &str) -> Option<Arc<OwnedFd>> {
         if dir.is_empty() {
             return Some(root_fd.clone());
@@ -148,7 +161,10 @@ impl DiskFilesDir {
         let (up, name) = dir.rsplit_once('/').unwrap_or(("", dir));
         let parent = self.plain_dir(root_fd, up)?;
         let fd = Arc::new(input_file::open_dir_at(&*parent, name).ok()?);
-        self.opened.dirs.write().ok()?.insert(dir.to_string(), fd.clone());
+        let mut kept = self.opened.dirs.write().ok()?;
+        if kept.len() < kept_dirs() {
+            kept.insert(dir.to_string(), fd.clone());
+        }
         Some(fd)
     }
 

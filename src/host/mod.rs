@@ -4,6 +4,7 @@
 //!   `suspend` and `resume`.
 //! - [`agent_binary`] — the agent binary `render-ignition --track` embeds.
 //! - [`analyze`] — the changed units checked: their triggers, and `systemd-analyze verify`.
+//! - [`descriptors`] — the process's open files: its soft limit raised, its table grown at start.
 //! - [`execute`] — the executor: run a plan on the root and record it.
 //! - [`failpoint`] — named crash points for the crash-safety tests.
 //! - [`fetch`] — remote resources over HTTP(S), verified by hash.
@@ -29,6 +30,7 @@ pub mod activate;
 pub mod agent;
 pub mod agent_binary;
 pub mod analyze;
+pub mod descriptors;
 pub mod execute;
 pub mod failpoint;
 pub mod fetch;
