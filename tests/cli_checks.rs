@@ -618,6 +618,22 @@ fn a_command_the_change_installs_or_the_root_has_is_not_missing() {
     let (dir, _, _) = config_and_root(&installs);
     let out = plan_config(dir.path(), system_root().path(), &[], &env);
     assert_eq!(check_lines(&out), Vec::<String>::new(), "the change installs it");
+
+    // `apply` starts the checks from the config's units alone, before the rest of the desired
+    // state is built; what they find is still read against all of it.
+    if !common::is_root() {
+        common::skip("a_command_the_change_installs_or_the_root_has_is_not_missing", "apply needs root");
+        return;
+    }
+    let warnings = |dir: &Path| {
+        let out = apply_config(dir, system_root().path(), &["--format", "json"], &env);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        doc["plan"]["systemd"]["check_warnings"].clone()
+    };
+    assert_eq!(warnings(dir.path()), serde_json::json!([]), "the change installs it");
+    let (units_only, _, _) = config_and_root(&units_config(&[("backup.service", &unit)]));
+    assert_eq!(warnings(units_only.path()), serde_json::json!([format!("systemd-analyze: {missing}")]));
 }
 
 #[test]
@@ -803,4 +819,43 @@ fn a_run_the_checks_stop_leaves_no_record_of_its_revision_behind() {
     let state: Value = serde_json::from_slice(&std::fs::read(state_dir.join("state.json")).unwrap()).unwrap();
     assert_eq!(state.get("pending"), None, "{state}");
     assert_eq!(state.get("last_applied"), None, "{state}");
+}
+
+/// The `apply:` step lines of a run's debug log, in order.
+fn apply_steps(out: &Output) -> Vec<String> {
+    lines(&out.stderr).iter().filter_map(|l| l.split_once(": apply: ").map(|(_, step)| step.to_string())).collect()
+}
+
+#[test]
+fn apply_starts_the_unit_checks_from_the_configs_units_unless_a_child_config_may_change_them() {
+    let test = "apply_starts_the_unit_checks_from_the_configs_units_unless_a_child_config_may_change_them";
+    if !common::is_root() {
+        common::skip(test, "apply needs root");
+        return;
+    }
+    let Some(bin) = analyzer(test) else { return };
+    let env = [("SYSTEMD_ANALYZE_BIN", bin), ("CORE_OPS_LOG", "debug")];
+    let units = units_config(&[("web.service", "[Service]\nExecStart=/bin/true\n")]);
+    let position = |steps: &[String], step: &str| steps.iter().position(|s| s == step);
+
+    let (dir, _, _) = config_and_root(&units);
+    let out = apply_config(dir.path(), system_root().path(), &[], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let steps = apply_steps(&out);
+    let early = position(&steps, "checks started from the config's units").expect("started from the units");
+    let built = position(&steps, "desired state built").expect("desired state built");
+    assert!(early < built, "{steps:?}");
+    assert_eq!(position(&steps, "checks started"), None, "started once: {steps:?}");
+
+    // A child config may add or change units: the checks wait for the whole desired state.
+    let child = format!(
+        "{units}ignition:\n  config:\n    merge:\n      - inline: '{{\"ignition\": {{\"version\": \"3.4.0\"}}}}'\n"
+    );
+    let (dir, _, _) = config_and_root(&child);
+    let out = apply_config(dir.path(), system_root().path(), &[], &env);
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    let steps = apply_steps(&out);
+    assert_eq!(position(&steps, "checks started from the config's units"), None, "{steps:?}");
+    let started = position(&steps, "checks started").expect("checks started");
+    assert!(position(&steps, "desired state built").is_some_and(|built| built < started), "{steps:?}");
 }

@@ -81,7 +81,7 @@ pub fn analyzer() -> Option<PathBuf> {
 /// to [`Checks::unit_errors`], warnings to [`Checks::warnings`], what could not be checked to
 /// [`Checks::notes`].
 pub fn check(root: &Root, desired: &DesiredState, changed: &BTreeSet<String>) -> Checks {
-    start(root, desired, changed, None).finish()
+    start(root, desired, changed, None).finish(desired)
 }
 
 /// The checks of [`check`] under way: `systemd-analyze verify` runs in the background while
@@ -109,7 +109,7 @@ pub fn start<'a>(
     let units = UnitFiles::of(desired);
     match analyzer() {
         None => started.checks.notes.push(NOT_INSTALLED.to_string()),
-        Some(bin) => started.verifying = Some(Verifying::start(&bin, root, desired, &units, changed, scratch)),
+        Some(bin) => started.verifying = Some(Verifying::start(&bin, root, &units, changed, scratch)),
     }
     let installed = has_installed_units(root);
     for name in changed {
@@ -134,10 +134,12 @@ pub fn start<'a>(
 }
 
 impl Started<'_> {
-    /// Waits for `systemd-analyze` and gives what every check found.
-    pub fn finish(self) -> Checks {
+    /// Waits for `systemd-analyze` and gives what every check found. `desired` is the whole
+    /// desired state, whose files may provide what a unit runs; the checks may have been started
+    /// from its unit objects alone ([`crate::model::desired::unit_objects`]).
+    pub fn finish(self, desired: &DesiredState) -> Checks {
         let Started { mut checks, mut unlooked, verifying } = self;
-        match verifying.map(|v| v.and_then(Verifying::finish)) {
+        match verifying.map(|v| v.and_then(|v| v.finish(desired))) {
             None => {}
             Some(Ok(verified)) => {
                 unlooked += verified.unlooked;
@@ -261,7 +263,6 @@ impl<'a> Verifying<'a> {
     fn start(
         bin: &Path,
         root: &'a Root,
-        desired: &'a DesiredState,
         units: &UnitFiles,
         changed: &BTreeSet<String>,
         scratch: Option<&Path>,
@@ -313,7 +314,6 @@ impl<'a> Verifying<'a> {
         let reading = Reading {
             staged: format!("{}/", staged.display()),
             changed: changed.clone(),
-            desired,
             root,
             installed: has_installed_units(root),
             mentions: units.all_texts(),
@@ -323,12 +323,13 @@ impl<'a> Verifying<'a> {
     }
 
     /// Waits for `systemd-analyze` and reads what it found.
-    fn finish(mut self) -> Result<Verified> {
+    /// Waits for `systemd-analyze` and reads its findings against the whole `desired` state.
+    fn finish(mut self, desired: &DesiredState) -> Result<Verified> {
         let child = self.child.take().expect("systemd-analyze is waited for once");
         let out = child.wait_with_output().with_context(|| format!("running {}", self.bin.display()))?;
         tracing::debug!("checks: systemd-analyze verify finished");
         self.reading.failed = !out.status.success();
-        Ok(self.reading.read(&String::from_utf8_lossy(&out.stderr)))
+        Ok(self.reading.read(&String::from_utf8_lossy(&out.stderr), desired))
     }
 }
 
@@ -372,7 +373,6 @@ struct Reading<'a> {
     staged: String,
     /// The units verified.
     changed: BTreeSet<String>,
-    desired: &'a DesiredState,
     root: &'a Root,
     /// Whether the root has installed units.
     installed: bool,
@@ -390,7 +390,7 @@ enum Level {
 }
 
 impl Reading<'_> {
-    fn read(&self, output: &str) -> Verified {
+    fn read(&self, output: &str, desired: &DesiredState) -> Verified {
         let mut verified = Verified::default();
         let mut faulted: BTreeSet<String> = BTreeSet::new();
         for line in output.lines() {
@@ -402,7 +402,7 @@ impl Reading<'_> {
                 None => (Level::Warning, line),
             };
             let message = message.replace(&self.staged, &format!("{SYSTEMD_UNIT_DIR}/"));
-            let Some(subject) = self.subject(&message) else { continue };
+            let Some(subject) = self.subject(&message, desired) else { continue };
             if let Some(unit) = bad_setting_of(&message)
                 && faulted.contains(unit)
             {
@@ -418,7 +418,7 @@ impl Reading<'_> {
                 }
             }
             let level = match missing_command(&message) {
-                Some(command) if self.installs(command) => continue,
+                Some(command) if self.installs(command, desired) => continue,
                 Some(_) => Level::Warning,
                 None => level,
             };
@@ -435,20 +435,19 @@ impl Reading<'_> {
 
     /// The changed unit a finding is about (`None`: about another unit, left out): a finding
     /// starts with the unit's name, its staged file, or `Unit NAME`.
-    fn subject(&self, message: &str) -> Option<String> {
+    fn subject(&self, message: &str, desired: &DesiredState) -> Option<String> {
         let head = message.strip_prefix("Unit ").unwrap_or(message);
         let head = head.split([':', ' ']).next().unwrap_or(head);
         let name = head.strip_prefix(SYSTEMD_UNIT_DIR).and_then(|rest| rest.strip_prefix('/')).unwrap_or(head);
         let name = name.split('/').next().unwrap_or(name);
         let name = name.strip_suffix(".d").unwrap_or(name);
-        let about_staged =
-            crate::model::path::is_below(head, SYSTEMD_UNIT_DIR) && self.desired.objects.contains_key(head);
+        let about_staged = crate::model::path::is_below(head, SYSTEMD_UNIT_DIR) && desired.objects.contains_key(head);
         (self.changed.contains(name) || about_staged).then(|| name.to_string())
     }
 
     /// Whether `command` is installed by the desired state or present on the root.
-    fn installs(&self, command: &str) -> bool {
-        self.desired.objects.contains_key(command) || !matches!(self.root.observe(command), Observed::Missing)
+    fn installs(&self, command: &str, desired: &DesiredState) -> bool {
+        desired.objects.contains_key(command) || !matches!(self.root.observe(command), Observed::Missing)
     }
 }
 

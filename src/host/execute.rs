@@ -23,6 +23,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,7 +38,7 @@ use crate::host::root::Root;
 use crate::host::store::{self, RunLock, Snapshot};
 use crate::host::systemd::Systemd;
 use crate::model::activation::{self, Activation};
-use crate::model::desired::{self, DesiredState, Kind, Object, Owner};
+use crate::model::desired::{self, DesiredState, Kind, Object, Owner, Role};
 use crate::model::ignition::children::{self, Fetch};
 use crate::model::ignition::types::Config;
 use crate::model::plan::{self, Action, Detail, Observed, ObservedState, Owned, Plan, PlanOptions};
@@ -206,9 +207,20 @@ pub fn apply_under(
         repeats: 0,
         checks: Checks::default(),
     };
+    let plan_opts = PlanOptions { adopt: opts.adopt };
+    // The checks start as soon as the units they verify are known, and run while the rest is
+    // built, planned and done. The run directory, ours under the lock, is on a tmpfs on a host
+    // (/run); what an interrupted run staged there goes first.
+    let scratch = store::run_dir(root);
+    root.remove_scratch_dirs(store::RUN_DIR, analyze::STAGING_PREFIX)?;
+    let early_units = early_unit_objects(input);
+    let early = early_units.as_ref().map(|units| start_unit_checks(root, units, &state, plan_opts, &scratch));
     let (desired, revision) = match build_desired(root, input, fetch, true) {
         Ok(d) => d,
-        Err(e) => return finish_failed(root, &mut state, report, vec![e], input),
+        Err(e) => {
+            drop(early);
+            return finish_failed(root, &mut state, report, vec![e], input);
+        }
     };
     report.revision = revision.clone();
     // The desired state lives in the report from here on (not copied into it).
@@ -216,15 +228,24 @@ pub fn apply_under(
     tracing::debug!("apply: desired state built");
     report.cleaned = clean_leftovers(root, report.desired.paths().chain(state.owned().keys()))?;
     let (mut observed, owned) = observe(root, &report.desired, &state);
-    let plan_opts = PlanOptions { adopt: opts.adopt };
-    // The checks start as soon as the units they verify are known, and run while the rest is
-    // planned and done. The run directory, ours under the lock, is on a tmpfs on a host (/run);
-    // what an interrupted run staged there goes first.
-    let scratch = store::run_dir(root);
-    root.remove_scratch_dirs(store::RUN_DIR, analyze::STAGING_PREFIX)?;
     let unit_changes = plan::plan_objects(&report.desired, &observed, &owned, plan_opts, preflight::verifies);
-    let checking = preflight::start(root, &report.desired, &preflight::changed_units(&unit_changes), Some(&scratch));
-    tracing::debug!("apply: checks started");
+    let changed = preflight::changed_units(&unit_changes);
+    // Checks started from the config's units stand when they verified what this plan changes,
+    // from the same objects; otherwise they start again from the whole desired state.
+    let checking = match early {
+        Some((early_changed, started))
+            if early_changed == changed
+                && early_units.as_ref().is_some_and(|u| same_unit_objects(u, &report.desired)) =>
+        {
+            started
+        }
+        other => {
+            drop(other);
+            let started = preflight::start(root, &report.desired, &changed, Some(&scratch));
+            tracing::debug!("apply: checks started");
+            started
+        }
+    };
     report.plan = plan::plan(&report.desired, &observed, &owned, plan_opts);
     tracing::debug!("apply: planned");
     let blocked: Vec<String> = report
@@ -248,7 +269,7 @@ pub fn apply_under(
     };
     let early = (!approve.may_wait).then(|| prepare(&mut state, &report));
     tracing::debug!("apply: records staged");
-    report.checks = checking.finish();
+    report.checks = checking.finish(&report.desired);
     tracing::debug!("apply: checks finished");
     let refused = report.checks.take_refusal(opts.strict);
     if !refused.is_empty() {
@@ -615,6 +636,53 @@ pub fn build_desired(
         return Err(refusal);
     }
     Ok((desired, revision))
+}
+
+/// The unit objects of the input's config ([`desired::unit_objects`]), when they are final
+/// before the desired state is built: the config has no child configs to fetch and merge, and
+/// no unit or Quadlet file has remote contents. `None` otherwise.
+fn early_unit_objects(input: &ApplyInput) -> Option<DesiredState> {
+    let children = &input.config.ignition.config;
+    if children.replace.source.is_some() || !children.merge.is_empty() {
+        return None;
+    }
+    let fallback = Origin { file: input.source.location.clone(), path: None };
+    let units = desired::unit_objects(&input.config, &input.origins, &fallback);
+    let remote = |o: &Object| o.content.iter().flatten().any(|p| matches!(p, desired::Piece::Remote { .. }));
+    (!units.objects.values().any(remote)).then_some(units)
+}
+
+/// Plans the objects of `units` against the root and starts the checks of the units whose
+/// files or drop-ins the plan writes; returns those units and the checks under way.
+fn start_unit_checks<'a>(
+    root: &'a Root,
+    units: &'a DesiredState,
+    state: &State,
+    opts: PlanOptions,
+    scratch: &Path,
+) -> (BTreeSet<String>, preflight::Started<'a>) {
+    // Only the units' paths: the whole observation follows once the desired state is built.
+    let mut observed = root.observe_all(units.paths());
+    refuse_full_directories_in_the_way(root, units, &mut observed);
+    let owned = owned_with_recovered(state, &observed);
+    let changed = preflight::changed_units(&plan::plan_objects(units, &observed, &owned, opts, preflight::verifies));
+    let started = preflight::start(root, units, &changed, Some(scratch));
+    tracing::debug!("apply: checks started from the config's units");
+    (changed, started)
+}
+
+/// Whether the objects the checks read (files with a unit role, and files in the Quadlet
+/// directory) are the same in `units` as in the whole `desired` state, and there are no more
+/// of them there.
+fn same_unit_objects(units: &DesiredState, desired: &DesiredState) -> bool {
+    let checked = |o: &&Object| {
+        o.kind == Kind::File
+            && (matches!(o.role, Role::UnitFile(_) | Role::Dropin(_) | Role::Quadlet(_))
+                || crate::model::path::is_below(&o.path, desired::QUADLET_DIR))
+    };
+    let in_units: Vec<&Object> = units.objects.values().filter(checked).collect();
+    let in_desired: Vec<&Object> = desired.objects.values().filter(checked).collect();
+    in_units == in_desired
 }
 
 /// Removes temp files of interrupted runs next to every managed path.
@@ -1035,5 +1103,39 @@ fn audit(root: &Root, report: &ApplyReport, host: &str, source: &SourceRef) {
     tracing::info!(result = report.outcome.name(), revision = %report.revision, created = s.create, updated = s.update, deleted = s.delete, "core-ops apply finished");
     if let Err(e) = store::audit(root, &line) {
         tracing::warn!("could not write the audit log: {e:#}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn states(src: &str) -> (DesiredState, DesiredState) {
+        let config = crate::model::butane::render(src, None).unwrap().config;
+        let fallback = Origin { file: "c.bu".into(), path: None };
+        (
+            desired::unit_objects(&config, &BTreeMap::new(), &fallback),
+            desired::from_config(&config, &BTreeMap::new(), &fallback),
+        )
+    }
+
+    const UNITS: &str = "variant: fcos\nversion: 1.6.0\nsystemd:\n  units:\n    - name: a.service\n      contents: \"[Service]\\nExecStart=/bin/true\\n\"\n";
+
+    #[test]
+    fn checks_started_from_the_units_stand_only_for_the_same_unit_and_quadlet_files() {
+        let (units, whole) = states(UNITS);
+        assert!(same_unit_objects(&units, &whole));
+        let plain = format!("{UNITS}storage:\n  files:\n    - path: /etc/a\n      contents: {{inline: A}}\n");
+        let (_, with_plain) = states(&plain);
+        assert!(same_unit_objects(&units, &with_plain), "a plain file is none of the checks' business");
+        let quadlet = format!(
+            "{UNITS}storage:\n  files:\n    - path: /etc/containers/systemd/web.container\n      contents: {{inline: x}}\n"
+        );
+        let (_, with_quadlet) = states(&quadlet);
+        assert!(!same_unit_objects(&units, &with_quadlet), "a Quadlet file more");
+        let (_, other) = states(&UNITS.replace("/bin/true", "/bin/false"));
+        assert!(!same_unit_objects(&units, &other), "another unit text");
+        let (_, dropin) = states(&format!("{UNITS}      dropins: [{{name: 10.conf, contents: x}}]\n"));
+        assert!(!same_unit_objects(&units, &dropin), "a drop-in more");
     }
 }

@@ -55,7 +55,7 @@ impl Checks {
 
 /// Runs every check over the desired state and its plan.
 pub fn check(root: &Root, desired: &DesiredState, plan: &Plan) -> Checks {
-    start(root, desired, &changed_units(&plan.changes), None).finish()
+    start(root, desired, &changed_units(&plan.changes), None).finish(desired)
 }
 
 /// The checks under way: the slow one (`systemd-analyze`, a process of its own) runs while the
@@ -81,10 +81,11 @@ pub fn start<'a>(
 }
 
 impl Started<'_> {
-    /// Waits for the checks and gives what they found.
-    pub fn finish(self) -> Checks {
+    /// Waits for the checks and gives what they found, read against the whole `desired` state
+    /// (they may have started from its unit objects alone).
+    pub fn finish(self, desired: &DesiredState) -> Checks {
         let mut checks = self.quadlet;
-        checks.merge(self.units.finish());
+        checks.merge(self.units.finish(desired));
         checks
     }
 }

@@ -250,53 +250,34 @@ const ACCOUNTS_FIRST_BOOT: &str = "first-boot-only until day-2 account support l
 /// Builds the desired state of `cfg`. `origins` names where each entry came from; entries
 /// without one get `fallback`.
 pub fn from_config(cfg: &Config, origins: &BTreeMap<EntryKey, Origin>, fallback: &Origin) -> DesiredState {
-    let origin = |key: EntryKey| origins.get(&key).cloned().unwrap_or_else(|| fallback.clone());
-    // Before spec 3.6, Ignition drops setuid/setgid/sticky bits when it writes.
-    let special_bits =
-        crate::model::ignition::spec::parse_version(&cfg.ignition.version).is_none_or(|s| s.honors_special_mode_bits());
-    let to_mode = |mode: i64| to_mode(mode, special_bits);
+    let build = Build::new(cfg, origins, fallback);
     let mut state = DesiredState::default();
     for d in &cfg.storage.directories {
-        state.check_owner_ids(&d.path, &d.user, &d.group, &origin(EntryKey::Node(d.path.clone())));
+        let origin = build.origin(EntryKey::Node(d.path.clone()));
+        state.check_owner_ids(&d.path, &d.user, &d.group, &origin);
         state.insert(Object {
             path: d.path.clone(),
             kind: Kind::Directory,
             content: None,
             target: None,
-            mode: d.mode.map(to_mode),
+            mode: d.mode.map(|m| build.mode(m)),
             user: owner_user(&d.user),
             group: owner_group(&d.group),
             overwrite: d.overwrite == Some(true),
             role: Role::Plain,
-            origin: origin(EntryKey::Node(d.path.clone())),
+            origin,
             cache: DigestCache::default(),
         });
     }
-    for (f, decoded) in cfg.storage.files.iter().zip(decode_files(&cfg.storage.files)) {
-        state.check_owner_ids(&f.path, &f.user, &f.group, &origin(EntryKey::Node(f.path.clone())));
-        let Decoded { pieces, digest } = decoded;
-        let has_content = f.contents.source.is_some() || !f.append.is_empty();
-        let role = quadlet_role(&f.path, pieces.first());
-        let cache = DigestCache::default();
-        if has_content {
-            cache.0.set(digest).expect("a new cache is empty");
-        }
-        state.insert(Object {
-            path: f.path.clone(),
-            kind: Kind::File,
-            content: has_content.then_some(pieces),
-            target: None,
-            mode: f.mode.map(to_mode),
-            user: owner_user(&f.user),
-            group: owner_group(&f.group),
-            overwrite: f.overwrite == Some(true),
-            role,
-            origin: origin(EntryKey::Node(f.path.clone())),
-            cache,
-        });
+    let files: Vec<&File> = cfg.storage.files.iter().collect();
+    for (f, decoded) in files.iter().zip(decode_files(&files)) {
+        let object = build.file(f, decoded);
+        state.check_owner_ids(&f.path, &f.user, &f.group, &object.origin);
+        state.insert(object);
     }
     for l in &cfg.storage.links {
-        state.check_owner_ids(&l.path, &l.user, &l.group, &origin(EntryKey::Node(l.path.clone())));
+        let origin = build.origin(EntryKey::Node(l.path.clone()));
+        state.check_owner_ids(&l.path, &l.user, &l.group, &origin);
         state.insert(Object {
             path: l.path.clone(),
             kind: if l.hard == Some(true) { Kind::HardLink } else { Kind::Symlink },
@@ -307,16 +288,88 @@ pub fn from_config(cfg: &Config, origins: &BTreeMap<EntryKey, Origin>, fallback:
             group: owner_group(&l.group),
             overwrite: l.overwrite == Some(true),
             role: Role::Plain,
-            origin: origin(EntryKey::Node(l.path.clone())),
+            origin,
             cache: DigestCache::default(),
         });
     }
-    for u in &cfg.systemd.units {
-        let unit_origin = origin(EntryKey::Unit(u.name.clone()));
-        add_unit(&mut state, u, &unit_origin, |d| origin(EntryKey::Dropin(u.name.clone(), d.to_string())));
-    }
-    add_first_boot_only(&mut state, cfg, &origin);
+    build.units(&mut state);
+    add_first_boot_only(&mut state, cfg, &|key| build.origin(key));
     state
+}
+
+/// The objects of `cfg` that the unit checks read, built as [`from_config`] builds them: its
+/// units' files, drop-ins and masks, and the files in the Quadlet directory. Enough to start the
+/// checks before the rest of a large desired state is built; no other object, no intent, no
+/// problem.
+pub fn unit_objects(cfg: &Config, origins: &BTreeMap<EntryKey, Origin>, fallback: &Origin) -> DesiredState {
+    let build = Build::new(cfg, origins, fallback);
+    let mut state = DesiredState::default();
+    let quadlets: Vec<&File> =
+        cfg.storage.files.iter().filter(|f| crate::model::path::is_below(&f.path, QUADLET_DIR)).collect();
+    for (f, decoded) in quadlets.iter().zip(decode_files(&quadlets)) {
+        state.insert(build.file(f, decoded));
+    }
+    build.units(&mut state);
+    state.units.clear();
+    state
+}
+
+/// What turns a config's entries into objects: where each came from, and how its modes read.
+struct Build<'a> {
+    cfg: &'a Config,
+    origins: &'a BTreeMap<EntryKey, Origin>,
+    fallback: &'a Origin,
+    /// Whether the config's spec keeps setuid, setgid and sticky bits (3.6 and later): before
+    /// it, Ignition drops them when it writes.
+    special_bits: bool,
+}
+
+impl<'a> Build<'a> {
+    fn new(cfg: &'a Config, origins: &'a BTreeMap<EntryKey, Origin>, fallback: &'a Origin) -> Self {
+        let special_bits = crate::model::ignition::spec::parse_version(&cfg.ignition.version)
+            .is_none_or(|s| s.honors_special_mode_bits());
+        Build { cfg, origins, fallback, special_bits }
+    }
+
+    fn origin(&self, key: EntryKey) -> Origin {
+        self.origins.get(&key).cloned().unwrap_or_else(|| self.fallback.clone())
+    }
+
+    fn mode(&self, mode: i64) -> u32 {
+        to_mode(mode, self.special_bits)
+    }
+
+    /// The object of file entry `f`, whose contents `decoded` holds.
+    fn file(&self, f: &File, decoded: Decoded) -> Object {
+        let Decoded { pieces, digest } = decoded;
+        let has_content = f.contents.source.is_some() || !f.append.is_empty();
+        let role = quadlet_role(&f.path, pieces.first());
+        let cache = DigestCache::default();
+        if has_content {
+            cache.0.set(digest).expect("a new cache is empty");
+        }
+        Object {
+            path: f.path.clone(),
+            kind: Kind::File,
+            content: has_content.then_some(pieces),
+            target: None,
+            mode: f.mode.map(|m| self.mode(m)),
+            user: owner_user(&f.user),
+            group: owner_group(&f.group),
+            overwrite: f.overwrite == Some(true),
+            role,
+            origin: self.origin(EntryKey::Node(f.path.clone())),
+            cache,
+        }
+    }
+
+    /// Adds the config's units: their files, drop-ins and masks, and what to enable or mask.
+    fn units(&self, state: &mut DesiredState) {
+        for u in &self.cfg.systemd.units {
+            let unit_origin = self.origin(EntryKey::Unit(u.name.clone()));
+            add_unit(state, u, &unit_origin, |d| self.origin(EntryKey::Dropin(u.name.clone(), d.to_string())));
+        }
+    }
 }
 
 fn add_unit(
@@ -598,10 +651,10 @@ const PARALLEL_DECODE_MIN_BYTES: usize = 256 * 1024;
 /// Decodes the contents of `files` (data URLs: base64, gzip) and hashes them, spread over the
 /// cores, each thread taking the next file nobody has taken (their weights differ widely); the
 /// results are in the order of `files`.
-fn decode_files(files: &[File]) -> Vec<Decoded> {
-    let total: usize = files.iter().map(url_bytes).sum();
+fn decode_files(files: &[&File]) -> Vec<Decoded> {
+    let total: usize = files.iter().map(|f| url_bytes(f)).sum();
     let threads = if total < PARALLEL_DECODE_MIN_BYTES { 1 } else { crate::spread::cores() };
-    crate::spread::claimed(files, threads, decode_file)
+    crate::spread::claimed(files, threads, |f| decode_file(f))
 }
 
 /// The bytes of a file entry's URLs (one more, so that every entry weighs something).
@@ -678,6 +731,33 @@ mod tests {
             state.units.iter().map(|u| (u.name.as_str(), u.enabled, u.mask)).collect::<Vec<_>>(),
             [("a.service", Some(true), false), ("b.service", None, true)]
         );
+    }
+
+    #[test]
+    fn the_unit_objects_are_the_units_and_quadlet_files_of_the_whole_state() {
+        let src = "variant: fcos\nversion: 1.6.0\nstorage:\n  directories:\n    - path: /etc/containers/systemd\n  files:\n    - path: /etc/a\n      user: {id: 4294967295}\n      contents: {inline: A}\n    - path: /etc/systemd/system/plain.service\n      contents: {inline: \"[Service]\\n\"}\n    - path: /etc/containers/systemd/web.container\n      mode: 0600\n      contents: {inline: \"[Container]\\nImage=x\\n\"}\n    - path: /etc/containers/systemd/web.container.d/10.conf\n      contents: {inline: \"[Container]\\n\"}\n  links:\n    - path: /etc/containers/systemd/db.container\n      target: /etc/a\nsystemd:\n  units:\n    - name: a.service\n      enabled: true\n      contents: \"[Service]\\nExecStart=/bin/true\\n\"\n      dropins: [{name: 10.conf, contents: \"[Service]\\n\"}]\n    - name: b.service\n      mask: true\n";
+        let rendered = render(src, None).unwrap();
+        let fallback = Origin { file: "x.bu".into(), path: None };
+        let units = unit_objects(&rendered.config, &BTreeMap::new(), &fallback);
+        let whole = from_config(&rendered.config, &BTreeMap::new(), &fallback);
+        let paths: Vec<&str> = units.objects.keys().map(String::as_str).collect();
+        assert_eq!(
+            paths,
+            [
+                "/etc/containers/systemd/web.container",
+                "/etc/containers/systemd/web.container.d/10.conf",
+                "/etc/systemd/system/a.service",
+                "/etc/systemd/system/a.service.d/10.conf",
+                "/etc/systemd/system/b.service",
+            ],
+            "no plain file, directory or link: a file in the unit directory is no unit"
+        );
+        for (path, object) in &units.objects {
+            assert_eq!(object, &whole.objects[path], "{path} as the whole state has it");
+        }
+        assert_eq!(units.objects["/etc/containers/systemd/web.container"].mode, Some(0o600));
+        assert!(units.units.is_empty() && units.problems.is_empty(), "objects only: {units:?}");
+        assert_eq!(whole.problems.len(), 1, "the whole state has the owner id problem: {:?}", whole.problems);
     }
 
     #[test]

@@ -146,7 +146,7 @@ pub fn plan(root: &Root, state: &State, input: &ApplyInput, fetch: &dyn Fetch, h
         how.checks.then(|| preflight::start(root, &desired, &preflight::changed_units(&the_plan.changes), None));
     let mut activation = execute::decide_activation(&the_plan, &desired, &observed, state, &revision, systemd);
     activation.offline = (!online).then(|| execute::offline_reason(how.root_dir));
-    let checks = checking.map_or_else(Checks::default, preflight::Started::finish);
+    let checks = checking.map_or_else(Checks::default, |checking| checking.finish(&desired));
     Ok(Planned { desired, revision, owned, plan: the_plan, activation, checks })
 }
 
