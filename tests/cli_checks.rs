@@ -859,3 +859,57 @@ fn apply_starts_the_unit_checks_from_the_configs_units_unless_a_child_config_may
     let started = position(&steps, "checks started").expect("checks started");
     assert!(position(&steps, "desired state built").is_some_and(|built| built < started), "{steps:?}");
 }
+
+/// The processes whose command line names `path`.
+fn processes_naming(path: &Path) -> Vec<String> {
+    let needle = path.as_os_str().as_encoded_bytes();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| {
+            let pid = e.ok()?.file_name().into_string().ok().filter(|n| n.bytes().all(|b| b.is_ascii_digit()))?;
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            cmdline.windows(needle.len()).any(|w| w == needle).then_some(pid)
+        })
+        .collect()
+}
+
+#[test]
+fn an_input_that_cannot_be_converged_stops_the_unit_checks_started_from_its_units() {
+    use std::os::unix::fs::PermissionsExt;
+    let test = "an_input_that_cannot_be_converged_stops_the_unit_checks_started_from_its_units";
+    if !common::is_root() {
+        common::skip(test, "apply needs root");
+        return;
+    }
+    // The checks start from the units before the desired state is built, which then refuses
+    // an owner id no file can have. The stand-in for systemd-analyze would run for a minute.
+    let body = format!(
+        "{}storage:\n  files:\n    - path: /etc/app/a.conf\n      user: {{id: 4294967295}}\n      contents: {{inline: x}}\n",
+        units_config(&[("web.service", "[Service]\nExecStart=/bin/true\n")])
+    );
+    let (dir, _, _) = config_and_root(&body);
+    let root = system_root();
+    let script = dir.path().join("analyze.sh");
+    write(&script, "#!/bin/sh\nsleep 60\n");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let env = [("SYSTEMD_ANALYZE_BIN", s(&script)), ("CORE_OPS_LOG", "debug")];
+    let started = std::time::Instant::now();
+    let apply = apply_config(dir.path(), root.path(), &[], &env);
+    // Stopped, not waited for: far less than the stand-in's minute.
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "the run waited for the checks");
+    assert_eq!(apply.status.code(), Some(1), "{}", text(&apply.stdout));
+    assert!(text(&apply.stdout).contains("user id 4294967295"), "{}", text(&apply.stdout));
+    assert!(
+        apply_steps(&apply).iter().any(|s| s == "checks started from the config's units"),
+        "{}",
+        text(&apply.stderr)
+    );
+    assert_eq!(processes_naming(&script), Vec::<String>::new(), "systemd-analyze was left running");
+    let run_dir: Vec<String> = std::fs::read_dir(root.path().join("run/core-ops"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(run_dir, ["lock"], "the staged units are removed");
+    assert!(!root.path().join("etc/app").exists(), "nothing is written");
+}
