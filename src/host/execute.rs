@@ -361,7 +361,7 @@ pub fn apply_under(
     }
     state.generation += 1;
     // The snapshot goes first: a revision the state records as applied always has one.
-    let saved = match prepared.snapshot.take() {
+    let saved = match prepared.take_snapshot() {
         Some(Ok(staged)) if outcome == Outcome::Converged && staged.generation() == state.generation => {
             staged.commit(root)
         }
@@ -399,8 +399,17 @@ struct Prepared<'a> {
     root: &'a Root,
     /// The state with the revision about to be written as pending (a run that changes something).
     pending: Option<Result<store::Record>>,
-    /// The snapshot of a run that converges to a new revision.
-    snapshot: Option<Result<store::StagedSnapshot>>,
+    /// The snapshot of a run that converges to a new revision, staged on a thread of its own:
+    /// the largest record by far (the whole config), written while the run goes on.
+    snapshot: Option<std::thread::JoinHandle<Result<store::StagedSnapshot>>>,
+}
+
+impl Prepared<'_> {
+    /// The staged snapshot, once its thread is done.
+    fn take_snapshot(&mut self) -> Option<Result<store::StagedSnapshot>> {
+        let staging = self.snapshot.take()?;
+        Some(staging.join().unwrap_or_else(|_| Err(anyhow::anyhow!("staging the snapshot failed"))))
+    }
 }
 
 impl Drop for Prepared<'_> {
@@ -408,7 +417,7 @@ impl Drop for Prepared<'_> {
         if let Some(Ok(record)) = self.pending.take() {
             record.discard(self.root);
         }
-        if let Some(Ok(snapshot)) = self.snapshot.take() {
+        if let Some(Ok(snapshot)) = self.take_snapshot() {
             snapshot.discard(self.root);
         }
     }
@@ -426,6 +435,11 @@ fn prepare_records<'a>(
     unchanged: bool,
 ) -> (Prepared<'a>, Pending) {
     let mut prepared = Prepared { root, pending: None, snapshot: None };
+    if !unchanged {
+        let generation = state.generation + 1;
+        let snapshot = snapshot_of(input, generation, &report.revision, Outcome::Converged, &report.plan);
+        prepared.snapshot = Some(stage_snapshot_aside(root, snapshot));
+    }
     state.pending = Some(Pending {
         revision: report.revision.clone(),
         started_at: store::now(),
@@ -435,12 +449,23 @@ fn prepare_records<'a>(
         prepared.pending = Some(store::stage_state(root, state));
     }
     let pending = state.pending.take().expect("set above");
-    if !unchanged {
-        let generation = state.generation + 1;
-        let snapshot = snapshot_of(input, generation, &report.revision, Outcome::Converged, &report.plan);
-        prepared.snapshot = Some(snapshot.and_then(|snap| store::stage_snapshot(root, &snap)));
-    }
     (prepared, pending)
+}
+
+/// Stages `snapshot` on a thread of its own (on this one when the root's handle cannot be
+/// shared with another).
+fn stage_snapshot_aside(
+    root: &Root,
+    snapshot: Result<Snapshot>,
+) -> std::thread::JoinHandle<Result<store::StagedSnapshot>> {
+    let stage = |root: &Root, snapshot: Result<Snapshot>| snapshot.and_then(|snap| store::stage_snapshot(root, &snap));
+    match root.try_clone() {
+        Ok(own) => std::thread::spawn(move || stage(&own, snapshot)),
+        Err(e) => {
+            let staged = Err(e);
+            std::thread::spawn(move || staged)
+        }
+    }
 }
 
 /// The history snapshot of `input` applied as `revision` in `generation` by a run that made

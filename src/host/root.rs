@@ -78,6 +78,14 @@ impl Root {
         Ok(Root { dir, path: path.to_path_buf() })
     }
 
+    /// Another handle on the same root (its directory's descriptor duplicated), for a thread of
+    /// its own.
+    pub fn try_clone(&self) -> Result<Self> {
+        let dir =
+            self.dir.try_clone().with_context(|| format!("sharing the root directory {}", self.path.display()))?;
+        Ok(Root { dir, path: self.path.clone() })
+    }
+
     /// The root's path.
     pub fn path(&self) -> &Path {
         &self.path
