@@ -490,6 +490,7 @@ impl DesiredState {
         let mut problems = Vec::new();
         for o in self.objects.values_mut() {
             let Some(pieces) = o.content.as_mut() else { continue };
+            let mut fetched = false;
             for piece in pieces.iter_mut() {
                 let Piece::Remote { source, compression, hash } = piece else { continue };
                 let resource = Resource {
@@ -499,11 +500,17 @@ impl DesiredState {
                     ..Resource::default()
                 };
                 match crate::model::ignition::children::load(&resource, fetch) {
-                    Ok(bytes) => *piece = Piece::bytes(bytes),
+                    Ok(bytes) => {
+                        *piece = Piece::bytes(bytes);
+                        fetched = true;
+                    }
                     Err(e) => problems.push(format!("{}: {e}", o.path)),
                 }
             }
-            o.cache = DigestCache::default();
+            // Only new bytes need a new digest: the others were hashed as they were decoded.
+            if fetched {
+                o.cache = DigestCache::default();
+            }
         }
         problems
     }
@@ -758,6 +765,33 @@ mod tests {
         assert_eq!(units.objects["/etc/containers/systemd/web.container"].mode, Some(0o600));
         assert!(units.units.is_empty() && units.problems.is_empty(), "objects only: {units:?}");
         assert_eq!(whole.problems.len(), 1, "the whole state has the owner id problem: {:?}", whole.problems);
+    }
+
+    /// Serves every remote resource with the same bytes.
+    struct Serve(&'static [u8]);
+
+    impl crate::model::ignition::children::Fetch for Serve {
+        fn fetch(&self, _: &Resource) -> Result<Vec<u8>, String> {
+            Ok(self.0.to_vec())
+        }
+    }
+
+    #[test]
+    fn fetching_remote_contents_hashes_again_only_what_was_fetched() {
+        let mut state = desired(
+            "variant: fcos\nversion: 1.6.0\nstorage:\n  files:\n    - path: /etc/local\n      contents: {inline: A}\n    - path: /etc/remote\n      contents: {source: \"https://example.com/r\"}\n",
+        );
+        let hashed = |state: &DesiredState, path: &str| state.objects[path].cache.0.get().cloned();
+        // `printf A | sha256sum`: hashed as it was decoded.
+        let a = "sha256-559aead08264d5795d3909718cdd05abd49572e84fe55590eef31a88a08fdffd";
+        assert_eq!(hashed(&state, "/etc/local"), Some(Some(a.to_string())));
+        assert_eq!(hashed(&state, "/etc/remote"), Some(None), "not known before it is fetched");
+        assert_eq!(state.fetch_remote(&Serve(b"B")), Vec::<String>::new());
+        assert_eq!(hashed(&state, "/etc/local"), Some(Some(a.to_string())), "kept, not computed again");
+        assert_eq!(hashed(&state, "/etc/remote"), None, "to be computed from the fetched bytes");
+        // `printf B | sha256sum`.
+        let b = "sha256-df7e70e5021544f4834bbee64a9e3789febc4be81470df629cad6ddb03320a5c";
+        assert_eq!(state.objects["/etc/remote"].digest().as_deref(), Some(b));
     }
 
     #[test]
