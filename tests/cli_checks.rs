@@ -913,3 +913,37 @@ fn an_input_that_cannot_be_converged_stops_the_unit_checks_started_from_its_unit
     assert_eq!(run_dir, ["lock"], "the staged units are removed");
     assert!(!root.path().join("etc/app").exists(), "nothing is written");
 }
+
+#[test]
+fn apply_runs_the_quadlet_generator_once_the_input_is_known_to_be_one_it_can_take() {
+    use std::os::unix::fs::PermissionsExt;
+    let test = "apply_runs_the_quadlet_generator_once_the_input_is_known_to_be_one_it_can_take";
+    if !common::is_root() {
+        common::skip(test, "apply needs root");
+        return;
+    }
+    // A stand-in for the generator that counts its runs; the unit checks start from the
+    // config's units before the desired state is built.
+    let dir = tempfile::tempdir().unwrap();
+    let generator = dir.path().join("quadlet.sh");
+    write(&generator, "#!/bin/sh\necho run >> \"$0.runs\"\n");
+    std::fs::set_permissions(&generator, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let runs = || std::fs::read_to_string(generator.with_extension("sh.runs")).unwrap_or_default().lines().count();
+    let container = "    - path: /etc/containers/systemd/web.container\n      contents: {inline: \"[Container]\\nImage=docker.io/library/caddy:2\\n\"}\n";
+    let config = |extra: &str| {
+        let units = units_config(&[("web-backup.service", "[Service]\nExecStart=/bin/true\n")]);
+        format!("{units}storage:\n  files:\n{container}{extra}")
+    };
+    let env = [("QUADLET_BIN", s(&generator)), ("SYSTEMD_ANALYZE_BIN", "")];
+
+    let refused = config("    - path: /etc/app/a.conf\n      user: {id: 4294967295}\n      contents: {inline: x}\n");
+    let (work, _, _) = config_and_root(&refused);
+    let apply = apply_config(work.path(), system_root().path(), &[], &env);
+    assert_eq!(apply.status.code(), Some(1), "{}", text(&apply.stdout));
+    assert_eq!(runs(), 0, "an input the run cannot take is not checked further");
+
+    let (work, _, _) = config_and_root(&config(""));
+    let apply = apply_config(work.path(), system_root().path(), &[], &env);
+    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply.stdout));
+    assert_eq!(runs(), 1, "checked once");
+}

@@ -1,9 +1,10 @@
 //! Faults of the machine, each a test: a filesystem that fills up during an apply (ENOSPC), the
 //! state directory full while the state is saved (at every point of the records), an audit line
 //! that does not fit, a read-only target (EROFS), an immutable directory or file (`chattr +i`),
-//! a tree of more directories than the soft limit of open files, and a user who is not root:
-//! `apply` is refused on any root, naming what needs root, and `plan` works, without the
-//! ownership record when the state is root's alone, and says so.
+//! a tree of more directories than the soft limit of open files, a stale directory of the unit
+//! checks that cannot be removed, and a user who is not root: `apply` is refused on any root,
+//! naming what needs root, and `plan` works, without the ownership record when the state is
+//! root's alone, and says so.
 //!
 //! Each test makes its own small filesystem (a tmpfs, or a loop-mounted ext4 where `chattr` is
 //! needed) and unmounts it when dropped, even when the test fails. They need root (to mount, or
@@ -1080,4 +1081,31 @@ fn a_tree_of_more_directories_than_the_soft_limit_of_open_files_applies_whole() 
         let path = root.path().join(format!("etc/t/d{i:03}/f"));
         assert_eq!(fs::read_to_string(&path).unwrap(), format!("file {i}\n"), "{}", path.display());
     }
+}
+
+#[test]
+fn a_stale_check_directory_that_cannot_be_removed_does_not_hide_why_the_input_is_refused() {
+    let test = "a_stale_check_directory_that_cannot_be_removed_does_not_hide_why_the_input_is_refused";
+    let root = common::conformance_root();
+    // What an interrupted run staged for the unit checks, on a read-only filesystem: it cannot
+    // be cleared.
+    let stale = root.path().join("run/core-ops/core-ops-units-stale");
+    fs::create_dir_all(&stale).unwrap();
+    let Some(mount) = Mount::tmpfs_at(test, &stale, "64k") else { return };
+    fs::write(stale.join("a.service"), "[Service]\n").unwrap();
+    remount(&mount.target, "remount,ro");
+    let work = Work::new();
+    let units = "systemd:\n  units:\n    - name: web.service\n      contents: \"[Service]\\nExecStart=/bin/true\\n\"\n";
+    let refused = work.config(
+        "refused.bu",
+        &format!("{HEAD}{units}storage:\n  files:\n    - path: /etc/app/a.conf\n      user: {{id: 4294967295}}\n      contents: {{inline: x}}\n"),
+    );
+    let run = apply(&work, &refused, root.path());
+    assert_eq!(run.code, 1, "{}", run.shown());
+    assert!(run.errors().contains("user id 4294967295"), "the input's own error: {}", run.shown());
+    // An input the run can take reports that the directory cannot be cleared.
+    let fine = work.config("fine.bu", &format!("{HEAD}{units}"));
+    let run = apply(&work, &fine, root.path());
+    assert_eq!(run.code, 1, "{}", run.shown());
+    assert!(run.shown().contains("core-ops-units-stale"), "{}", run.shown());
 }

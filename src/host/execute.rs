@@ -211,8 +211,9 @@ pub fn apply_under(
     // The checks start as soon as the units they verify are known, and run while the rest is
     // built, planned and done. The run directory, ours under the lock, is on a tmpfs on a host
     // (/run); what an interrupted run staged there goes first.
+    // A failure to clear them counts only once the input is known to be one the run can take.
     let scratch = store::run_dir(root);
-    root.remove_scratch_dirs(store::RUN_DIR, analyze::STAGING_PREFIX)?;
+    let cleared = root.remove_scratch_dirs(store::RUN_DIR, analyze::STAGING_PREFIX);
     let early_units = early_unit_objects(input);
     let early = early_units.as_ref().map(|units| start_unit_checks(root, units, &state, plan_opts, &scratch));
     let (desired, revision) = match build_desired(root, input, fetch, true) {
@@ -222,6 +223,7 @@ pub fn apply_under(
             return finish_failed(root, &mut state, report, vec![e], input);
         }
     };
+    cleared?;
     report.revision = revision.clone();
     // The desired state lives in the report from here on (not copied into it).
     report.desired = desired;
@@ -233,10 +235,11 @@ pub fn apply_under(
     // Checks started from the config's units stand when they verified what this plan changes,
     // from the same objects; otherwise they start again from the whole desired state.
     let checking = match early {
-        Some((early_changed, started))
+        Some((early_changed, mut started))
             if early_changed == changed
                 && early_units.as_ref().is_some_and(|u| same_unit_objects(u, &report.desired)) =>
         {
+            started.check_quadlets(&report.desired);
             started
         }
         other => {
@@ -678,7 +681,8 @@ fn early_unit_objects(input: &ApplyInput) -> Option<DesiredState> {
 }
 
 /// Plans the objects of `units` against the root and starts the checks of the units whose
-/// files or drop-ins the plan writes; returns those units and the checks under way.
+/// files or drop-ins the plan writes (not yet those of the Quadlet files); returns those units
+/// and the checks under way.
 fn start_unit_checks<'a>(
     root: &'a Root,
     units: &'a DesiredState,
@@ -691,7 +695,7 @@ fn start_unit_checks<'a>(
     refuse_full_directories_in_the_way(root, units, &mut observed);
     let owned = owned_with_recovered(state, &observed);
     let changed = preflight::changed_units(&plan::plan_objects(units, &observed, &owned, opts, preflight::verifies));
-    let started = preflight::start(root, units, &changed, Some(scratch));
+    let started = preflight::start_units(root, units, &changed, Some(scratch));
     tracing::debug!("apply: checks started from the config's units");
     (changed, started)
 }

@@ -64,7 +64,8 @@ pub fn check(root: &Root, desired: &DesiredState, plan: &Plan) -> Checks {
 #[derive(Debug)]
 pub struct Started<'a> {
     units: analyze::Started<'a>,
-    quadlet: Checks,
+    /// What the Quadlet checks found, once they ran ([`Started::check_quadlets`]).
+    quadlet: Option<Checks>,
 }
 
 /// Starts every check over the desired state, whose `changed` units ([`changed_units`]) are
@@ -76,15 +77,35 @@ pub fn start<'a>(
     changed: &BTreeSet<String>,
     scratch: Option<&Path>,
 ) -> Started<'a> {
-    let units = analyze::start(root, desired, changed, scratch);
-    Started { units, quadlet: quadlet::check(desired) }
+    let mut started = start_units(root, desired, changed, scratch);
+    started.check_quadlets(desired);
+    started
+}
+
+/// Starts the checks of the `changed` units only, as [`start`] does; the Quadlet checks wait for
+/// [`Started::check_quadlets`]. For checks started before the whole desired state is known: a
+/// run that stops before it is known does not wait for Podman's generator.
+pub fn start_units<'a>(
+    root: &'a Root,
+    desired: &'a DesiredState,
+    changed: &BTreeSet<String>,
+    scratch: Option<&Path>,
+) -> Started<'a> {
+    Started { units: analyze::start(root, desired, changed, scratch), quadlet: None }
 }
 
 impl Started<'_> {
+    /// Runs the Quadlet checks over `desired` (Podman's generator in a dry run, while the unit
+    /// checks run).
+    pub fn check_quadlets(&mut self, desired: &DesiredState) {
+        self.quadlet = Some(quadlet::check(desired));
+    }
+
     /// Waits for the checks and gives what they found, read against the whole `desired` state
-    /// (they may have started from its unit objects alone).
+    /// (they may have started from its unit objects alone); the Quadlet checks run now if they
+    /// have not yet.
     pub fn finish(self, desired: &DesiredState) -> Checks {
-        let mut checks = self.quadlet;
+        let mut checks = self.quadlet.unwrap_or_else(|| quadlet::check(desired));
         checks.merge(self.units.finish(desired));
         checks
     }
