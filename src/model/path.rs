@@ -185,7 +185,7 @@ pub fn is_below(path: &str, dir: &str) -> bool {
 
 /// Whether `path` is absolute and [`clean`] leaves it as it is (no empty, `.` or `..`
 /// component, no trailing `/`), told without making the cleaned path.
-fn is_clean_absolute(path: &str) -> bool {
+pub fn is_clean_absolute(path: &str) -> bool {
     path == "/"
         || path.strip_prefix('/').is_some_and(|rest| rest.split('/').all(|part| !matches!(part, "" | "." | "..")))
 }

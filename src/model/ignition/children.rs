@@ -67,7 +67,7 @@ pub fn load(resource: &Resource, fetch: &dyn Fetch) -> Result<Vec<u8>, String> {
 pub fn check_inline_hashes(cfg: &Config) -> Result<(), String> {
     for (at, r) in resources(cfg) {
         if r.source.as_deref().is_some_and(|s| s.starts_with("data:")) && r.verification.hash.is_some() {
-            load(r, &Offline).map_err(|e| format!("{at}: {e}"))?;
+            load(r, &Offline).map_err(|e| format!("{}: {e}", at.path()))?;
         }
     }
     Ok(())

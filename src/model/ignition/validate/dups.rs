@@ -72,8 +72,8 @@ impl Validator {
     }
 
     fn header_dups_everywhere(&mut self, cfg: &Config) {
-        for (at, res) in resources(cfg) {
-            self.dup_list(res.http_headers.iter().map(|h| h.name.clone()), &at.key("httpHeaders"));
+        for (at, res) in resources(cfg).into_iter().filter(|(_, res)| !res.http_headers.is_empty()) {
+            self.dup_list(res.http_headers.iter().map(|h| h.name.clone()), &at.path().key("httpHeaders"));
         }
     }
 }

@@ -33,7 +33,7 @@ impl Validator {
         }
         self.proxy(&cfg.ignition.proxy, &ign.key("proxy"));
         for (at, res) in resources(cfg) {
-            self.resource(res, &at);
+            self.resource(res, at);
         }
     }
 
@@ -54,34 +54,37 @@ impl Validator {
         }
     }
 
-    fn resource(&mut self, r: &Resource, at: &Path) {
+    fn resource(&mut self, r: &Resource, at: ResourceAt) {
         if r.compression.as_deref().is_some_and(|c| !c.is_empty() && c != "gzip") {
-            self.error(at.key("compression"), "invalid compression method");
+            self.error(at.path().key("compression"), "invalid compression method");
         }
         if r.verification.hash.is_some() && r.source.is_none() {
-            self.error(at.key("verification").key("hash"), "source must be specified if verification is specified");
+            self.error(
+                at.path().key("verification").key("hash"),
+                "source must be specified if verification is specified",
+            );
         }
         // A URL made by the translator from the bytes it keeps beside it is valid as made.
         let made_here = r.payload.0.is_some();
         if let Some(src) = r.source.as_deref().filter(|s| !s.is_empty() && !made_here) {
             if let Err(e) = url::validate(src) {
-                self.error(at.key("source"), e.to_string());
+                self.error(at.path().key("source"), e.to_string());
             }
         }
         if !r.http_headers.is_empty() {
             let scheme = r.source.as_deref().filter(|s| !s.is_empty()).and_then(url::parse).map(|u| u.scheme);
             match scheme.as_deref() {
-                None => self.error(at.key("httpHeaders"), UrlError::Unparsable.to_string()),
+                None => self.error(at.path().key("httpHeaders"), UrlError::Unparsable.to_string()),
                 Some("http" | "https") => {}
-                Some(_) => self.error(at.key("httpHeaders"), "cannot use HTTP headers with this source scheme"),
+                Some(_) => self.error(at.path().key("httpHeaders"), "cannot use HTTP headers with this source scheme"),
             }
         }
         for (j, h) in r.http_headers.iter().enumerate() {
-            self.header(h, &at.key("httpHeaders").index(j));
+            self.header(h, &at.path().key("httpHeaders").index(j));
         }
         if let Some(hash) = &r.verification.hash {
             if let Err(msg) = check_hash(hash) {
-                self.error(at.key("verification").key("hash"), msg);
+                self.error(at.path().key("verification").key("hash"), msg);
             }
         }
     }
@@ -96,29 +99,55 @@ impl Validator {
     }
 }
 
-/// Every resource of a config with its output path (merge/replace, CAs, file contents and
-/// appends, LUKS key files).
-pub fn resources(cfg: &Config) -> Vec<(Path, &Resource)> {
-    let mut out = Vec::new();
-    let ign = root(&["ignition"]);
-    for (i, r) in cfg.ignition.config.merge.iter().enumerate() {
-        out.push((ign.key("config").key("merge").index(i), r));
-    }
-    out.push((ign.key("config").key("replace"), &cfg.ignition.config.replace));
-    for (i, r) in cfg.ignition.security.tls.certificate_authorities.iter().enumerate() {
-        out.push((ign.key("security").key("tls").key("certificateAuthorities").index(i), r));
-    }
-    let st = root(&["storage"]);
-    for (i, f) in cfg.storage.files.iter().enumerate() {
-        let at = st.key("files").index(i);
-        for (j, a) in f.append.iter().enumerate() {
-            out.push((at.key("append").index(j), a));
+/// Where a resource sits in a config; its output path is built only when a message needs it
+/// (a config of thousands of files has as many resources).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceAt {
+    /// `ignition.config.merge[i]`.
+    Merge(usize),
+    /// `ignition.config.replace`.
+    Replace,
+    /// `ignition.security.tls.certificateAuthorities[i]`.
+    CertificateAuthority(usize),
+    /// `storage.files[i].append[j]`.
+    Append(usize, usize),
+    /// `storage.files[i].contents`.
+    Contents(usize),
+    /// `storage.luks[i].keyFile`.
+    KeyFile(usize),
+}
+
+impl ResourceAt {
+    /// The output path.
+    pub fn path(self) -> Path {
+        let ign = || root(&["ignition"]);
+        let files = || root(&["storage"]).key("files");
+        match self {
+            ResourceAt::Merge(i) => ign().key("config").key("merge").index(i),
+            ResourceAt::Replace => ign().key("config").key("replace"),
+            ResourceAt::CertificateAuthority(i) => {
+                ign().key("security").key("tls").key("certificateAuthorities").index(i)
+            }
+            ResourceAt::Append(i, j) => files().index(i).key("append").index(j),
+            ResourceAt::Contents(i) => files().index(i).key("contents"),
+            ResourceAt::KeyFile(i) => root(&["storage"]).key("luks").index(i).key("keyFile"),
         }
-        out.push((at.key("contents"), &f.contents));
     }
-    for (i, l) in cfg.storage.luks.iter().enumerate() {
-        out.push((st.key("luks").index(i).key("keyFile"), &l.key_file));
+}
+
+/// Every resource of a config with where it sits (merge/replace, CAs, file contents and
+/// appends, LUKS key files).
+pub fn resources(cfg: &Config) -> Vec<(ResourceAt, &Resource)> {
+    let mut out = Vec::new();
+    out.extend(cfg.ignition.config.merge.iter().enumerate().map(|(i, r)| (ResourceAt::Merge(i), r)));
+    out.push((ResourceAt::Replace, &cfg.ignition.config.replace));
+    let cas = cfg.ignition.security.tls.certificate_authorities.iter().enumerate();
+    out.extend(cas.map(|(i, r)| (ResourceAt::CertificateAuthority(i), r)));
+    for (i, f) in cfg.storage.files.iter().enumerate() {
+        out.extend(f.append.iter().enumerate().map(|(j, a)| (ResourceAt::Append(i, j), a)));
+        out.push((ResourceAt::Contents(i), &f.contents));
     }
+    out.extend(cfg.storage.luks.iter().enumerate().map(|(i, l)| (ResourceAt::KeyFile(i), &l.key_file)));
     out
 }
 

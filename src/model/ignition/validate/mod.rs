@@ -87,19 +87,19 @@ impl Validator {
         self.links_and_parents(s, &st);
         self.filesystem_disk_overlaps(s, &st);
         for (i, d) in s.directories.iter().enumerate() {
-            self.directory(d, &st.key("directories").index(i));
+            self.directory(d, &|| st.key("directories").index(i));
         }
         for (i, d) in s.disks.iter().enumerate() {
             self.disk(d, &st.key("disks").index(i));
         }
         for (i, f) in s.files.iter().enumerate() {
-            self.file(f, &st.key("files").index(i));
+            self.file(f, &|| st.key("files").index(i));
         }
         for (i, f) in s.filesystems.iter().enumerate() {
             self.filesystem(f, &st.key("filesystems").index(i));
         }
         for (i, l) in s.links.iter().enumerate() {
-            self.link(l, &st.key("links").index(i));
+            self.link(l, &|| st.key("links").index(i));
         }
         for (i, l) in s.luks.iter().enumerate() {
             self.luks(l, &st.key("luks").index(i));
