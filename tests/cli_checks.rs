@@ -56,6 +56,26 @@ fn write(path: &Path, content: &str) {
 }
 
 /// A config file `c.bu` and an empty root next to it.
+/// Writes `content` to `path` as a script anyone may run.
+fn write_executable(path: &Path, content: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    write(path, content);
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// The names in the run directory of `root`.
+fn run_dir_entries(root: &Path) -> Vec<String> {
+    std::fs::read_dir(root.join("run/core-ops"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// A config of one unit, `web.service`, and the storage entries `files` (YAML lines).
+fn web_unit_and_files(files: &str) -> String {
+    format!("{}storage:\n  files:\n{files}", units_config(&[("web.service", "[Service]\nExecStart=/bin/true\n")]))
+}
+
 fn config_and_root(body: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("c.bu");
@@ -692,13 +712,11 @@ fn strict_stops_apply_on_a_root_already_converged_with_the_same_input() {
 /// A stand-in for `systemd-analyze` that finds nothing and records what it was given: the unit
 /// path (`<script>.path`) and the staged units it could list there (`<script>.units`).
 fn recording_analyzer(dir: &Path) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
     let script = dir.join("analyze.sh");
-    write(
+    write_executable(
         &script,
         "#!/bin/sh\nprintf '%s\\n' \"$SYSTEMD_UNIT_PATH\" > \"$0.path\"\nls \"${SYSTEMD_UNIT_PATH%%:*}\" > \"$0.units\"\n",
     );
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     script
 }
 
@@ -764,7 +782,6 @@ fn units_are_verified_from_the_run_directory_on_a_unit_path_of_directories_that_
 
 #[test]
 fn a_blocked_plan_stops_the_unit_checks_it_started_and_removes_what_they_staged() {
-    use std::os::unix::fs::PermissionsExt;
     if !common::is_root() {
         common::skip(
             "a_blocked_plan_stops_the_unit_checks_it_started_and_removes_what_they_staged",
@@ -774,16 +791,12 @@ fn a_blocked_plan_stops_the_unit_checks_it_started_and_removes_what_they_staged(
     }
     // The checks start as soon as the units are known, before the rest is planned; a stand-in
     // for systemd-analyze that would run for a minute records its process id.
-    let body = format!(
-        "{}storage:\n  files:\n    - path: /etc/app/a.conf\n      contents: {{inline: ours}}\n",
-        units_config(&[("web.service", "[Service]\nExecStart=/bin/true\n")])
-    );
+    let body = web_unit_and_files("    - path: /etc/app/a.conf\n      contents: {inline: ours}\n");
     let (dir, _, _) = config_and_root(&body);
     let root = system_root();
     write(&root.path().join("etc/app/a.conf"), "theirs\n");
     let script = dir.path().join("analyze.sh");
-    write(&script, "#!/bin/sh\necho $$ > \"$0.pid\"\nexec sleep 60\n");
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    write_executable(&script, "#!/bin/sh\necho $$ > \"$0.pid\"\nexec sleep 60\n");
 
     let apply = apply_config(dir.path(), root.path(), &[], &[("SYSTEMD_ANALYZE_BIN", s(&script))]);
     assert_eq!(apply.status.code(), Some(1), "{}", text(&apply.stdout));
@@ -792,11 +805,7 @@ fn a_blocked_plan_stops_the_unit_checks_it_started_and_removes_what_they_staged(
         let proc = PathBuf::from("/proc").join(pid.trim());
         assert!(!proc.exists(), "systemd-analyze (pid {}) was left running", pid.trim());
     }
-    let run_dir: Vec<String> = std::fs::read_dir(root.path().join("run/core-ops"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(run_dir, ["lock"], "the staged units are removed");
+    assert_eq!(run_dir_entries(root.path()), ["lock"], "the staged units are removed");
     assert_eq!(std::fs::read_to_string(root.path().join("etc/app/a.conf")).unwrap(), "theirs\n");
 }
 
@@ -875,7 +884,6 @@ fn processes_naming(path: &Path) -> Vec<String> {
 
 #[test]
 fn an_input_that_cannot_be_converged_stops_the_unit_checks_started_from_its_units() {
-    use std::os::unix::fs::PermissionsExt;
     let test = "an_input_that_cannot_be_converged_stops_the_unit_checks_started_from_its_units";
     if !common::is_root() {
         common::skip(test, "apply needs root");
@@ -883,15 +891,12 @@ fn an_input_that_cannot_be_converged_stops_the_unit_checks_started_from_its_unit
     }
     // The checks start from the units before the desired state is built, which then refuses
     // an owner id no file can have. The stand-in for systemd-analyze would run for a minute.
-    let body = format!(
-        "{}storage:\n  files:\n    - path: /etc/app/a.conf\n      user: {{id: 4294967295}}\n      contents: {{inline: x}}\n",
-        units_config(&[("web.service", "[Service]\nExecStart=/bin/true\n")])
-    );
+    let body =
+        web_unit_and_files("    - path: /etc/app/a.conf\n      user: {id: 4294967295}\n      contents: {inline: x}\n");
     let (dir, _, _) = config_and_root(&body);
     let root = system_root();
     let script = dir.path().join("analyze.sh");
-    write(&script, "#!/bin/sh\nsleep 60\n");
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    write_executable(&script, "#!/bin/sh\nsleep 60\n");
 
     let env = [("SYSTEMD_ANALYZE_BIN", s(&script)), ("CORE_OPS_LOG", "debug")];
     let started = std::time::Instant::now();
@@ -906,17 +911,12 @@ fn an_input_that_cannot_be_converged_stops_the_unit_checks_started_from_its_unit
         text(&apply.stderr)
     );
     assert_eq!(processes_naming(&script), Vec::<String>::new(), "systemd-analyze was left running");
-    let run_dir: Vec<String> = std::fs::read_dir(root.path().join("run/core-ops"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(run_dir, ["lock"], "the staged units are removed");
+    assert_eq!(run_dir_entries(root.path()), ["lock"], "the staged units are removed");
     assert!(!root.path().join("etc/app").exists(), "nothing is written");
 }
 
 #[test]
 fn apply_runs_the_quadlet_generator_once_the_input_is_known_to_be_one_it_can_take() {
-    use std::os::unix::fs::PermissionsExt;
     let test = "apply_runs_the_quadlet_generator_once_the_input_is_known_to_be_one_it_can_take";
     if !common::is_root() {
         common::skip(test, "apply needs root");
@@ -926,8 +926,7 @@ fn apply_runs_the_quadlet_generator_once_the_input_is_known_to_be_one_it_can_tak
     // config's units before the desired state is built.
     let dir = tempfile::tempdir().unwrap();
     let generator = dir.path().join("quadlet.sh");
-    write(&generator, "#!/bin/sh\necho run >> \"$0.runs\"\n");
-    std::fs::set_permissions(&generator, std::fs::Permissions::from_mode(0o755)).unwrap();
+    write_executable(&generator, "#!/bin/sh\necho run >> \"$0.runs\"\n");
     let runs = || std::fs::read_to_string(generator.with_extension("sh.runs")).unwrap_or_default().lines().count();
     let container = "    - path: /etc/containers/systemd/web.container\n      contents: {inline: \"[Container]\\nImage=docker.io/library/caddy:2\\n\"}\n";
     let config = |extra: &str| {
