@@ -10,6 +10,10 @@
 //! cap ([`input_file`]). Tree walks do not follow symlinks. Error texts are the operating
 //! system's, prefixed with the operation and the path as given, as Go prints them.
 //!
+//! A files directory may come with a listing of it ([`Listing`], taken for the input's
+//! fingerprint): a tree whose root is reached through plain names is then walked from the
+//! listing, and a file it lists as regular is opened without being inspected again.
+//!
 //! A large tree is read without resolving every path from the start: the files directory is
 //! resolved and opened once, and each directory reached below it through plain names (no
 //! symlink, no `.` or `..`) is opened once from its parent's handle and kept. A path that meets
@@ -25,6 +29,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 use rustix::fs::{FileType, Stat};
 
 use crate::host::input_file::{self, Budget, InputError};
+use crate::host::listing::{Listed, Listing};
 use crate::model::butane::files::{EntryKind, FilesDir, WalkEntry};
 use crate::spread;
 
@@ -47,6 +52,7 @@ pub struct DiskFilesDir {
     root: PathBuf,
     budget: Budget,
     opened: Arc<Opened>,
+    listing: Option<Arc<Listing>>,
 }
 
 /// The files directory resolved and open, and the directories below it reached through plain
@@ -91,7 +97,18 @@ struct Located {
 impl DiskFilesDir {
     /// The files directory at `root`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        DiskFilesDir { root: root.into(), budget: Budget::default(), opened: Arc::default() }
+        DiskFilesDir { root: root.into(), budget: Budget::default(), opened: Arc::default(), listing: None }
+    }
+
+    /// The files directory at `root`, as `listing` (taken of that directory) found it.
+    pub fn listed(root: impl Into<PathBuf>, listing: Arc<Listing>) -> Self {
+        DiskFilesDir { listing: Some(listing), ..DiskFilesDir::new(root) }
+    }
+
+    /// Whether the listing has `rel` as a regular file.
+    fn listed_file(&self, rel: &str) -> bool {
+        let listed = self.listing.as_ref().and_then(|listing| listing.get(rel));
+        listed.is_some_and(|entry| entry.file_type() == FileType::RegularFile)
     }
 
     /// The files directory, resolved and opened on first use.
@@ -213,24 +230,38 @@ fn os_error(op: &str, path: &Path, err: &InputError) -> String {
 }
 
 fn kind_of(stat: &Stat, dir: impl AsFd, name: &str) -> EntryKind {
+    kind_from(stat, || {
+        rustix::fs::readlinkat(dir, name, Vec::new()).map(|t| t.to_string_lossy().into_owned()).unwrap_or_default()
+    })
+}
+
+/// What an entry is, from its `lstat`; `target` gives a symlink's target.
+fn kind_from(stat: &Stat, target: impl FnOnce() -> String) -> EntryKind {
     match FileType::from_raw_mode(stat.st_mode) {
-        FileType::Symlink => {
-            let target = rustix::fs::readlinkat(dir, name, Vec::new())
-                .map(|t| t.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            EntryKind::Symlink(target)
-        }
+        FileType::Symlink => EntryKind::Symlink(target()),
         FileType::Directory => EntryKind::Dir,
         FileType::RegularFile => EntryKind::File { executable: stat.st_mode & 0o111 != 0 },
         _ => EntryKind::Other,
     }
 }
 
+/// A listed entry as a walk gives it, its path relative to the walked directory (`at` long,
+/// `/` included).
+fn walked(entry: &Listed, at: usize) -> WalkEntry {
+    let target = || entry.target.as_deref().map(|t| String::from_utf8_lossy(t).into_owned()).unwrap_or_default();
+    WalkEntry { rel: entry.rel[at..].to_string(), kind: kind_from(&entry.stat, target) }
+}
+
 impl FilesDir for DiskFilesDir {
     fn read(&self, rel: &str) -> Result<Vec<u8>, String> {
         let read = || {
             if let Some((dir, Some(name))) = self.plain_location(rel)? {
-                match input_file::read_at_unless_symlink(&dir, &name, &self.budget) {
+                let read = if self.listed_file(rel) {
+                    input_file::read_listed_at(&dir, &name, &self.budget)
+                } else {
+                    input_file::read_at_unless_symlink(&dir, &name, &self.budget)
+                };
+                match read {
                     Ok(Some(bytes)) => return Ok(bytes),
                     // A symlink, or a failure that the full resolution reports as Butane does.
                     Ok(None) | Err(InputError::Os(_)) => {}
@@ -267,6 +298,11 @@ impl FilesDir for DiskFilesDir {
     }
 
     fn walk(&self, rel: &str) -> Result<Vec<WalkEntry>, String> {
+        if let Some(held) = self.listing.as_ref().and_then(|listing| listing.below(rel)) {
+            let at = if rel.is_empty() { 0 } else { rel.len() + 1 };
+            let root = WalkEntry { rel: String::new(), kind: EntryKind::Dir };
+            return Ok(std::iter::once(root).chain(held.iter().map(|entry| walked(entry, at))).collect());
+        }
         let path = self.full(rel);
         let open = || -> Result<OwnedFd, InputError> {
             Ok(match self.parent(rel)? {
@@ -324,6 +360,48 @@ mod tests {
                 ("c".into(), EntryKind::Symlink("/etc".into())),
             ]
         );
+    }
+
+    #[test]
+    fn a_listed_tree_is_walked_as_it_was_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("t/b/c")).unwrap();
+        fs::create_dir_all(dir.path().join("t-2")).unwrap();
+        fs::write(dir.path().join("t/b/c/z"), "z").unwrap();
+        fs::write(dir.path().join("t/x"), "x").unwrap();
+        fs::set_permissions(dir.path().join("t/x"), std::os::unix::fs::PermissionsExt::from_mode(0o750)).unwrap();
+        std::os::unix::fs::symlink("b/c/z", dir.path().join("t/l")).unwrap();
+        let disk = DiskFilesDir::new(dir.path());
+        let listed = DiskFilesDir::listed(dir.path(), Arc::new(Listing::of(dir.path(), false).unwrap()));
+        for rel in ["t", "t/b", ""] {
+            assert_eq!(listed.walk(rel).unwrap(), disk.walk(rel).unwrap(), "{rel}");
+        }
+        // What is added after the listing is not seen through it: the walk comes from it.
+        fs::write(dir.path().join("t/y"), "y").unwrap();
+        assert!(disk.walk("t").unwrap().iter().any(|e| e.rel == "y"));
+        assert!(!listed.walk("t").unwrap().iter().any(|e| e.rel == "y"));
+        // A tree whose root is not a listed directory is walked from the disk.
+        std::os::unix::fs::symlink("t/b", dir.path().join("via")).unwrap();
+        assert_eq!(listed.walk("via").unwrap(), disk.walk("t/b").unwrap());
+    }
+
+    #[test]
+    fn a_listed_file_replaced_by_a_symlink_is_read_as_a_symlink_is() {
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("secret"), "s").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["f", "g", "other"] {
+            fs::write(dir.path().join(name), name).unwrap();
+        }
+        let listed = DiskFilesDir::listed(dir.path(), Arc::new(Listing::of(dir.path(), false).unwrap()));
+        assert_eq!(listed.read("f").unwrap(), b"f");
+        for (name, target) in [("f", dir.path().join("other")), ("g", outside.path().join("secret"))] {
+            fs::remove_file(dir.path().join(name)).unwrap();
+            std::os::unix::fs::symlink(target, dir.path().join(name)).unwrap();
+        }
+        assert_eq!(listed.read("f").unwrap(), b"other", "followed inside the files directory");
+        let err = listed.read("g").unwrap_err();
+        assert!(err.contains("outside the files directory"), "{err}");
     }
 
     #[test]

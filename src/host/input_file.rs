@@ -146,6 +146,16 @@ pub fn read_at_unless_symlink(dir: impl AsFd, name: &str, budget: &Budget) -> Re
     read_open(fd, budget).map(Some)
 }
 
+/// As [`read_at_unless_symlink`], for a file that a listing has just found to be a regular
+/// file: it is opened without being inspected first (the handle is checked as always).
+pub fn read_listed_at(dir: impl AsFd, name: &str, budget: &Budget) -> Result<Option<Vec<u8>>, InputError> {
+    match rustix::fs::openat(&dir, name, read_flags() | OFlags::NOFOLLOW, Mode::empty()) {
+        // Replaced by a symlink since it was listed.
+        Err(rustix::io::Errno::LOOP) => Ok(None),
+        opened => read_open(opened?, budget).map(Some),
+    }
+}
+
 /// Opens directory `name` of `dir` for listing, never through a symlink.
 pub fn open_dir_at(dir: impl AsFd, name: &str) -> io::Result<OwnedFd> {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;

@@ -13,6 +13,8 @@
 //! - [`git`] — the tracked repository: a bare cache fetched over every transport, and trees read
 //!   from its objects.
 //! - [`input_file`] — input files read safely: regular files only, size-capped.
+//! - [`listing`] — a directory tree listed once: the input's fingerprint, and the files
+//!   directory's walks.
 //! - [`pipeline`] — load → plan → apply → record: the one path `plan`, `apply`, `explain` and
 //!   `rollback` take.
 //! - [`root`] — the managed root, reached without following symlinks.
@@ -38,6 +40,7 @@ pub mod files_dir;
 pub mod fs;
 pub mod git;
 pub mod input_file;
+pub mod listing;
 pub mod pipeline;
 pub mod preflight;
 pub mod quadlet;

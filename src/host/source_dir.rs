@@ -18,6 +18,7 @@ use rustix::fs::FileType;
 
 use crate::host::git;
 use crate::host::input_file::{self, Budget, InputError};
+use crate::host::listing::{Listing, Stamp};
 use crate::model::source::tree::SourceTree;
 use crate::model::source::{SourceIssue, is_ignored};
 
@@ -283,53 +284,20 @@ pub fn repo_digest(dir: &Path, salt: &[u8]) -> Option<String> {
 }
 
 /// A hash of every entry's stamp below `dir` (name, kind, mode, size, inode, modification and
-/// change times, link targets), without reading contents — the way git's index notices edits.
+/// change times, link targets), without reading contents ([`Listing::stamp_digest`]).
 /// `skip_ignored` leaves out `.…` and `_…` names, as the repository layout does. `None` when
 /// something cannot be inspected.
 pub fn stamp_digest(dir: &Path, skip_ignored: bool, salt: &[u8]) -> Option<String> {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    h.update(salt);
-    let top = input_file::open_dir(dir).ok()?;
-    stamp_walk(&top, "", skip_ignored, &mut h)?;
-    Some(format!("sha256-{}", hex::encode(h.finalize())))
-}
-
-/// Adds the stamps below the open directory `dir` (at `rel`) to `h`, every entry inspected from
-/// its directory's handle without following a symlink.
-fn stamp_walk(dir: &OwnedFd, rel: &str, skip_ignored: bool, h: &mut sha2::Sha256) -> Option<()> {
-    use sha2::Digest;
-    let names = input_file::names(dir).ok()?;
-    for name in names.into_iter().filter(|n| !skip_ignored || !is_ignored(n) || n == ".gitignore") {
-        let st = input_file::stat_at(dir, &name).ok()?;
-        let child = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
-        h.update(format!("{child}\0{}\0", stamp(&st)));
-        match FileType::from_raw_mode(st.st_mode) {
-            FileType::Symlink => {
-                h.update(rustix::fs::readlinkat(dir, name.as_str(), Vec::new()).ok()?.as_bytes());
-            }
-            FileType::Directory => stamp_walk(&input_file::open_dir_at(dir, &name).ok()?, &child, skip_ignored, h)?,
-            _ => {}
-        }
-    }
-    Some(())
-}
-
-/// An entry's stamp: mode, inode, size, modification and change times.
-fn stamp(st: &rustix::fs::Stat) -> String {
-    format!(
-        "{}:{}:{}:{}.{}:{}.{}",
-        st.st_mode, st.st_ino, st.st_size, st.st_mtime, st.st_mtime_nsec, st.st_ctime, st.st_ctime_nsec
-    )
+    Listing::of(dir, skip_ignored).ok().map(|listing| listing.stamp_digest(salt))
 }
 
 /// The stamp of the file at `path`, a symlink there followed (a file the operator named).
 pub fn file_stamp(path: &Path) -> Option<String> {
-    rustix::fs::stat(path).ok().map(|st| stamp(&st))
+    rustix::fs::stat(path).ok().map(|st| Stamp(&st).to_string())
 }
 
 fn stamp_of(path: &Path) -> Option<String> {
-    rustix::fs::lstat(path).ok().map(|st| stamp(&st))
+    rustix::fs::lstat(path).ok().map(|st| Stamp(&st).to_string())
 }
 
 fn display(rel: &str) -> String {

@@ -14,6 +14,7 @@ use anyhow::Result;
 use crate::host::execute::{ApplyInput, ApplyMeta};
 use crate::host::files_dir::DiskFilesDir;
 use crate::host::input_file;
+use crate::host::listing::Listing;
 use crate::host::source_dir::{self, GitHead, SourceDirError};
 use crate::host::store::{self, Snapshot};
 use crate::model::butane::{self, files::FilesDir};
@@ -173,22 +174,34 @@ impl Loaded {
     }
 }
 
+/// What an input is before it is loaded ([`fingerprint`]).
+#[derive(Debug, Clone)]
+pub struct Fingerprint {
+    /// Host, source and digest.
+    pub meta: ApplyMeta,
+    /// The listing of a config's files directory that the digest was taken from.
+    files_dir: Option<Arc<Listing>>,
+}
+
 /// What an input is before it is loaded: host, source and a fingerprint of it (the stamps of
 /// its files, or a commit).
-pub fn meta(input: &Input) -> Result<ApplyMeta, LoadError> {
+pub fn fingerprint(input: &Input) -> Result<Fingerprint, LoadError> {
+    let unlisted = |meta| Fingerprint { meta, files_dir: None };
     Ok(match input {
-        Input::Repo { dir, host } => ApplyMeta {
+        Input::Repo { dir, host } => unlisted(ApplyMeta {
             host: host.clone(),
             source: repo_source(dir, host, None),
             input_digest: source_dir::repo_digest(dir, host.as_bytes()),
-        },
-        Input::Config { file, files_dir } => ApplyMeta {
-            host: config_host(file),
-            source: config_source(file),
-            input_digest: config_digest(file, files_dir.as_deref()),
-        },
+        }),
+        Input::Config { file, files_dir } => {
+            let (input_digest, files_dir) = config_digest(file, files_dir.as_deref());
+            Fingerprint {
+                meta: ApplyMeta { host: config_host(file), source: config_source(file), input_digest },
+                files_dir,
+            }
+        }
         Input::Tree { host, source, digest, .. } => {
-            ApplyMeta { host: host.clone(), source: source.clone(), input_digest: Some(digest.clone()) }
+            unlisted(ApplyMeta { host: host.clone(), source: source.clone(), input_digest: Some(digest.clone()) })
         }
     })
 }
@@ -196,9 +209,29 @@ pub fn meta(input: &Input) -> Result<ApplyMeta, LoadError> {
 /// Loads `input`. `compress` chooses Butane's data-URL encoding (for output) over a faster one
 /// without gzip (for plan and apply, which decode right away).
 pub fn load(input: &Input, compress: bool) -> Result<Loaded, LoadError> {
+    load_listed(input, None, compress)
+}
+
+/// Loads `input` for plan or apply as `fingerprint` saw it: a config's files directory is walked
+/// from the listing its digest was taken from, so the entries applied are the ones it stamped.
+pub fn load_fingerprinted(input: &Input, fingerprint: &Fingerprint) -> Result<Loaded, LoadError> {
+    let mut loaded = load_listed(input, fingerprint.files_dir.clone(), false)?;
+    // The digest taken before the input was read: an edit made while it was read shows in the
+    // next run's digest.
+    loaded.input_digest.clone_from(&fingerprint.meta.input_digest);
+    Ok(loaded)
+}
+
+fn load_listed(input: &Input, files_listing: Option<Arc<Listing>>, compress: bool) -> Result<Loaded, LoadError> {
     match input {
         Input::Repo { dir, host } => load_repo(dir, host, compress),
-        Input::Config { file, files_dir } => load_config(file, files_dir.as_deref(), compress),
+        Input::Config { file, files_dir } => {
+            let files = files_dir.as_deref().map(|dir| match files_listing {
+                Some(listing) => DiskFilesDir::listed(dir, listing),
+                None => DiskFilesDir::new(dir),
+            });
+            load_config(file, files, compress)
+        }
         Input::Tree { tree, host, source, digest } => {
             let named = Loaded::named(host.clone(), source.clone(), Some(digest.clone()));
             load_host(tree, compress, named)
@@ -241,12 +274,11 @@ fn load_host(tree: &SourceTree, compress: bool, named: Loaded) -> Result<Loaded,
     })
 }
 
-fn load_config(path: &Path, files_dir: Option<&Path>, compress: bool) -> Result<Loaded, LoadError> {
+fn load_config(path: &Path, files: Option<DiskFilesDir>, compress: bool) -> Result<Loaded, LoadError> {
     let name = path.display().to_string();
     let read_error = |e: &dyn std::fmt::Display| LoadError::Failed(vec![format!("error: reading {name}: {e}")]);
     let bytes = input_file::read_named(path).map_err(|e| read_error(&e))?;
     let text = String::from_utf8(bytes).map_err(|_| read_error(&"not UTF-8 text"))?;
-    let files = files_dir.map(DiskFilesDir::new);
     let mut rendered =
         butane::render_with(&text, files.as_ref().map(|f| f as &dyn FilesDir), compress).map_err(|failure| {
             LoadError::Failed(compose::failure_issues(&name, &failure).iter().map(ToString::to_string).collect())
@@ -314,12 +346,17 @@ fn config_host(path: &Path) -> String {
 /// A hash of the stamps of a config (the file it names, a symlink followed) and of its files
 /// directory: mode, inode, size, modification and change times, as git's index notices edits.
 /// The config is not read for it (a large Ignition config would be read and hashed twice).
-fn config_digest(config: &Path, files_dir: Option<&Path>) -> Option<String> {
+/// A config's digest: its own stamp, then its files directory's listing ([`Listing`]), which
+/// is kept for the load to walk.
+fn config_digest(config: &Path, files_dir: Option<&Path>) -> (Option<String>, Option<Arc<Listing>>) {
     use sha2::{Digest, Sha256};
-    let salt = source_dir::file_stamp(config)?;
+    let Some(salt) = source_dir::file_stamp(config) else { return (None, None) };
     match files_dir {
-        Some(dir) => source_dir::stamp_digest(dir, false, salt.as_bytes()),
-        None => Some(format!("sha256-{}", hex::encode(Sha256::digest(salt.as_bytes())))),
+        Some(dir) => match Listing::of(dir, false) {
+            Ok(listing) => (Some(listing.stamp_digest(salt.as_bytes())), Some(Arc::new(listing))),
+            Err(_) => (None, None),
+        },
+        None => (Some(format!("sha256-{}", hex::encode(Sha256::digest(salt.as_bytes())))), None),
     }
 }
 
@@ -404,5 +441,30 @@ pub(super) mod tests {
         let Err(LoadError::Failed(lines)) = load(&config, false) else { panic!("a missing config loads") };
         assert_eq!(lines.len(), 1);
         assert!(lines[0].starts_with(&format!("error: reading {}: ", missing.display())), "{lines:?}");
+    }
+
+    #[test]
+    fn a_fingerprinted_config_is_loaded_as_its_fingerprint_listed_its_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = dir.path().join("files");
+        std::fs::create_dir_all(files.join("t")).unwrap();
+        std::fs::write(files.join("t/a"), "a").unwrap();
+        let config = dir.path().join("c.bu");
+        std::fs::write(
+            &config,
+            "variant: fcos\nversion: 1.5.0\nstorage:\n  trees:\n    - local: t\n      path: /srv\n",
+        )
+        .unwrap();
+        let input = Input::Config { file: config, files_dir: Some(files.clone()) };
+        let seen = fingerprint(&input).unwrap();
+        std::fs::write(files.join("t/b"), "b").unwrap();
+        let paths = |loaded: &Loaded| loaded.config.storage.files.iter().map(|f| f.path.clone()).collect::<Vec<_>>();
+
+        let loaded = load_fingerprinted(&input, &seen).unwrap();
+        assert_eq!(paths(&loaded), ["/srv/a"], "a file added after the fingerprint waits for the next run");
+        assert_eq!(loaded.input_digest, seen.meta.input_digest);
+        assert!(seen.meta.input_digest.is_some());
+        assert_ne!(fingerprint(&input).unwrap().meta.input_digest, seen.meta.input_digest, "the next run sees it");
+        assert_eq!(paths(&load(&input, false).unwrap()), ["/srv/a", "/srv/b"]);
     }
 }

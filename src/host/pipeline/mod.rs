@@ -19,7 +19,7 @@
 
 mod load;
 
-pub use load::{Input, LoadError, Loaded, load, meta, recorded_input};
+pub use load::{Fingerprint, Input, LoadError, Loaded, fingerprint, load, load_fingerprinted, recorded_input};
 
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
@@ -182,20 +182,18 @@ pub fn converge(
     reach: &dyn Reach,
     caller: &dyn Caller,
 ) -> Result<Converged> {
-    let meta = meta(input)?;
+    let fingerprint = fingerprint(input)?;
+    let meta = &fingerprint.meta;
     tracing::debug!("apply: input fingerprinted");
     if !opts.strict {
         // Released before the input is loaded, so that an input that does not load (or that
         // `--strict` stops) leaves the root untouched; the apply takes it again.
         let lock = store::lock(root, opts.lock_timeout)?;
-        if let Some(report) = fast_path(root, &lock, &meta, opts)? {
-            return Ok(Converged { loaded: Loaded::from_meta(&meta), report });
+        if let Some(report) = fast_path(root, &lock, meta, opts)? {
+            return Ok(Converged { loaded: Loaded::from_meta(meta), report });
         }
     }
-    let mut loaded = load(input, false)?;
-    // The digest taken before the input was read: an edit made while it was read shows in the
-    // next run's digest.
-    loaded.input_digest = meta.input_digest;
+    let mut loaded = load_fingerprinted(input, &fingerprint)?;
     tracing::debug!("apply: input loaded");
     caller.loaded(&mut loaded)?;
     apply_loaded(root, loaded, opts, reach, caller)

@@ -1,0 +1,317 @@
+//! A directory tree listed once, as it stands: every entry below a directory with its
+//! `lstat` and, for a symlink, its target, in lexical depth-first order (each directory's names
+//! sorted byte-wise, a directory followed by what it holds). No symlink is followed: each
+//! directory is opened from its parent's handle.
+//!
+//! One listing serves twice in a converging run: its stamps are the input's fingerprint
+//! ([`Listing::stamp_digest`], the way git's index notices edits), and a files directory walks
+//! its trees from it instead of from the disk ([`crate::host::files_dir`]), so that the entries
+//! the run applies are the ones its fingerprint saw.
+//!
+//! The first levels are listed on the calling thread; each directory found [`SPLIT_DEPTH`]
+//! levels down is listed with all it holds as one task, the tasks spread over the cores.
+
+use std::fmt::Write as _;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+use rustix::fs::{FileType, Stat};
+
+use crate::host::input_file;
+use crate::model::source::is_ignored;
+use crate::spread;
+
+/// How many levels down the subtrees start that are listed each as one task.
+const SPLIT_DEPTH: usize = 2;
+
+/// One entry of a listing.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// Its path relative to the listed directory, `/`-separated.
+    pub rel: String,
+    /// Its `lstat`.
+    pub stat: Stat,
+    /// A symlink's target, as its bytes.
+    pub target: Option<Vec<u8>>,
+}
+
+impl Listed {
+    /// What it is.
+    pub fn file_type(&self) -> FileType {
+        FileType::from_raw_mode(self.stat.st_mode)
+    }
+}
+
+/// Every entry below a directory (itself excepted), in lexical depth-first order.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    entries: Vec<Listed>,
+}
+
+/// A listing in progress: the entries listed so far and, when subtrees are left for later, where
+/// each one goes.
+struct Lister {
+    skip_ignored: bool,
+    /// Directories this many levels down are left for later (`None`: none is).
+    split_depth: Option<usize>,
+    out: Vec<Listed>,
+    /// Each subtree left for later: its directory and the place of its entries in `out`.
+    later: Vec<(String, usize)>,
+}
+
+impl Listing {
+    /// Lists `dir` (a symlink naming it is followed: the operator named it). `skip_ignored`
+    /// leaves out `.…` and `_…` names except `.gitignore`, as the repository layout does.
+    pub fn of(dir: &Path, skip_ignored: bool) -> io::Result<Listing> {
+        let top = input_file::open_dir(dir)?;
+        let mut lister = Lister { skip_ignored, split_depth: Some(SPLIT_DEPTH), out: Vec::new(), later: Vec::new() };
+        lister.list(&top, "", 1)?;
+        let Lister { out, later, .. } = lister;
+        let threads = if later.len() > 1 { spread::cores() } else { 1 };
+        let subtrees = spread::claimed(&later, threads, |(rel, _)| list_subtree(&top, rel, skip_ignored));
+        let mut entries = Vec::with_capacity(out.len());
+        let mut out = out.into_iter();
+        let mut taken = 0;
+        for ((_, at), subtree) in later.iter().zip(subtrees) {
+            entries.extend(out.by_ref().take(at - taken));
+            taken = *at;
+            entries.extend(subtree?);
+        }
+        entries.extend(out);
+        Ok(Listing { entries })
+    }
+
+    /// Every entry, in order.
+    pub fn entries(&self) -> &[Listed] {
+        &self.entries
+    }
+
+    /// The entry at `rel` (a path of the listing's form), if listed.
+    pub fn get(&self, rel: &str) -> Option<&Listed> {
+        self.position(rel).map(|i| &self.entries[i])
+    }
+
+    /// What directory `rel` holds (`""`: the listed directory), in order, each with its path
+    /// relative to the listed directory; `None` when `rel` is not a listed directory.
+    pub fn below(&self, rel: &str) -> Option<&[Listed]> {
+        if rel.is_empty() {
+            return Some(&self.entries);
+        }
+        let at = self.position(rel)?;
+        if self.entries[at].file_type() != FileType::Directory {
+            return None;
+        }
+        let rest = &self.entries[at + 1..];
+        let held =
+            rest.iter().take_while(|e| e.rel.strip_prefix(rel).is_some_and(|tail| tail.starts_with('/'))).count();
+        Some(&rest[..held])
+    }
+
+    fn position(&self, rel: &str) -> Option<usize> {
+        self.entries.binary_search_by(|e| depth_first(&e.rel, rel)).ok()
+    }
+
+    /// A hash of every entry's stamp ([`stamp`]) and link target, `salt` first: it changes
+    /// whenever an entry is added, removed, renamed or its content may have changed.
+    pub fn stamp_digest(&self, salt: &[u8]) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(salt);
+        let mut line = String::new();
+        for entry in &self.entries {
+            line.clear();
+            let _ = write!(line, "{}\0{}\0", entry.rel, Stamp(&entry.stat));
+            h.update(line.as_bytes());
+            if let Some(target) = &entry.target {
+                h.update(target);
+            }
+        }
+        format!("sha256-{}", hex::encode(h.finalize()))
+    }
+}
+
+impl Lister {
+    /// Lists what directory `dir` (at `rel`, `depth` levels below the top) holds.
+    fn list(&mut self, dir: &OwnedFd, rel: &str, depth: usize) -> io::Result<()> {
+        let skip_ignored = self.skip_ignored;
+        let names = input_file::names(dir)?;
+        for name in names.into_iter().filter(|n| !skip_ignored || !is_ignored(n) || n == ".gitignore") {
+            let stat = input_file::stat_at(dir, &name)?;
+            let child = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+            let target = match FileType::from_raw_mode(stat.st_mode) {
+                FileType::Symlink => Some(rustix::fs::readlinkat(dir, name.as_str(), Vec::new())?.into_bytes()),
+                _ => None,
+            };
+            let is_dir = FileType::from_raw_mode(stat.st_mode) == FileType::Directory;
+            self.out.push(Listed { rel: child.clone(), stat, target });
+            if !is_dir {
+                continue;
+            }
+            if self.split_depth == Some(depth) {
+                self.later.push((child, self.out.len()));
+            } else {
+                self.list(&input_file::open_dir_at(dir, &name)?, &child, depth + 1)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The order of a listing: component by component, each compared byte-wise, which is the
+/// byte-wise order with `/` ranked below every other byte (no name holds a NUL).
+fn depth_first(a: &str, b: &str) -> std::cmp::Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let rank = |c: u8| if c == b'/' { 0 } else { c };
+    match a.iter().zip(b).position(|(x, y)| x != y) {
+        Some(at) => rank(a[at]).cmp(&rank(b[at])),
+        None => a.len().cmp(&b.len()),
+    }
+}
+
+/// Lists what directory `rel` below `top` holds, all of it, on this thread; the directory is
+/// reached from `top` one name at a time, never through a symlink.
+fn list_subtree(top: &OwnedFd, rel: &str, skip_ignored: bool) -> io::Result<Vec<Listed>> {
+    let mut names = rel.split('/');
+    let mut dir = input_file::open_dir_at(top, names.next().unwrap_or_default())?;
+    for name in names {
+        dir = input_file::open_dir_at(&dir, name)?;
+    }
+    let mut lister = Lister { skip_ignored, split_depth: None, out: Vec::new(), later: Vec::new() };
+    lister.list(&dir, rel, 0)?;
+    Ok(lister.out)
+}
+
+/// An entry's stamp, as it is hashed: mode, inode, size, modification and change times.
+#[derive(Debug)]
+pub struct Stamp<'a>(pub &'a Stat);
+
+impl std::fmt::Display for Stamp<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let st = self.0;
+        write!(
+            f,
+            "{}:{}:{}:{}.{}:{}.{}",
+            st.st_mode, st.st_ino, st.st_size, st.st_mtime, st.st_mtime_nsec, st.st_ctime, st.st_ctime_nsec
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::os::unix::fs::{MetadataExt, symlink};
+
+    /// A tree deep enough for subtrees to be listed apart (several directories two levels
+    /// down), with names whose byte order differs from their order as paths (`a-b` sorts before
+    /// `a/…` byte-wise, after it as a path), a symlink, an executable and hidden names.
+    fn tree() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for d in ["a/x/deep/er", "a/y", "a-b/z", "b/.hidden", "_notes", "c"] {
+            fs::create_dir_all(dir.path().join(d)).unwrap();
+        }
+        for (f, body) in [
+            ("a/x/deep/er/f", "1"),
+            ("a/x/g", "22"),
+            ("a/y/h", "333"),
+            ("a-b/z/i", "4"),
+            ("b/.hidden/j", "5"),
+            ("top", "6"),
+        ] {
+            fs::write(dir.path().join(f), body).unwrap();
+        }
+        fs::write(dir.path().join("c/.gitignore"), "*.tmp\n").unwrap();
+        symlink("../top", dir.path().join("a/y/link")).unwrap();
+        dir
+    }
+
+    /// The depth-first walk and the stamp bytes, made with the standard library alone: names
+    /// sorted byte-wise, each directory followed by what it holds.
+    fn std_walk(dir: &Path, rel: &str, out: &mut Vec<(String, Vec<u8>)>) {
+        let mut names: Vec<String> =
+            fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        for name in names {
+            let path = dir.join(&name);
+            let child = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+            let m = fs::symlink_metadata(&path).unwrap();
+            let mut bytes = format!(
+                "{child}\0{}:{}:{}:{}.{}:{}.{}\0",
+                m.mode(),
+                m.ino(),
+                m.size(),
+                m.mtime(),
+                m.mtime_nsec(),
+                m.ctime(),
+                m.ctime_nsec()
+            )
+            .into_bytes();
+            if m.file_type().is_symlink() {
+                bytes.extend(fs::read_link(&path).unwrap().into_os_string().into_encoded_bytes());
+            }
+            out.push((child.clone(), bytes));
+            if m.is_dir() {
+                std_walk(&path, &child, out);
+            }
+        }
+    }
+
+    #[test]
+    fn entries_come_in_depth_first_order_and_hash_to_their_stamps() {
+        use sha2::{Digest, Sha256};
+        let dir = tree();
+        let listing = Listing::of(dir.path(), false).unwrap();
+        let mut expected = Vec::new();
+        std_walk(dir.path(), "", &mut expected);
+        let rels: Vec<&str> = listing.entries().iter().map(|e| e.rel.as_str()).collect();
+        let want: Vec<&str> = expected.iter().map(|(rel, _)| rel.as_str()).collect();
+        assert_eq!(rels, want);
+        assert!(rels.iter().position(|r| *r == "a/y/link") < rels.iter().position(|r| *r == "a-b"), "{rels:?}");
+
+        let mut h = Sha256::new();
+        h.update(b"salt");
+        expected.iter().for_each(|(_, bytes)| h.update(bytes));
+        assert_eq!(listing.stamp_digest(b"salt"), format!("sha256-{}", hex::encode(h.finalize())));
+        let link = listing.get("a/y/link").unwrap();
+        assert_eq!((link.file_type(), link.target.as_deref()), (FileType::Symlink, Some(&b"../top"[..])));
+    }
+
+    #[test]
+    fn ignored_names_are_left_out_but_gitignore_files() {
+        let dir = tree();
+        let listing = Listing::of(dir.path(), true).unwrap();
+        let rels: Vec<&str> = listing.entries().iter().map(|e| e.rel.as_str()).collect();
+        assert!(rels.contains(&"c/.gitignore"), "{rels:?}");
+        assert!(!rels.iter().any(|r| r.contains(".hidden") || r.starts_with("_notes")), "{rels:?}");
+        assert!(rels.contains(&"a/x/deep/er/f"), "{rels:?}");
+    }
+
+    #[test]
+    fn what_a_directory_holds_is_the_run_of_entries_after_it() {
+        let dir = tree();
+        let listing = Listing::of(dir.path(), false).unwrap();
+        let below = |rel: &str| listing.below(rel).map(|held| held.iter().map(|e| e.rel.clone()).collect::<Vec<_>>());
+        assert_eq!(below("a/x").unwrap(), ["a/x/deep", "a/x/deep/er", "a/x/deep/er/f", "a/x/g"]);
+        assert_eq!(
+            below("a").unwrap(),
+            ["a/x", "a/x/deep", "a/x/deep/er", "a/x/deep/er/f", "a/x/g", "a/y", "a/y/h", "a/y/link"],
+            "nothing of a-b, which sorts between a's entries byte-wise"
+        );
+        assert_eq!(below("").unwrap().len(), listing.entries().len());
+        assert_eq!(below("top"), None, "a file holds nothing");
+        assert_eq!(below("a/y/link"), None, "a symlink is not walked through");
+        assert_eq!(below("missing"), None);
+        assert!(listing.get("a/x/g").is_some_and(|e| e.stat.st_size == 2));
+        assert!(listing.get("a/x/gone").is_none());
+    }
+
+    #[test]
+    fn a_directory_that_cannot_be_listed_fails_the_listing() {
+        let dir = tree();
+        fs::remove_dir_all(dir.path().join("a/x/deep")).unwrap();
+        symlink("/nonexistent-core-ops", dir.path().join("a/x/deep")).unwrap();
+        assert!(Listing::of(dir.path(), false).is_ok(), "a dangling symlink is an entry like any other");
+        assert!(Listing::of(&dir.path().join("missing"), false).is_err());
+    }
+}
