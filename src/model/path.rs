@@ -14,24 +14,27 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 /// One step of a path: a mapping key or a sequence index.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Seg {
-    /// A mapping key.
-    Key(String),
+    /// A mapping key (shared by the paths built from this one).
+    Key(Arc<str>),
     /// A sequence index.
     Index(usize),
 }
 
-/// A path from the document root, rendered as `$.a.0.b`.
+/// A path from the document root, rendered as `$.a.0.b`. Its steps are shared: a copy costs
+/// no allocation, and a longer path built from it copies only references to its keys (a large
+/// tree records thousands of paths, many of them several times).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Path(Vec<Seg>);
+pub struct Path(Arc<[Seg]>);
 
 impl Path {
     /// The root path `$`.
     pub fn root() -> Self {
-        Path(Vec::new())
+        Path::default()
     }
 
     /// Builds a path from dotted text without the `$`; numeric parts become indexes.
@@ -44,7 +47,7 @@ impl Path {
             text.split('.')
                 .map(|part| match part.parse::<usize>() {
                     Ok(i) => Seg::Index(i),
-                    Err(_) => Seg::Key(part.to_string()),
+                    Err(_) => Seg::Key(part.into()),
                 })
                 .collect(),
         )
@@ -52,16 +55,16 @@ impl Path {
 
     /// This path extended by a key.
     pub fn key(&self, key: &str) -> Self {
-        let mut segs = self.0.clone();
-        segs.push(Seg::Key(key.to_string()));
-        Path(segs)
+        self.then(Seg::Key(key.into()))
     }
 
     /// This path extended by an index.
     pub fn index(&self, index: usize) -> Self {
-        let mut segs = self.0.clone();
-        segs.push(Seg::Index(index));
-        Path(segs)
+        self.then(Seg::Index(index))
+    }
+
+    fn then(&self, seg: Seg) -> Self {
+        Path(self.0.iter().cloned().chain(std::iter::once(seg)).collect())
     }
 
     /// The steps of the path.
@@ -76,14 +79,15 @@ impl Path {
 
     /// This path with its first `n` steps replaced by `new_prefix`.
     pub fn rebase(&self, n: usize, new_prefix: &Path) -> Self {
-        let mut segs = new_prefix.0.clone();
-        segs.extend_from_slice(&self.0[n..]);
-        Path(segs)
+        Path(new_prefix.0.iter().chain(&self.0[n..]).cloned().collect())
     }
 
     /// The first `len` steps.
     pub fn prefix(&self, len: usize) -> Self {
-        Path(self.0[..len.min(self.0.len())].to_vec())
+        if len >= self.0.len() {
+            return self.clone();
+        }
+        Path(self.0[..len].iter().cloned().collect())
     }
 
     /// The number of steps.
@@ -98,9 +102,7 @@ impl Path {
 
     /// The parent path (the root is its own parent).
     pub fn parent(&self) -> Self {
-        let mut segs = self.0.clone();
-        segs.pop();
-        Path(segs)
+        self.prefix(self.0.len().saturating_sub(1))
     }
 
     /// The last step, if any.
@@ -112,7 +114,7 @@ impl Path {
 impl fmt::Display for Path {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("$")?;
-        for seg in &self.0 {
+        for seg in self.0.iter() {
             match seg {
                 Seg::Key(k) => write!(f, ".{k}")?,
                 Seg::Index(i) => write!(f, ".{i}")?,
@@ -350,6 +352,22 @@ mod tests {
         for text in ["$", "$.storage.files.0.path", "$.systemd.units.12.dropins.0"] {
             assert_eq!(Path::parse(text).to_string(), text, "case {text}");
         }
+    }
+
+    #[test]
+    fn paths_built_step_by_step_equal_the_parsed_ones_and_leave_their_parents_alone() {
+        let files = Path::root().key("storage").key("files");
+        let source = files.index(3).key("contents").key("source");
+        assert_eq!(source, Path::parse("$.storage.files.3.contents.source"));
+        assert_eq!(files.to_string(), "$.storage.files", "extending a path leaves it as it was");
+        assert_eq!(source.prefix(2), files);
+        assert_eq!(source.prefix(9), source, "a prefix longer than the path is the path");
+        assert_eq!(source.prefix(0), Path::root());
+        assert_eq!(source.parent(), Path::parse("$.storage.files.3.contents"));
+        assert_eq!(Path::root().parent(), Path::root());
+        assert_eq!(source.last(), Some(&Seg::Key("source".into())));
+        assert_eq!(files.index(3).segs()[2], Seg::Index(3));
+        assert!(Path::root().is_empty() && source.len() == 5);
     }
 
     #[test]

@@ -186,7 +186,7 @@ impl Document {
     fn child<'a>(&'a self, node: &'a Node, seg: &Seg) -> Option<&'a Node> {
         match (seg, &node.value) {
             (Seg::Key(k), Value::Map(entries)) => {
-                let direct = entries.iter().rev().find(|e| e.key.as_scalar() == Some(k.as_str())).map(|e| &e.value);
+                let direct = entries.iter().rev().find(|e| e.key.as_scalar() == Some(&**k)).map(|e| &e.value);
                 direct.or_else(|| {
                     let merged = entries.iter().filter(|e| e.key.as_scalar() == Some("<<"));
                     merged.filter_map(|e| self.child(self.resolve(&e.value), seg)).next()
@@ -206,7 +206,7 @@ impl Document {
             let last = i + 1 == segs.len();
             let next = match (seg, &node.value) {
                 (Seg::Key(k), Value::Map(entries)) => {
-                    let found = entries.iter().rev().find(|e| e.key.as_scalar() == Some(k.as_str()));
+                    let found = entries.iter().rev().find(|e| e.key.as_scalar() == Some(&**k));
                     match found {
                         Some(e) if last && want_key => return &e.key,
                         Some(e) => Some(&e.value),

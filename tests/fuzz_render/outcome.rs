@@ -77,7 +77,7 @@ fn check_inside_document(d: &Diagnostic, input: &str) -> Result<(), String> {
     }
     let segs = d.path.as_ref().map_or(&[][..], Path::segs);
     let leading = &segs[..segs.len().saturating_sub(1)];
-    match leading.iter().find(|s| matches!(s, Seg::Key(k) if !input.contains(k.as_str()))) {
+    match leading.iter().find(|s| matches!(s, Seg::Key(k) if !input.contains(&**k))) {
         Some(missing) => Err(format!("path names {missing:?}, which is not in the document: {}", d.raw_line())),
         None => Ok(()),
     }

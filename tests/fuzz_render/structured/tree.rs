@@ -27,7 +27,7 @@ impl Tree {
     /// The node at `path`, if the tree has one.
     pub fn get(&self, path: &Path) -> Option<&Tree> {
         path.segs().iter().try_fold(self, |node, seg| match (seg, node) {
-            (Seg::Key(k), Tree::Map(entries)) => entries.iter().find(|(key, _)| key == k).map(|(_, v)| v),
+            (Seg::Key(k), Tree::Map(entries)) => entries.iter().find(|(key, _)| **key == **k).map(|(_, v)| v),
             (Seg::Index(i), Tree::Seq(items)) => items.get(*i),
             _ => None,
         })
@@ -35,7 +35,7 @@ impl Tree {
 
     pub fn get_mut(&mut self, path: &Path) -> Option<&mut Tree> {
         path.segs().iter().try_fold(self, |node, seg| match (seg, node) {
-            (Seg::Key(k), Tree::Map(entries)) => entries.iter_mut().find(|(key, _)| key == k).map(|(_, v)| v),
+            (Seg::Key(k), Tree::Map(entries)) => entries.iter_mut().find(|(key, _)| **key == **k).map(|(_, v)| v),
             (Seg::Index(i), Tree::Seq(items)) => items.get_mut(*i),
             _ => None,
         })
