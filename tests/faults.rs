@@ -752,10 +752,20 @@ fn shared_binary() -> (tempfile::TempDir, PathBuf) {
     (dir, copy)
 }
 
-/// Runs the binary at `bin` as `nobody`, without supplementary groups.
+/// Runs the binary at `bin` as `nobody`, without supplementary groups. The binary is a fresh
+/// copy: a process that another test forked while the copy was open for writing keeps it open
+/// until it runs its own program, and running the copy meanwhile fails with ETXTBSY ("Text file
+/// busy"), so such a run is tried again.
 fn as_nobody(bin: &Path, args: &[&std::ffi::OsStr]) -> Run {
     let ids = [format!("--reuid={NOBODY}"), format!("--regid={NOBODY}"), "--clear-groups".to_string()];
-    Run::of(Command::new("setpriv").args(ids).arg(bin).args(args).output().unwrap())
+    for _ in 0..100 {
+        let run = Run::of(Command::new("setpriv").args(&ids).arg(bin).args(args).output().unwrap());
+        if run.code != 126 || !run.stderr.contains("Text file busy") {
+            return run;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("{} stayed busy for 2 s", bin.display());
 }
 
 /// Runs the binary as the test runs (root).

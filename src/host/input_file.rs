@@ -2,8 +2,9 @@
 //! repository and those of a Butane files directory.
 //!
 //! Only regular files are read. A FIFO, socket or device is refused from its metadata before it
-//! is opened, and the open itself is non-blocking and checked again on the handle, so no input
-//! can hang a run or be read without end. Each file is read up to [`MAX_FILE_BYTES`], and the
+//! is opened (its own `stat`, or for a file of a listed files directory the listing's, taken when
+//! the run started), and the open itself is non-blocking and checked again on the handle, so no
+//! input can hang a run or be read without end. Each file is read up to [`MAX_FILE_BYTES`], and the
 //! files of one repository or files directory together up to [`MAX_TOTAL_BYTES`] (a
 //! [`Budget`]): sparse or endless files cannot exhaust memory.
 

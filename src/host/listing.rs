@@ -131,16 +131,31 @@ impl Listing {
     }
 }
 
+/// A directory on the way down: its handle (`None`: the one the listing was started from), its
+/// path, how many levels below the top it is, and the names in it not listed yet.
+struct Open {
+    dir: Option<OwnedFd>,
+    rel: String,
+    depth: usize,
+    names: std::vec::IntoIter<String>,
+}
+
 impl Lister {
-    /// Lists what directory `dir` (at `rel`, `depth` levels below the top) holds.
+    /// Lists what directory `dir` (at `rel`, `depth` levels below the top) holds, depth first.
+    /// The directories on the way are kept on a stack of their own, not the call stack: a tree
+    /// may be thousands of levels deep, and it is listed on threads with small stacks.
     fn list(&mut self, dir: &OwnedFd, rel: &str, depth: usize) -> io::Result<()> {
-        let skip_ignored = self.skip_ignored;
-        let names = input_file::names(dir)?;
-        for name in names.into_iter().filter(|n| !skip_ignored || !is_ignored(n) || n == ".gitignore") {
-            let stat = input_file::stat_at(dir, &name)?;
-            let child = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+        let mut open = vec![Open { dir: None, rel: rel.to_string(), depth, names: self.names(dir)? }];
+        while let Some(level) = open.last_mut() {
+            let Some(name) = level.names.next() else {
+                open.pop();
+                continue;
+            };
+            let at = level.dir.as_ref().unwrap_or(dir);
+            let stat = input_file::stat_at(at, &name)?;
+            let child = if level.rel.is_empty() { name.clone() } else { format!("{}/{name}", level.rel) };
             let target = match FileType::from_raw_mode(stat.st_mode) {
-                FileType::Symlink => Some(rustix::fs::readlinkat(dir, name.as_str(), Vec::new())?.into_bytes()),
+                FileType::Symlink => Some(rustix::fs::readlinkat(at, name.as_str(), Vec::new())?.into_bytes()),
                 _ => None,
             };
             let is_dir = FileType::from_raw_mode(stat.st_mode) == FileType::Directory;
@@ -148,13 +163,24 @@ impl Lister {
             if !is_dir {
                 continue;
             }
-            if self.split_depth == Some(depth) {
+            if self.split_depth == Some(level.depth) {
                 self.later.push((child, self.out.len()));
             } else {
-                self.list(&input_file::open_dir_at(dir, &name)?, &child, depth + 1)?;
+                let below = input_file::open_dir_at(at, &name)?;
+                let (names, depth) = (self.names(&below)?, level.depth + 1);
+                open.push(Open { dir: Some(below), rel: child, depth, names });
             }
         }
         Ok(())
+    }
+
+    /// The names in `dir` that are listed, sorted.
+    fn names(&self, dir: &OwnedFd) -> io::Result<std::vec::IntoIter<String>> {
+        let mut names = input_file::names(dir)?;
+        if self.skip_ignored {
+            names.retain(|n| !is_ignored(n) || n == ".gitignore");
+        }
+        Ok(names.into_iter())
     }
 }
 
@@ -304,6 +330,32 @@ mod tests {
         assert_eq!(below("missing"), None);
         assert!(listing.get("a/x/g").is_some_and(|e| e.stat.st_size == 2));
         assert!(listing.get("a/x/gone").is_none());
+    }
+
+    #[test]
+    fn a_tree_hundreds_of_levels_deep_is_listed_in_little_stack() {
+        use rustix::fs::{Mode, OFlags};
+        const LEVELS: usize = 400;
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("top/chain")).unwrap();
+        let mut at = input_file::open_dir(&dir.path().join("top/chain")).unwrap();
+        for _ in 0..LEVELS {
+            rustix::fs::mkdirat(&at, "d", Mode::RWXU).unwrap();
+            at = rustix::fs::openat(&at, "d", OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).unwrap();
+        }
+        drop(at);
+        // A listing's threads may have small stacks; one level must not cost a frame of its own.
+        let root = dir.path().to_path_buf();
+        let listing = std::thread::Builder::new()
+            .stack_size(128 * 1024)
+            .spawn(move || Listing::of(&root, false).unwrap())
+            .unwrap()
+            .join()
+            .unwrap();
+        let deepest = ["d"; LEVELS].join("/");
+        assert!(listing.get(&format!("top/chain/{deepest}")).is_some());
+        assert_eq!(listing.entries().len(), LEVELS + 2);
+        assert_eq!(listing.below("top/chain/d").unwrap().len(), LEVELS - 1, "the rest of the chain");
     }
 
     #[test]

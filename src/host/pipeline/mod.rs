@@ -182,13 +182,15 @@ pub fn converge(
     reach: &dyn Reach,
     caller: &dyn Caller,
 ) -> Result<Converged> {
+    // Released before the input is loaded, so that an input that does not load (or that
+    // `--strict` stops) leaves the root untouched; the apply takes it again.
+    let lock = (!opts.strict).then(|| store::lock(root, opts.lock_timeout)).transpose()?;
+    // Taken once the lock is held: what it lists is what is loaded right after, however long
+    // another run held the lock.
     let fingerprint = fingerprint(input)?;
     let meta = &fingerprint.meta;
     tracing::debug!("apply: input fingerprinted");
-    if !opts.strict {
-        // Released before the input is loaded, so that an input that does not load (or that
-        // `--strict` stops) leaves the root untouched; the apply takes it again.
-        let lock = store::lock(root, opts.lock_timeout)?;
+    if let Some(lock) = lock {
         if let Some(report) = fast_path(root, &lock, meta, opts)? {
             return Ok(Converged { loaded: Loaded::from_meta(meta), report });
         }
@@ -342,5 +344,41 @@ mod tests {
         let third = converge(&root, &moved, options(), &reach, &caller).unwrap();
         assert_eq!(caller.loaded.get(), 2, "another digest is loaded and planned again");
         assert_eq!(third.report.revision, first.report.revision, "the same content is the same revision");
+    }
+
+    #[test]
+    fn the_input_is_listed_once_the_run_lock_is_held_not_while_waiting_for_it() {
+        let root_dir = tempfile::tempdir().unwrap();
+        let root = Root::open(root_dir.path()).unwrap();
+        let input_dir = tempfile::tempdir().unwrap();
+        let files = input_dir.path().join("files");
+        std::fs::create_dir_all(files.join("t")).unwrap();
+        for name in ["a", "b"] {
+            std::fs::write(files.join("t").join(name), name).unwrap();
+        }
+        let config = input_dir.path().join("c.bu");
+        std::fs::write(
+            &config,
+            "variant: fcos\nversion: 1.5.0\nstorage:\n  trees:\n    - local: t\n      path: /srv\n",
+        )
+        .unwrap();
+        let input = Input::Config { file: config, files_dir: Some(files.clone()) };
+        let held = store::lock(&root, Duration::from_secs(5)).unwrap();
+        let outcome = std::thread::scope(|scope| {
+            let run = scope.spawn(|| {
+                let root = Root::open(root_dir.path()).unwrap();
+                let reach = Machine::new(root_dir.path(), true);
+                let run = converge(&root, &input, options(), &reach, &Counting::default()).unwrap();
+                (run.report.outcome, format!("{:?}", run.report.errors))
+            });
+            // The run waits for the lock; a file of its tree goes away meanwhile.
+            std::thread::sleep(Duration::from_millis(300));
+            std::fs::remove_file(files.join("t/b")).unwrap();
+            drop(held);
+            run.join().unwrap()
+        });
+        assert_eq!(outcome.0, Outcome::Converged, "{}", outcome.1);
+        assert_eq!(std::fs::read(root_dir.path().join("srv/a")).unwrap(), b"a");
+        assert!(!root_dir.path().join("srv/b").exists());
     }
 }
