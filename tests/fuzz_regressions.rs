@@ -15,6 +15,11 @@
 //! at the end of the input that is the start of a line past the last; such a node is placed
 //! where the input ends, as syntax errors there are.
 //!
+//! Found by `butane`: an anchor merged into itself (`- &conf` … `<<: *conf`). Decoding followed
+//! the merge into the anchor it was decoding, without end, until the stack overflowed and the
+//! process aborted. The reference Butane (yaml.v3) fails with "yaml: anchor 'conf' value
+//! contains itself" and exit 1; so does CoreOps, at the alias.
+//!
 //! The expected lines are the reference Butane's (`yaml: line N`, v0.29.0); the columns, which
 //! Butane does not report, and the lines of the fuzzer's inputs are counted by hand.
 
@@ -135,4 +140,21 @@ fn an_error_in_a_directive_is_placed_at_its_character_not_its_byte() {
     assert_eq!(yaml_error_mark(src), mark(1, 11));
     // Outside a directive, the same characters were already placed by character.
     assert_eq!(yaml_error_mark("a: \u{48b}\u{283}\t\0\n"), mark(1, 7));
+}
+
+#[test]
+fn an_anchor_merged_into_itself_is_an_error_at_the_alias_not_a_crash() {
+    // As the fuzzer found it (a mutated conformance case); the reference Butane exits 1 with
+    // "Error translating config: yaml: anchor 'conf' value contains itself".
+    let found = "# anchors, alfeatures\nvariant: fcos\nversion: 1.6.0\nstorage:\n  files:\n    - &conf\n      path: /etc/a.conf\n      mode: 7344\n      user: &owner\n        name: core\n      contents:\n        inline: sonf\n      <<: *conf\n      pat directories:\n    - path: /etc/owned\n      user: *owner\n";
+    let minimal =
+        "variant: fcos\nversion: 1.6.0\nstorage:\n  files:\n    - &conf\n      path: /etc/a.conf\n      <<: *conf\n";
+    // `*conf` is on line 13 (found) and 7 (minimal), after `      <<: ` (10 characters).
+    for (src, line) in [(found, 13), (minimal, 7)] {
+        let Err(Failure::Types(report)) = butane::render(src, None) else { panic!("{src:?} did not fail to decode") };
+        let messages: Vec<_> = report.entries.iter().map(|d| (d.message.as_str(), d.mark)).collect();
+        assert_eq!(messages, [("anchor 'conf' value contains itself", Some(mark(line, 11)))], "{src:?}");
+    }
+    // An anchor that refers to itself where nothing decodes it stays an unused key, as in Butane.
+    assert!(butane::render("variant: fcos\nversion: 1.6.0\nx: &a [1, *a]\n", None).is_ok());
 }

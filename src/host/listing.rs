@@ -112,7 +112,7 @@ impl Listing {
         self.entries.binary_search_by(|e| depth_first(&e.rel, rel)).ok()
     }
 
-    /// A hash of every entry's stamp ([`stamp`]) and link target, `salt` first: it changes
+    /// A hash of every entry's stamp ([`Stamp`]) and link target, `salt` first: it changes
     /// whenever an entry is added, removed, renamed or its content may have changed.
     pub fn stamp_digest(&self, salt: &[u8]) -> String {
         use sha2::{Digest, Sha256};

@@ -94,12 +94,14 @@ pub struct Decoder<'d> {
     /// Type mismatches; any of them makes the document unusable.
     pub type_errors: Vec<Diagnostic>,
     alias_depth: usize,
+    /// The anchors of the aliases being decoded, outermost first.
+    resolving: Vec<usize>,
 }
 
 impl<'d> Decoder<'d> {
     /// A decoder over `doc`.
     pub fn new(doc: &'d Document, gates: Gates) -> Self {
-        Decoder { doc, gates, warnings: Vec::new(), type_errors: Vec::new(), alias_depth: 0 }
+        Decoder { doc, gates, warnings: Vec::new(), type_errors: Vec::new(), alias_depth: 0, resolving: Vec::new() }
     }
 
     /// Records that `node` is not the `expected` kind.
@@ -122,15 +124,23 @@ impl<'d> Decoder<'d> {
         }
     }
 
-    /// Follows an alias (counting the depth so that unused keys inside it are not reported).
+    /// Follows an alias (counting the depth so that unused keys inside it are not reported). An
+    /// alias met again while its anchor is being decoded (an anchor merged into itself) is a
+    /// fatal error, as in yaml.v3, rather than an endless descent.
     fn with_resolved<T>(&mut self, node: &Node, path: &Path, f: impl FnOnce(&Node, &mut Self) -> T) -> Option<T> {
         match node.value {
             Value::Alias(id) => {
+                if self.resolving.contains(&id) {
+                    let message = format!("anchor '{}' value contains itself", self.doc.anchor_name(id));
+                    self.type_errors.push(Diagnostic::error(path.clone(), message).at(node.mark, node.span));
+                    return None;
+                }
                 let target = self.doc.anchor(id)?.clone();
                 self.alias_depth += 1;
+                self.resolving.push(id);
                 let out = f(&target, self);
+                self.resolving.pop();
                 self.alias_depth -= 1;
-                let _ = path;
                 Some(out)
             }
             _ => Some(f(node, self)),

@@ -94,6 +94,8 @@ pub struct Document {
     /// The root; a null scalar for an empty document.
     pub root: Node,
     anchors: HashMap<usize, Node>,
+    /// The name an alias gives its anchor, by the anchor's id.
+    anchor_names: HashMap<usize, String>,
 }
 
 impl Node {
@@ -163,6 +165,11 @@ impl Document {
         self.anchors.get(&id)
     }
 
+    /// The name of the anchor an alias refers to, as the alias spells it.
+    pub fn anchor_name(&self, id: usize) -> &str {
+        self.anchor_names.get(&id).map_or("", String::as_str)
+    }
+
     /// How many leading steps of `path` exist in the document, following aliases and `<<`
     /// merges (where a value comes from, rather than where it is written).
     pub fn existing_depth(&self, path: &Path) -> usize {
@@ -184,12 +191,20 @@ impl Document {
     }
 
     fn child<'a>(&'a self, node: &'a Node, seg: &Seg) -> Option<&'a Node> {
+        self.child_merged(node, seg, self.anchors.len())
+    }
+
+    /// [`Self::child`] through at most `merges` nested `<<` merges: a chain of merges that does
+    /// not loop visits each anchor once at most, and one that loops (an anchor merged into
+    /// itself) ends.
+    fn child_merged<'a>(&'a self, node: &'a Node, seg: &Seg, merges: usize) -> Option<&'a Node> {
         match (seg, &node.value) {
             (Seg::Key(k), Value::Map(entries)) => {
                 let direct = entries.iter().rev().find(|e| e.key.as_scalar() == Some(&**k)).map(|e| &e.value);
                 direct.or_else(|| {
                     let merged = entries.iter().filter(|e| e.key.as_scalar() == Some("<<"));
-                    merged.filter_map(|e| self.child(self.resolve(&e.value), seg)).next()
+                    let deeper = merges.checked_sub(1)?;
+                    merged.filter_map(|e| self.child_merged(self.resolve(&e.value), seg, deeper)).next()
                 })
             }
             (Seg::Index(n), Value::Seq(items)) => items.get(*n),
@@ -236,7 +251,8 @@ pub fn parse(src: &str) -> Result<Document, YamlError> {
 /// Parses the first document of `src` with the YAML parser.
 fn parse_yaml(src: &str) -> Result<Document, YamlError> {
     let src = &*lone_carriage_returns_as_newlines(src);
-    let mut builder = Builder { src, len: src.chars().count(), chars: None, anchors: HashMap::new() };
+    let mut builder =
+        Builder { src, len: src.chars().count(), chars: None, anchors: HashMap::new(), anchor_names: HashMap::new() };
     let mut parser = Parser::new_from_str(src);
     let mut root = None;
     while let Some(event) = builder.next(&mut parser)? {
@@ -251,7 +267,7 @@ fn parse_yaml(src: &str) -> Result<Document, YamlError> {
         }
     }
     let root = root.unwrap_or_else(|| Node::null(Mark { line: 1, col: 1 }));
-    Ok(Document { root, anchors: builder.anchors })
+    Ok(Document { root, anchors: builder.anchors, anchor_names: builder.anchor_names })
 }
 
 /// `src` with each lone CR read as the LF it stands for. YAML 1.2 breaks lines at LF, CR LF and
@@ -288,6 +304,7 @@ struct Builder<'a> {
     len: usize,
     chars: Option<Vec<char>>,
     anchors: HashMap<usize, Node>,
+    anchor_names: HashMap<usize, String>,
 }
 
 /// Whether the node just read ended a collection instead of being a node.
@@ -377,6 +394,9 @@ impl<'a> Builder<'a> {
             }
             Event::MappingStart(anchor, _) => (self.mapping(parser, mark)?, anchor),
             Event::Alias(id) => {
+                let chars = self.chars.get_or_insert_with(|| self.src.chars().collect());
+                let spelled = chars.get(span.start.index() + 1..span.end.index()).unwrap_or_default();
+                self.anchor_names.entry(id).or_insert_with(|| spelled.iter().collect());
                 let node =
                     Node { value: Value::Alias(id), mark, span: span.end.col().saturating_sub(span.start.col()) };
                 (node, 0)
@@ -533,6 +553,17 @@ mod tests {
         for (path, want) in cases {
             assert_eq!(doc.existing_depth(&Path::parse(path)), want, "case {path}");
         }
+    }
+
+    #[test]
+    fn a_key_looked_up_through_an_anchor_merged_into_itself_is_missing_not_endless() {
+        let doc = parse("a: &x\n  b: 1\n  <<: *x\nc:\n  <<: *x\n").unwrap();
+        let cases = [("$.a.b", 2), ("$.a.z", 1), ("$.c.b", 2), ("$.c.z", 1)];
+        for (path, want) in cases {
+            assert_eq!(doc.existing_depth(&Path::parse(path)), want, "case {path}");
+        }
+        let Value::Alias(id) = doc.root.get("c").unwrap().get("<<").unwrap().value else { panic!("alias expected") };
+        assert_eq!(doc.anchor_name(id), "x");
     }
 
     #[test]

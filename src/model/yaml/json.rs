@@ -23,7 +23,11 @@ pub(super) fn parse(src: &str) -> Option<Document> {
     }
     let root = reader.value(0)?;
     reader.skip_whitespace()?;
-    (reader.pos == reader.bytes.len()).then(|| Document { root, anchors: Default::default() })
+    (reader.pos == reader.bytes.len()).then(|| Document {
+        root,
+        anchors: Default::default(),
+        anchor_names: Default::default(),
+    })
 }
 
 /// Where reading stands: a byte offset and the 1-based line and column (in characters) there.
