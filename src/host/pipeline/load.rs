@@ -394,6 +394,20 @@ pub(super) mod tests {
         Input::Tree { tree: tree(files), host: "h".into(), source: git_source(), digest: digest.into() }
     }
 
+    /// A Butane config in `dir` whose tree `t` (files named `names`, each holding its name) goes to
+    /// `/srv`; returns the input and the files directory.
+    pub(in crate::host::pipeline) fn config_with_a_tree(dir: &Path, names: &[&str]) -> (Input, PathBuf) {
+        let files = dir.join("files");
+        std::fs::create_dir_all(files.join("t")).unwrap();
+        for name in names {
+            std::fs::write(files.join("t").join(name), name).unwrap();
+        }
+        let config = dir.join("c.bu");
+        let text = "variant: fcos\nversion: 1.5.0\nstorage:\n  trees:\n    - local: t\n      path: /srv\n";
+        std::fs::write(&config, text).unwrap();
+        (Input::Config { file: config, files_dir: Some(files.clone()) }, files)
+    }
+
     #[test]
     fn a_tree_loads_as_the_folder_it_was_read_from_and_records_its_own_source() {
         let from_tree = load(&tree_input(&[HOST_YAML, SITE_CONF], "git-abc"), false).unwrap();
@@ -446,16 +460,7 @@ pub(super) mod tests {
     #[test]
     fn a_fingerprinted_config_is_loaded_as_its_fingerprint_listed_its_files() {
         let dir = tempfile::tempdir().unwrap();
-        let files = dir.path().join("files");
-        std::fs::create_dir_all(files.join("t")).unwrap();
-        std::fs::write(files.join("t/a"), "a").unwrap();
-        let config = dir.path().join("c.bu");
-        std::fs::write(
-            &config,
-            "variant: fcos\nversion: 1.5.0\nstorage:\n  trees:\n    - local: t\n      path: /srv\n",
-        )
-        .unwrap();
-        let input = Input::Config { file: config, files_dir: Some(files.clone()) };
+        let (input, files) = config_with_a_tree(dir.path(), &["a"]);
         let seen = fingerprint(&input).unwrap();
         std::fs::write(files.join("t/b"), "b").unwrap();
         let paths = |loaded: &Loaded| loaded.config.storage.files.iter().map(|f| f.path.clone()).collect::<Vec<_>>();

@@ -280,7 +280,7 @@ mod tests {
     use std::cell::Cell;
     use std::time::Duration;
 
-    use super::load::tests::{HOST_YAML, SITE_CONF, git_source, tree_input};
+    use super::load::tests::{HOST_YAML, SITE_CONF, config_with_a_tree, git_source, tree_input};
     use super::*;
     use crate::host::execute::Outcome;
 
@@ -351,18 +351,7 @@ mod tests {
         let root_dir = tempfile::tempdir().unwrap();
         let root = Root::open(root_dir.path()).unwrap();
         let input_dir = tempfile::tempdir().unwrap();
-        let files = input_dir.path().join("files");
-        std::fs::create_dir_all(files.join("t")).unwrap();
-        for name in ["a", "b"] {
-            std::fs::write(files.join("t").join(name), name).unwrap();
-        }
-        let config = input_dir.path().join("c.bu");
-        std::fs::write(
-            &config,
-            "variant: fcos\nversion: 1.5.0\nstorage:\n  trees:\n    - local: t\n      path: /srv\n",
-        )
-        .unwrap();
-        let input = Input::Config { file: config, files_dir: Some(files.clone()) };
+        let (input, files) = config_with_a_tree(input_dir.path(), &["a", "b"]);
         let held = store::lock(&root, Duration::from_secs(5)).unwrap();
         let outcome = std::thread::scope(|scope| {
             let run = scope.spawn(|| {
