@@ -473,13 +473,18 @@ fn a_disk_that_fills_up_while_many_files_are_staged_at_once_leaves_no_staged_fil
 /// The state directory's own filesystem: revision 1's records fit in it with room to spare.
 const STATE_FS: &str = "64k";
 
-/// A root on the test's disk with its state directory on a small tmpfs of its own.
-fn root_with_state_fs(test: &str) -> Option<(tempfile::TempDir, Mount)> {
+/// A root on the test's disk with its state directory on a small tmpfs of its own, of `size`.
+fn root_with_state_fs_of(test: &str, size: &str) -> Option<(tempfile::TempDir, Mount)> {
     let root = tempfile::tempdir().unwrap();
     let state_dir = root.path().join(STATE_DIR);
     fs::create_dir_all(&state_dir).unwrap();
-    let mounted = Mount::tmpfs_at(test, &state_dir, STATE_FS)?;
+    let mounted = Mount::tmpfs_at(test, &state_dir, size)?;
     Some((root, mounted))
+}
+
+/// [`root_with_state_fs_of`] a [`STATE_FS`].
+fn root_with_state_fs(test: &str) -> Option<(tempfile::TempDir, Mount)> {
+    root_with_state_fs_of(test, STATE_FS)
 }
 
 #[test]
@@ -518,7 +523,21 @@ fn a_full_state_disk_keeps_the_old_state_byte_for_byte_and_writes_nothing() {
 }
 
 /// The most pages the sweep leaves free: enough for a whole run's records.
-const SWEEP_PAGES: usize = 8;
+const SWEEP_PAGES: usize = 16;
+/// The state disk of the sweep: room for revision 1's records and the most spare pages.
+const SWEEP_FS: &str = "128k";
+/// How many files revision 2 of the sweep adds to [`REV2_ELSEWHERE`].
+const SWEEP_ADDED: usize = 40;
+
+/// Revision 2 of the sweep: [`REV2_ELSEWHERE`] and [`SWEEP_ADDED`] more files, so that its
+/// state takes pages more than revision 1's. The pending state and the snapshot are staged at
+/// the same time, in either order; whichever goes first, some number of spare pages lets the
+/// run write its files and then fail to record them, since the final state needs more room than
+/// the old one gives back.
+fn sweep_revision_2() -> Vec<(String, String)> {
+    let added = (0..SWEEP_ADDED).map(|i| (format!("/etc/many/f{i:02}.conf"), format!("f={i}\n")));
+    REV2_ELSEWHERE.iter().map(|(p, c)| (p.to_string(), c.to_string())).chain(added).collect()
+}
 
 /// How one apply of revision 2 ended with `spare` pages free on the state directory's disk.
 #[derive(Debug, PartialEq, Eq)]
@@ -535,11 +554,13 @@ enum Ending {
 /// checks that whatever failed left complete records and every file old or new, then frees the
 /// space and checks that the next apply records revision 2.
 fn apply_with_spare_pages(test: &str, spare: usize) -> Option<Ending> {
-    let (root_dir, state_fs) = root_with_state_fs(test)?;
+    let (root_dir, state_fs) = root_with_state_fs_of(test, SWEEP_FS)?;
     let root = root_dir.path();
     let work = Work::new();
+    let rev2_files = sweep_revision_2();
+    let rev2_files: Vec<(&str, &str)> = rev2_files.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
     let rev1 = work.config("r1.bu", &butane(&REV1, &[]));
-    let rev2 = work.config("r2.bu", &butane(&REV2_ELSEWHERE, &[]));
+    let rev2 = work.config("r2.bu", &butane(&rev2_files, &[]));
     let first = converge(&work, &rev1, root);
     let audited = audit_lines(root);
     let filler = fill(state_fs.path(), spare);
@@ -558,9 +579,9 @@ fn apply_with_spare_pages(test: &str, spare: usize) -> Option<Ending> {
         if old { Ending::NothingWritten } else { Ending::WrittenNotRecorded }
     };
     if ending != Ending::NothingWritten {
-        assert_files(root, &as_bytes(&REV2_ELSEWHERE), &format!("revision 2 {context}"));
+        assert_files(root, &as_bytes(&rev2_files), &format!("revision 2 {context}"));
     } else {
-        assert!(!root.join("etc/aaa").exists(), "{context}");
+        assert!(!root.join("etc/aaa").exists() && !root.join("etc/many").exists(), "{context}");
     }
     history(root);
     assert!(audit_lines(root) >= audited, "{context}");
@@ -572,7 +593,7 @@ fn apply_with_spare_pages(test: &str, spare: usize) -> Option<Ending> {
     assert_eq!(applied_revision(root), second, "the next apply records revision 2 {context}");
     assert!(state(root)["pending"].is_null(), "nothing is pending any more {context}");
     assert!(history(root).iter().any(|n| n.contains(&second)), "revision 2 has its snapshot {context}");
-    assert_files(root, &as_bytes(&REV2_ELSEWHERE), "revision 2");
+    assert_files(root, &as_bytes(&rev2_files), "revision 2");
     Some(ending)
 }
 

@@ -230,17 +230,17 @@ fn os_error(op: &str, path: &Path, err: &InputError) -> String {
 }
 
 fn kind_of(stat: &Stat, dir: impl AsFd, name: &str) -> EntryKind {
-    kind_from(stat, || {
+    kind_from(stat.st_mode, || {
         rustix::fs::readlinkat(dir, name, Vec::new()).map(|t| t.to_string_lossy().into_owned()).unwrap_or_default()
     })
 }
 
-/// What an entry is, from its `lstat`; `target` gives a symlink's target.
-fn kind_from(stat: &Stat, target: impl FnOnce() -> String) -> EntryKind {
-    match FileType::from_raw_mode(stat.st_mode) {
+/// What an entry is, from the mode its `lstat` gave; `target` gives a symlink's target.
+fn kind_from(mode: u32, target: impl FnOnce() -> String) -> EntryKind {
+    match FileType::from_raw_mode(mode) {
         FileType::Symlink => EntryKind::Symlink(target()),
         FileType::Directory => EntryKind::Dir,
-        FileType::RegularFile => EntryKind::File { executable: stat.st_mode & 0o111 != 0 },
+        FileType::RegularFile => EntryKind::File { executable: mode & 0o111 != 0 },
         _ => EntryKind::Other,
     }
 }
@@ -249,7 +249,7 @@ fn kind_from(stat: &Stat, target: impl FnOnce() -> String) -> EntryKind {
 /// `/` included).
 fn walked(entry: &Listed, at: usize) -> WalkEntry {
     let target = || entry.target.as_deref().map(|t| String::from_utf8_lossy(t).into_owned()).unwrap_or_default();
-    WalkEntry { rel: entry.rel[at..].to_string(), kind: kind_from(&entry.stat, target) }
+    WalkEntry { rel: entry.rel[at..].to_string(), kind: kind_from(entry.meta.mode, target) }
 }
 
 impl FilesDir for DiskFilesDir {

@@ -25,21 +25,52 @@ use crate::spread;
 /// How many levels down the subtrees start that are listed each as one task.
 const SPLIT_DEPTH: usize = 2;
 
-/// One entry of a listing.
+/// One entry of a listing. A large files directory is listed whole, so an entry keeps only
+/// what is asked of it (80 bytes besides its path, where a whole `lstat` takes 144).
 #[derive(Debug, Clone)]
 pub struct Listed {
     /// Its path relative to the listed directory, `/`-separated.
-    pub rel: String,
-    /// Its `lstat`.
-    pub stat: Stat,
+    pub rel: Box<str>,
+    /// What its `lstat` gave.
+    pub meta: Meta,
     /// A symlink's target, as its bytes.
-    pub target: Option<Vec<u8>>,
+    pub target: Option<Box<[u8]>>,
 }
 
 impl Listed {
     /// What it is.
     pub fn file_type(&self) -> FileType {
-        FileType::from_raw_mode(self.stat.st_mode)
+        FileType::from_raw_mode(self.meta.mode)
+    }
+}
+
+/// The part of an `lstat` that a listing keeps: the type and permission bits, and what a
+/// [`Stamp`] hashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meta {
+    /// `st_mode`: the file type and permission bits.
+    pub mode: u32,
+    /// `st_ino`.
+    pub ino: u64,
+    /// `st_size`, in bytes.
+    pub size: i64,
+    /// The last modification: seconds and nanoseconds since the epoch.
+    pub mtime: (i64, u32),
+    /// The last status change: seconds and nanoseconds since the epoch.
+    pub ctime: (i64, u32),
+}
+
+impl From<&Stat> for Meta {
+    fn from(st: &Stat) -> Meta {
+        // The kernel keeps nanoseconds below 10^9; the casts only narrow the field's type.
+        let nanos = |n| u32::try_from(n).unwrap_or(u32::MAX);
+        Meta {
+            mode: st.st_mode,
+            ino: st.st_ino,
+            size: st.st_size,
+            mtime: (st.st_mtime, nanos(st.st_mtime_nsec)),
+            ctime: (st.st_ctime, nanos(st.st_ctime_nsec)),
+        }
     }
 }
 
@@ -70,13 +101,15 @@ impl Listing {
         let Lister { out, later, .. } = lister;
         let threads = if later.len() > 1 { spread::cores() } else { 1 };
         let subtrees = spread::claimed(&later, threads, |(rel, _)| list_subtree(&top, rel, skip_ignored));
-        let mut entries = Vec::with_capacity(out.len());
+        let subtrees = subtrees.into_iter().collect::<io::Result<Vec<_>>>()?;
+        // Allocated once at its full size: each subtree is freed as soon as it is moved in.
+        let mut entries = Vec::with_capacity(out.len() + subtrees.iter().map(Vec::len).sum::<usize>());
         let mut out = out.into_iter();
         let mut taken = 0;
         for ((_, at), subtree) in later.iter().zip(subtrees) {
             entries.extend(out.by_ref().take(at - taken));
             taken = *at;
-            entries.extend(subtree?);
+            entries.extend(subtree);
         }
         entries.extend(out);
         Ok(Listing { entries })
@@ -121,7 +154,7 @@ impl Listing {
         let mut line = String::new();
         for entry in &self.entries {
             line.clear();
-            let _ = write!(line, "{}\0{}\0", entry.rel, Stamp(&entry.stat));
+            let _ = write!(line, "{}\0{}\0", entry.rel, Stamp(&entry.meta));
             h.update(line.as_bytes());
             if let Some(target) = &entry.target {
                 h.update(target);
@@ -155,11 +188,13 @@ impl Lister {
             let stat = input_file::stat_at(at, &name)?;
             let child = if level.rel.is_empty() { name.clone() } else { format!("{}/{name}", level.rel) };
             let target = match FileType::from_raw_mode(stat.st_mode) {
-                FileType::Symlink => Some(rustix::fs::readlinkat(at, name.as_str(), Vec::new())?.into_bytes()),
+                FileType::Symlink => {
+                    Some(rustix::fs::readlinkat(at, name.as_str(), Vec::new())?.into_bytes().into_boxed_slice())
+                }
                 _ => None,
             };
             let is_dir = FileType::from_raw_mode(stat.st_mode) == FileType::Directory;
-            self.out.push(Listed { rel: child.clone(), stat, target });
+            self.out.push(Listed { rel: child.as_str().into(), meta: Meta::from(&stat), target });
             if !is_dir {
                 continue;
             }
@@ -205,21 +240,19 @@ fn list_subtree(top: &OwnedFd, rel: &str, skip_ignored: bool) -> io::Result<Vec<
     }
     let mut lister = Lister { skip_ignored, split_depth: None, out: Vec::new(), later: Vec::new() };
     lister.list(&dir, rel, 0)?;
+    // Held until every subtree is listed: without the room its growth left over.
+    lister.out.shrink_to_fit();
     Ok(lister.out)
 }
 
 /// An entry's stamp, as it is hashed: mode, inode, size, modification and change times.
 #[derive(Debug)]
-pub struct Stamp<'a>(pub &'a Stat);
+pub struct Stamp<'a>(pub &'a Meta);
 
 impl std::fmt::Display for Stamp<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let st = self.0;
-        write!(
-            f,
-            "{}:{}:{}:{}.{}:{}.{}",
-            st.st_mode, st.st_ino, st.st_size, st.st_mtime, st.st_mtime_nsec, st.st_ctime, st.st_ctime_nsec
-        )
+        let m = self.0;
+        write!(f, "{}:{}:{}:{}.{}:{}.{}", m.mode, m.ino, m.size, m.mtime.0, m.mtime.1, m.ctime.0, m.ctime.1)
     }
 }
 
@@ -249,6 +282,11 @@ mod tests {
         }
         fs::write(dir.path().join("c/.gitignore"), "*.tmp\n").unwrap();
         symlink("../top", dir.path().join("a/y/link")).unwrap();
+        // Modification times of their own, so that no two fields of a stamp hold the same time.
+        for (f, nanos) in [("a/x/g", 123_456_789), ("a/y/h", 1)] {
+            let when = std::time::UNIX_EPOCH + std::time::Duration::new(1_000_000_000, nanos);
+            fs::File::options().write(true).open(dir.path().join(f)).unwrap().set_modified(when).unwrap();
+        }
         dir
     }
 
@@ -290,7 +328,7 @@ mod tests {
         let listing = Listing::of(dir.path(), false).unwrap();
         let mut expected = Vec::new();
         std_walk(dir.path(), "", &mut expected);
-        let rels: Vec<&str> = listing.entries().iter().map(|e| e.rel.as_str()).collect();
+        let rels: Vec<&str> = listing.entries().iter().map(|e| &*e.rel).collect();
         let want: Vec<&str> = expected.iter().map(|(rel, _)| rel.as_str()).collect();
         assert_eq!(rels, want);
         assert!(rels.iter().position(|r| *r == "a/y/link") < rels.iter().position(|r| *r == "a-b"), "{rels:?}");
@@ -307,7 +345,7 @@ mod tests {
     fn ignored_names_are_left_out_but_gitignore_files() {
         let dir = tree();
         let listing = Listing::of(dir.path(), true).unwrap();
-        let rels: Vec<&str> = listing.entries().iter().map(|e| e.rel.as_str()).collect();
+        let rels: Vec<&str> = listing.entries().iter().map(|e| &*e.rel).collect();
         assert!(rels.contains(&"c/.gitignore"), "{rels:?}");
         assert!(!rels.iter().any(|r| r.contains(".hidden") || r.starts_with("_notes")), "{rels:?}");
         assert!(rels.contains(&"a/x/deep/er/f"), "{rels:?}");
@@ -317,7 +355,8 @@ mod tests {
     fn what_a_directory_holds_is_the_run_of_entries_after_it() {
         let dir = tree();
         let listing = Listing::of(dir.path(), false).unwrap();
-        let below = |rel: &str| listing.below(rel).map(|held| held.iter().map(|e| e.rel.clone()).collect::<Vec<_>>());
+        let below =
+            |rel: &str| listing.below(rel).map(|held| held.iter().map(|e| e.rel.to_string()).collect::<Vec<_>>());
         assert_eq!(below("a/x").unwrap(), ["a/x/deep", "a/x/deep/er", "a/x/deep/er/f", "a/x/g"]);
         assert_eq!(
             below("a").unwrap(),
@@ -328,7 +367,7 @@ mod tests {
         assert_eq!(below("top"), None, "a file holds nothing");
         assert_eq!(below("a/y/link"), None, "a symlink is not walked through");
         assert_eq!(below("missing"), None);
-        assert!(listing.get("a/x/g").is_some_and(|e| e.stat.st_size == 2));
+        assert!(listing.get("a/x/g").is_some_and(|e| e.meta.size == 2));
         assert!(listing.get("a/x/gone").is_none());
     }
 

@@ -18,7 +18,7 @@ use rustix::fs::FileType;
 
 use crate::host::git;
 use crate::host::input_file::{self, Budget, InputError};
-use crate::host::listing::{Listing, Stamp};
+use crate::host::listing::{Listing, Meta, Stamp};
 use crate::model::source::tree::SourceTree;
 use crate::model::source::{SourceIssue, is_ignored};
 
@@ -293,11 +293,11 @@ pub fn stamp_digest(dir: &Path, skip_ignored: bool, salt: &[u8]) -> Option<Strin
 
 /// The stamp of the file at `path`, a symlink there followed (a file the operator named).
 pub fn file_stamp(path: &Path) -> Option<String> {
-    rustix::fs::stat(path).ok().map(|st| Stamp(&st).to_string())
+    rustix::fs::stat(path).ok().map(|st| Stamp(&Meta::from(&st)).to_string())
 }
 
 fn stamp_of(path: &Path) -> Option<String> {
-    rustix::fs::lstat(path).ok().map(|st| Stamp(&st).to_string())
+    rustix::fs::lstat(path).ok().map(|st| Stamp(&Meta::from(&st)).to_string())
 }
 
 fn display(rel: &str) -> String {
